@@ -1,0 +1,91 @@
+"""The app factory."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from loopml import __version__
+from loopml.api import auth, problems
+from loopml.api.limits import BodySizeLimit
+from loopml.api.routers import jobs, keys, projects, system
+from loopml.core.enums import Role
+from loopml.core.schemas import ApiKey
+from loopml.home import open_home
+from loopml.jobs.kinds import JobKinds
+from loopml.jobs.worker import Worker
+from loopml.settings import Settings
+
+log = logging.getLogger("loopml.api")
+
+PUBLIC_PATHS = frozenset({"/api/v1/health", "/api/v1/version"})
+
+LOCAL_ADMIN = ApiKey(
+    id="local",
+    name="local (direct access to the home directory)",
+    prefix="-",
+    global_role=Role.admin,
+    created_at="1970-01-01T00:00:00Z",  # type: ignore[arg-type]
+)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    embedded_worker: bool | None = None,
+    trusted_local: bool = False,
+    announce: Callable[[str], None] | None = None,
+) -> FastAPI:
+    """Build the loopml API.
+
+    Parameters
+    ----------
+    settings : Settings
+        The installation to serve.
+    embedded_worker : bool, optional
+        Run a job worker inside the server; ``settings.embedded_worker`` when None.
+    trusted_local : bool
+        Treat every request as the admin. Only for the CLI's in-process client, which
+        is never bound to a socket: whoever can open the home directory owns it anyway.
+    announce : callable, optional
+        Receives the one-time message with the admin key on first start.
+    """
+    run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.home = open_home(settings, announce=announce)
+        stop = threading.Event()
+        thread = None
+        if run_worker:
+            worker = Worker(settings)
+            thread = threading.Thread(target=worker.run, args=(stop,), name="loopml-worker")
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=30)
+            app.state.home.close()
+
+    app = FastAPI(
+        title="loopml",
+        version=__version__,
+        description="Data, labels, AutoML, deployment, workflows and monitoring.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.job_kinds = JobKinds(settings.job_kinds)
+    problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    for router in (system.router, projects.router, keys.router, jobs.router, jobs.admin_router):
+        app.include_router(router, prefix="/api/v1")
+    if trusted_local:
+        app.dependency_overrides[auth.current_key] = lambda: LOCAL_ADMIN
+    return app

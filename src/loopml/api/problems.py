@@ -1,0 +1,132 @@
+"""Errors as RFC 9457 problem details; the one place error types meet HTTP status codes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loopml.core import errors
+
+PROBLEM_TYPE_PREFIX = "urn:loopml:problem:"
+MEDIA_TYPE = "application/problem+json"
+
+STATUS: dict[type[errors.LoopmlError], int] = {
+    errors.InvalidInput: 422,
+    errors.NotFound: 404,
+    errors.AlreadyExists: 409,
+    errors.Conflict: 409,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.PayloadTooLarge: 413,
+    errors.JobCancelled: 409,
+    errors.IntegrityError: 500,
+    errors.StorageError: 503,
+}
+
+_HTTP_CODES = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    field: str | None = None,
+    errors_: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + code,
+        "title": code.replace("-", " ").capitalize(),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if field:
+        body["field"] = field
+    if errors_:
+        body["errors"] = errors_
+    return JSONResponse(
+        body, status_code=status, media_type=MEDIA_TYPE, headers=dict(headers or {})
+    )
+
+
+def status_of(exc: errors.LoopmlError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _loopml_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.LoopmlError)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.Unauthenticated) else None
+    return problem(
+        status_of(exc),
+        exc.code,
+        exc.message,
+        instance=request.url.path,
+        field=exc.field,
+        headers=headers,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
+    ]
+    if any(d["type"] == "json_invalid" for d in details):
+        ctx = next(e.get("ctx", {}) for e in exc.errors() if e["type"] == "json_invalid")
+        return problem(
+            400,
+            "malformed-json",
+            f"request body is not valid JSON: {ctx.get('error', 'parse error')}",
+            instance=request.url.path,
+            field="body",
+        )
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+    return problem(
+        422,
+        errors.InvalidInput.code,
+        summary,
+        instance=request.url.path,
+        field=details[0]["field"] if details else None,
+        errors_=details,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http-error")
+    detail = str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no such resource: {request.method} {request.url.path}"
+    return problem(exc.status_code, code, detail, instance=request.url.path, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return problem(
+        500,
+        "internal-error",
+        f"internal error ({type(exc).__name__}); the server log has the details",
+        instance=request.url.path,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.LoopmlError, _loopml_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

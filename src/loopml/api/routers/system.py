@@ -1,0 +1,51 @@
+"""Health and version: public, for load balancers and monitoring."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from loopml import __version__
+from loopml.api.auth import get_home
+from loopml.home import Home
+from loopml.store.migrate import current_revision
+
+router = APIRouter(tags=["system"])
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    schema_revision: str | None
+    version: str
+
+
+class Version(BaseModel):
+    version: str
+    api: str = "v1"
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+def health(home: Home = Depends(get_home)) -> JSONResponse:
+    """Whether the server can reach its metadata database (503 when it cannot)."""
+    try:
+        with home.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        revision = current_revision(home.db.engine)
+        body = Health(status="ok", database="ok", schema_revision=revision, version=__version__)
+        return JSONResponse(body.model_dump())
+    except Exception as exc:
+        body = Health(
+            status="unavailable",
+            database=f"error: {type(exc).__name__}",
+            schema_revision=None,
+            version=__version__,
+        )
+        return JSONResponse(body.model_dump(), status_code=503)
+
+
+@router.get("/version", response_model=Version)
+def version() -> Version:
+    return Version(version=__version__)

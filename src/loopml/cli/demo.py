@@ -1,0 +1,94 @@
+"""``loopml demo``: the whole loop that exists so far, on the embedded defaults, then serve."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import typer
+
+from loopml.cli.jobs import follow
+from loopml.cli.output import console, fields
+from loopml.cli.serve import build_server, check_port_free
+from loopml.core.errors import AlreadyExists, StorageError
+from loopml.home import read_admin_key
+from loopml.sdk import Client
+from loopml.settings import Settings
+
+DEMO_PROJECT = "demo"
+
+
+def _run_loop(settings: Settings, announced: list[str]) -> dict[str, str]:
+    key = read_admin_key(settings)
+    assert key, "the server creates the admin key on start"
+    with Client(settings.base_url, key) as client:
+        health = client.health()
+        console.print(
+            f"[green]1.[/] server is up: database {health['database']}, "
+            f"schema {health['schema_revision']}"
+        )
+        try:
+            client.projects.create(DEMO_PROJECT, "Created by `loopml demo`.")
+            console.print(f"[green]2.[/] created project [bold]{DEMO_PROJECT}[/]")
+        except AlreadyExists:
+            console.print(f"[green]2.[/] project [bold]{DEMO_PROJECT}[/] already exists")
+        job = client.jobs.submit(DEMO_PROJECT, "selfcheck", {"pause": 0.3})
+        console.print(
+            "[green]3.[/] the embedded worker runs a self-check job "
+            "(database and blob store round trip):"
+        )
+        job = follow(client, job)
+        if job.state.value != "succeeded":
+            raise StorageError(f"self-check job {job.state.value}: {job.error}")
+        timings = ", ".join(f"{k} {v} ms" for k, v in job.result["milliseconds"].items())
+        console.print(f"   self-check passed: {timings}")
+    base = settings.base_url
+    return {
+        "API": f"{base}/api/v1",
+        "interactive docs": f"{base}/docs",
+        "OpenAPI": f"{base}/openapi.json",
+        "health": f"{base}/api/v1/health",
+        "admin key": key,
+        "admin key file": str(settings.admin_key_path.resolve()),
+        "home": str(settings.home.resolve()),
+        "try": f"curl -H 'Authorization: Bearer {key}' {base}/api/v1/projects",
+    }
+
+
+def demo(
+    port: int = typer.Option(None, help="Port (default 8000)."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Keep serving after the demo."),
+) -> None:
+    """Start a server on the embedded defaults, run the loop on bundled data, keep serving."""
+    overrides: dict[str, Any] = {"port": port} if port else {}
+    settings = Settings(**overrides)
+    check_port_free(settings.host, settings.port)
+    announced: list[str] = []
+    server = build_server(settings, announced.append)
+    outcome: dict[str, object] = {}
+
+    def script() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        try:
+            for message in announced:
+                console.print(f"[bold yellow]{message}[/]")
+            outcome["urls"] = _run_loop(settings, announced)
+        except Exception as exc:  # shown to the user, then the server stops
+            outcome["error"] = exc
+            server.should_exit = True
+            return
+        fields("loopml demo is ready", outcome["urls"])  # type: ignore[arg-type]
+        if serve:
+            console.print("Serving; press Ctrl-C to stop.")
+        else:
+            server.should_exit = True
+
+    console.print(f"Starting loopml on {settings.base_url} with home {settings.home.resolve()}")
+    thread = threading.Thread(target=script, daemon=True)
+    thread.start()
+    server.run()
+    thread.join(timeout=5)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]

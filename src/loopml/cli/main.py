@@ -1,0 +1,70 @@
+"""The ``loopml`` command."""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from loopml import __version__
+from loopml.cli.access import keys_app, projects_app
+from loopml.cli.context import CliState
+from loopml.cli.demo import demo
+from loopml.cli.jobs import jobs_app
+from loopml.cli.output import err_console
+from loopml.cli.serve import db_app, server, worker
+from loopml.core.errors import InvalidInput, LoopmlError
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except LoopmlError as exc:
+            where = f" ({exc.field})" if exc.field else ""
+            err_console.print(f"[bold red]error{escape(where)}:[/] {escape(exc.message)}")
+            raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="loopml: data, AutoML, deployment, workflows and monitoring on your own machine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    url: str = typer.Option(
+        None, envvar="LOOPML_URL", help="Server to talk to; without it, the home directly."
+    ),
+    key: str = typer.Option(None, envvar="LOOPML_API_KEY", help="API key for --url."),
+) -> None:
+    ctx.obj = CliState(url=url, key=key)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@app.command()
+def version() -> None:
+    """Print loopml's version."""
+    print(__version__)
+
+
+app.command()(server)
+app.command()(worker)
+app.command()(demo)
+app.add_typer(db_app, name="db")
+app.add_typer(projects_app, name="projects")
+app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

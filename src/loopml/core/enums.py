@@ -1,0 +1,50 @@
+"""Enumerations shared by every layer."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Role(str, Enum):
+    """A key's role in a project; each role includes the rights of those below it."""
+
+    viewer = "viewer"
+    labeller = "labeller"
+    maintainer = "maintainer"
+    admin = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _ROLE_RANK[self]
+
+    def includes(self, other: Role) -> bool:
+        """Whether this role grants everything ``other`` grants."""
+        return self.rank >= other.rank
+
+
+_ROLE_RANK = {Role.viewer: 0, Role.labeller: 1, Role.maintainer: 2, Role.admin: 3}
+
+
+class JobState(str, Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.succeeded, JobState.failed, JobState.cancelled)
+
+
+class TaskType(str, Enum):
+    binary = "binary"
+    multiclass = "multiclass"
+    regression = "regression"
+
+
+class Stage(str, Enum):
+    candidate = "candidate"
+    staging = "staging"
+    production = "production"
+    archived = "archived"

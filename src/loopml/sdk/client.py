@@ -1,0 +1,206 @@
+"""An httpx client mirroring the REST API; returns ``core.schemas`` entities.
+
+Errors come back as the same ``core.errors`` types the server raised (matched by the
+problem ``type``), so ``except NotFound`` works the same locally and over HTTP.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import TypeAdapter
+
+from loopml.core.enums import JobState, Role
+from loopml.core.errors import ERRORS_BY_CODE, LoopmlError
+from loopml.core.schemas import ApiKey, Job, JobLogLine, NewApiKey, Project
+
+T = TypeVar("T")
+_PROBLEM_PREFIX = "urn:loopml:problem:"
+
+
+class ApiError(LoopmlError):
+    """An error answer whose problem type has no matching ``core.errors`` class."""
+
+    code = "api-error"
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    detail = body.get("detail") or response.text or response.reason_phrase
+    code = str(body.get("type", "")).removeprefix(_PROBLEM_PREFIX)
+    cls = ERRORS_BY_CODE.get(code, ApiError)
+    error = cls(str(detail), field=body.get("field"), errors=body.get("errors"))
+    error.status = response.status_code  # type: ignore[attr-defined]
+    raise error
+
+
+class _Resource:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _call(self, method: str, path: str, model: Any = None, **kwargs: Any) -> Any:
+        return self._client.request(method, path, model, **kwargs)
+
+
+class Projects(_Resource):
+    def list(self) -> list[Project]:
+        return self._call("GET", "/projects", list[Project])
+
+    def create(self, name: str, description: str = "") -> Project:
+        body = {"name": name, "description": description}
+        return self._call("POST", "/projects", Project, json=body)
+
+    def get(self, name: str) -> Project:
+        return self._call("GET", f"/projects/{name}", Project)
+
+    def update(self, name: str, description: str) -> Project:
+        body = {"description": description}
+        return self._call("PATCH", f"/projects/{name}", Project, json=body)
+
+
+class Keys(_Resource):
+    def me(self) -> ApiKey:
+        return self._call("GET", "/keys/me", ApiKey)
+
+    def list(self, include_revoked: bool = True) -> list[ApiKey]:
+        params = {"include_revoked": include_revoked}
+        return self._call("GET", "/keys", list[ApiKey], params=params)
+
+    def create(
+        self, name: str, *, admin: bool = False, roles: Mapping[str, Role | str] | None = None
+    ) -> NewApiKey:
+        body = {
+            "name": name,
+            "admin": admin,
+            "roles": {p: str(Role(r).value) for p, r in (roles or {}).items()},
+        }
+        return self._call("POST", "/keys", NewApiKey, json=body)
+
+    def revoke(self, key_id: str) -> ApiKey:
+        return self._call("POST", f"/keys/{key_id}/revoke", ApiKey)
+
+    def grant(self, key_id: str, project: str, role: Role | str) -> ApiKey:
+        body = {"role": Role(role).value}
+        return self._call("PUT", f"/keys/{key_id}/roles/{project}", ApiKey, json=body)
+
+    def ungrant(self, key_id: str, project: str) -> ApiKey:
+        return self._call("DELETE", f"/keys/{key_id}/roles/{project}", ApiKey)
+
+
+class Jobs(_Resource):
+    def submit(
+        self,
+        project: str,
+        kind: str,
+        params: dict[str, Any] | None = None,
+        *,
+        max_attempts: int = 1,
+    ) -> Job:
+        body = {"kind": kind, "params": params or {}, "max_attempts": max_attempts}
+        return self._call("POST", f"/projects/{project}/jobs", Job, json=body)
+
+    def list(
+        self, project: str, *, state: JobState | str | None = None, limit: int = 100
+    ) -> builtins.list[Job]:
+        params: dict[str, Any] = {"limit": limit}
+        if state is not None:
+            params["state"] = JobState(state).value
+        return self._call("GET", f"/projects/{project}/jobs", list[Job], params=params)
+
+    def get(self, project: str, job_id: str) -> Job:
+        return self._call("GET", f"/projects/{project}/jobs/{job_id}", Job)
+
+    def cancel(self, project: str, job_id: str) -> Job:
+        return self._call("POST", f"/projects/{project}/jobs/{job_id}/cancel", Job)
+
+    def logs(self, project: str, job_id: str, after: int = 0) -> builtins.list[JobLogLine]:
+        path = f"/projects/{project}/jobs/{job_id}/logs"
+        return self._call("GET", path, list[JobLogLine], params={"after": after})
+
+    def wait(
+        self,
+        project: str,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_update: Callable[[Job], None] | None = None,
+    ) -> Job:
+        """Poll until the job finishes; ``on_update`` sees every poll (for progress bars).
+
+        Raises ``TimeoutError`` when ``timeout`` seconds pass first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get(project, job_id)
+            if on_update:
+                on_update(job)
+            if job.state.finished:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job.state.value} after {timeout}s")
+            time.sleep(poll)
+
+
+class Client:
+    """A loopml API client.
+
+    Parameters
+    ----------
+    base_url : str
+        Server address, e.g. ``http://127.0.0.1:8000``.
+    api_key : str, optional
+        Sent as ``Authorization: Bearer <api_key>``.
+    http : httpx.Client, optional
+        A preconfigured client (custom transport, proxies, TLS); ``base_url`` and
+        ``timeout`` are then taken from it.
+    """
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
+        if api_key:
+            self._http.headers["Authorization"] = f"Bearer {api_key}"
+        self.projects = Projects(self)
+        self.keys = Keys(self)
+        self.jobs = Jobs(self)
+
+    def request(self, method: str, path: str, model: Any = None, **kwargs: Any) -> Any:
+        response = self._http.request(method, "/api/v1" + path, **kwargs)
+        _raise_for(response)
+        if model is None:
+            return response.json()
+        return TypeAdapter(model).validate_python(response.json())
+
+    def health(self) -> dict[str, Any]:
+        response = self._http.get("/api/v1/health")
+        if response.status_code not in (200, 503):
+            _raise_for(response)
+        return response.json()
+
+    def version(self) -> str:
+        return str(self.request("GET", "/version")["version"])
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
