@@ -6,9 +6,11 @@ Content written with :meth:`BlobStore.put` can be checked against its SHA-256 on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import posixpath
 import re
+import uuid
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -19,6 +21,8 @@ from loopml.core.schemas import BlobInfo
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9._=-]+(/[A-Za-z0-9._=-]+)*$")
 _CHUNK = 1024 * 1024
+# Suffix of the temporary files put() writes before renaming; never a key of its own.
+_PARTIAL = ".partial"
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -29,6 +33,11 @@ def _check_key(key: str) -> str:
     if not _KEY_RE.match(key) or any(part in (".", "..") for part in key.split("/")):
         raise InvalidInput(
             f"blob key {key!r} is not a relative path of letters, digits and ._=-", field="key"
+        )
+    if key.endswith(_PARTIAL):
+        raise InvalidInput(
+            f"blob key {key!r} ends with {_PARTIAL!r}, which is reserved for unfinished writes",
+            field="key",
         )
     return key
 
@@ -66,11 +75,17 @@ class BlobStore:
         try:
             if parent:
                 self.fs.makedirs(parent, exist_ok=True)
-            # Write to a temporary name first so a crash never leaves a half-written blob.
-            tmp = f"{path}.partial"
-            with self.fs.open(tmp, "wb") as fh:
-                fh.write(data)
-            self.fs.mv(tmp, path)
+            # Write to a temporary name first so a crash never leaves a half-written blob;
+            # the name is unique so that concurrent puts of one key never share it.
+            tmp = f"{path}.{uuid.uuid4().hex}{_PARTIAL}"
+            try:
+                with self.fs.open(tmp, "wb") as fh:
+                    fh.write(data)
+                self.fs.mv(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    self.fs.rm(tmp)
+                raise
         except OSError as exc:
             raise StorageError(f"cannot write blob {key!r}: {exc}") from exc
         return BlobInfo(key=key, size=len(data), sha256=sha256_bytes(data))
@@ -124,7 +139,7 @@ class BlobStore:
             return
         for path, info in sorted(found.items()):
             key = path[len(self.root) :].lstrip("/") if path.startswith(self.root) else path
-            if key.endswith(".partial"):
+            if key.endswith(_PARTIAL):
                 continue
             yield BlobInfo(key=key, size=int(info.get("size") or 0))
 

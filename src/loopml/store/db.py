@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopml.core.errors import StorageError
@@ -62,6 +62,12 @@ class Database:
         except OperationalError as exc:
             session.rollback()
             raise StorageError(f"metadata database error: {exc.orig}") from exc
+        except ProgrammingError as exc:
+            session.rollback()
+            raise StorageError(
+                f"metadata database error: {exc.orig} (is the schema migrated? "
+                "run `loopml db upgrade`)"
+            ) from exc
         except BaseException:
             session.rollback()
             raise

@@ -11,14 +11,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, exc, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from loopml.core.enums import JobState
 from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.ids import new_id
 from loopml.core.schemas import Job, JobLogLine
-from loopml.store.models import JobLogRow, JobRow, ProjectRow, utcnow
+from loopml.store.models import JobLogRow, JobRow, ProjectRow, UtcDateTime, utcnow
 
 _MAX_LOG_CHARS = 10_000
 
@@ -120,7 +120,10 @@ def _guarded_update(session: Session, job_id: str, worker: str, **values: Any) -
 
 def log(session: Session, job_id: str, message: str, level: str = "info") -> None:
     session.add(JobLogRow(job_id=job_id, message=message[:_MAX_LOG_CHARS], level=level))
-    session.flush()
+    try:
+        session.flush()
+    except exc.IntegrityError as error:  # the foreign key: no such job (any more)
+        raise NotFound(f"job {job_id!r} does not exist", field="job_id") from error
 
 
 def finish(
@@ -149,31 +152,55 @@ def finish(
 
 def requeue(session: Session, job_id: str, worker: str, reason: str) -> None:
     """Give a running job back to the queue (its worker is shutting down cleanly);
-    the interrupted attempt does not count against ``max_attempts``."""
+    the interrupted attempt does not count against ``max_attempts``.
+
+    A job whose cancellation was requested is cancelled instead: it must not run again.
+    """
+    # One conditional statement, so a cancel() landing meanwhile is never lost.
+    cancelled = JobRow.cancel_requested.is_(True)
     _guarded_update(
         session,
         job_id,
         worker,
-        state=JobState.queued.value,
-        attempts=JobRow.attempts - 1,
-        message=f"re-queued: {reason}",
+        state=case((cancelled, JobState.cancelled.value), else_=JobState.queued.value),
+        attempts=case((cancelled, JobRow.attempts), else_=JobRow.attempts - 1),
+        message=case((cancelled, f"cancelled on request ({reason})"), else_=f"re-queued: {reason}"),
+        error=case((cancelled, "cancelled on request"), else_=JobRow.error),
+        finished_at=case((cancelled, literal(utcnow(), UtcDateTime())), else_=JobRow.finished_at),
     )
-    log(session, job_id, f"re-queued: {reason}", level="warning")
+    state = session.scalar(select(JobRow.state).where(JobRow.id == job_id))
+    if state == JobState.cancelled.value:
+        log(session, job_id, f"cancelled on request ({reason})", level="warning")
+    else:
+        log(session, job_id, f"re-queued: {reason}", level="warning")
 
 
 def cancel(session: Session, job_id: str) -> Job:
     """Cancel a queued job at once, or ask the worker running it to stop."""
+    _row(session, job_id)
+    # Each branch is conditional on the state it expects, so a claim racing this call
+    # turns the "cancel now" into a "cancel when the worker next looks" rather than both.
+    for expected, values in (
+        (
+            JobState.queued,
+            {
+                "state": JobState.cancelled.value,
+                "finished_at": utcnow(),
+                "error": "cancelled before it started",
+            },
+        ),
+        (JobState.running, {"cancel_requested": True}),
+    ):
+        done = session.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == expected.value)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount == 1:  # type: ignore[attr-defined]
+            return get(session, job_id)
     row = _row(session, job_id)
-    if row.state == JobState.queued.value:
-        row.state = JobState.cancelled.value
-        row.finished_at = utcnow()
-        row.error = "cancelled before it started"
-    elif row.state == JobState.running.value:
-        row.cancel_requested = True
-    else:
-        raise Conflict(f"job {job_id} already {row.state}", field="job_id")
-    session.flush()
-    return _entity(session, row)
+    raise Conflict(f"job {job_id} already {row.state}", field="job_id")
 
 
 def reap(session: Session, timeout: float, now: datetime | None = None) -> list[Job]:

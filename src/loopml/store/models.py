@@ -36,9 +36,12 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite stores UTC without an offset
+            return value.replace(tzinfo=timezone.utc)
+        # PostgreSQL answers in the session's TimeZone, which need not be UTC.
+        return value.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import exc, select
 from sqlalchemy.orm import Session
 
 from loopml.core.errors import AlreadyExists, NotFound
@@ -13,11 +13,16 @@ from loopml.store.models import ProjectRow
 
 def create(session: Session, name: str, description: str = "") -> Project:
     check_name(name)
+    taken = AlreadyExists(f"project {name!r} already exists", field="name")
     if session.scalar(select(ProjectRow.id).where(ProjectRow.name == name)):
-        raise AlreadyExists(f"project {name!r} already exists", field="name")
+        raise taken
     row = ProjectRow(id=new_id(), name=name, description=description)
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except exc.IntegrityError as error:
+        # Another session created the same name between the check above and this insert.
+        raise taken from error
     return Project.model_validate(row)
 
 
