@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from loopml.core import errors
 
@@ -29,6 +30,7 @@ STATUS: dict[type[errors.LoopmlError], int] = {
 }
 
 _HTTP_CODES = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def problem(
@@ -107,13 +109,36 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path.
+
+    Starlette's 405 names only the methods of the first route matching the path, so
+    ``GET /projects`` and ``POST /projects``, being two routes, would each hide the other.
+    """
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if "fastapi" in scope:  # routing bookkeeping, written to while matching
+            scope["fastapi"] = dict(scope["fastapi"])
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http-error")
     detail = str(exc.detail)
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no such resource: {request.method} {request.url.path}"
-    return problem(exc.status_code, code, detail, instance=request.url.path, headers=exc.headers)
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request) or [
+            m.strip() for m in headers.get("Allow", "").split(",") if m.strip()
+        ]
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}"
+    return problem(exc.status_code, code, detail, instance=request.url.path, headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -35,6 +35,8 @@ def _raise_for(response: httpx.Response) -> None:
         body = response.json()
     except ValueError:
         body = {}
+    if not isinstance(body, dict):  # a proxy or gateway answered, not loopml
+        body = {}
     detail = body.get("detail") or response.text or response.reason_phrase
     code = str(body.get("type", "")).removeprefix(_PROBLEM_PREFIX)
     cls = ERRORS_BY_CODE.get(code, ApiError)

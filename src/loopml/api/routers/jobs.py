@@ -31,6 +31,7 @@ def _kinds(request: Request) -> JobKinds:
 
 
 def _job_in(s: Any, project: str, job_id: str) -> Job:
+    projects.get(s, project)  # an unknown project is named as such, not as an unknown job
     job = jobs.get(s, job_id)
     if job.project != project:
         raise NotFound(f"job {job_id!r} does not exist in project {project!r}", field="job_id")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -10,7 +12,7 @@ from sqlalchemy import text
 from loopml import __version__
 from loopml.api.auth import get_home
 from loopml.home import Home
-from loopml.store.migrate import current_revision
+from loopml.store.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["system"])
 
@@ -27,15 +29,19 @@ class Version(BaseModel):
     api: str = "v1"
 
 
+@cache
+def _expected_revision() -> str | None:
+    return head_revision()
+
+
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(home: Home = Depends(get_home)) -> JSONResponse:
-    """Whether the server can reach its metadata database (503 when it cannot)."""
+    """Whether the server can reach its metadata database and finds the schema this
+    version needs (503 when it cannot, or the schema is missing or at another revision)."""
     try:
         with home.db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         revision = current_revision(home.db.engine)
-        body = Health(status="ok", database="ok", schema_revision=revision, version=__version__)
-        return JSONResponse(body.model_dump())
     except Exception as exc:
         body = Health(
             status="unavailable",
@@ -44,6 +50,17 @@ def health(home: Home = Depends(get_home)) -> JSONResponse:
             version=__version__,
         )
         return JSONResponse(body.model_dump(), status_code=503)
+    expected = _expected_revision()
+    if revision != expected:
+        body = Health(
+            status="unavailable",
+            database=f"error: schema revision {revision}, this server needs {expected}",
+            schema_revision=revision,
+            version=__version__,
+        )
+        return JSONResponse(body.model_dump(), status_code=503)
+    body = Health(status="ok", database="ok", schema_revision=revision, version=__version__)
+    return JSONResponse(body.model_dump())
 
 
 @router.get("/version", response_model=Version)
