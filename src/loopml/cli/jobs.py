@@ -9,6 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loopml.cli.context import state
 from loopml.cli.output import console, err_console, fields, print_json, table
+from loopml.core.enums import JobState
 from loopml.core.errors import InvalidInput
 from loopml.core.schemas import Job
 from loopml.sdk import Client
@@ -92,7 +93,7 @@ def submit(
 def list_jobs(
     ctx: typer.Context,
     project: str,
-    job_state: str = typer.Option(None, "--state", help="Only jobs in this state."),
+    job_state: JobState = typer.Option(None, "--state", help="Only jobs in this state."),
     as_json: bool = JSON,
 ) -> None:
     """List a project's jobs, newest first."""

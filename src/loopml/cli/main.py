@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 from typer.core import TyperGroup
 
@@ -14,6 +15,7 @@ from loopml.cli.jobs import jobs_app
 from loopml.cli.output import err_console
 from loopml.cli.serve import db_app, server, worker
 from loopml.core.errors import InvalidInput, LoopmlError
+from loopml.settings import Settings
 
 
 class _Group(TyperGroup):
@@ -24,6 +26,18 @@ class _Group(TyperGroup):
             where = f" ({exc.field})" if exc.field else ""
             err_console.print(f"[bold red]error{escape(where)}:[/] {escape(exc.message)}")
             raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
+        except ValidationError as exc:
+            if exc.title != Settings.__name__:
+                raise
+            # A bad value from LOOPML_*, loopml.toml or an option: say which, no traceback.
+            for error in exc.errors():
+                name = ".".join(str(part) for part in error["loc"])
+                err_console.print(
+                    f"[bold red]error (setting {escape(name)}):[/] {escape(error['msg'])} "
+                    f"(got {escape(repr(error.get('input')))}; check the command's options, "
+                    f"LOOPML_{escape(name.upper())} and loopml.toml)"
+                )
+            raise typer.Exit(2) from None
 
 
 app = typer.Typer(

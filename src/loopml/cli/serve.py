@@ -63,7 +63,7 @@ def server(
 
 
 def worker(
-    concurrency: int = typer.Option(None, help="Jobs to run at once (default 2)."),
+    concurrency: int = typer.Option(None, min=1, help="Jobs to run at once (default 2)."),
 ) -> None:
     """Run a job worker alone (start several, on several machines, to scale out)."""
     overrides: dict[str, Any] = {"worker_concurrency": concurrency} if concurrency else {}

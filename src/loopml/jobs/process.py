@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
+import signal
 import threading
 import time
 import traceback
@@ -10,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopml.core.enums import JobState
-from loopml.core.errors import Conflict, JobCancelled
+from loopml.core.errors import Conflict, InvalidInput, JobCancelled
 from loopml.jobs.context import JobContext
 from loopml.jobs.kinds import load_handler
 from loopml.store import jobs as job_store
@@ -30,18 +33,85 @@ class JobSpec:
     storage_options: dict[str, Any] = field(default_factory=dict)
 
 
-def _exit_with_parent(parent_pid: int) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exit_with_parent(worker_pid: int, parent_pid: int) -> None:
     # A job whose worker died must stop too: its job is about to be re-queued elsewhere.
+    # The parent is the worker (spawn) or the fork server, which exits with the worker.
     while True:
         time.sleep(1.0)
-        if os.getppid() != parent_pid:
+        if os.getppid() != parent_pid or not _alive(worker_pid):
             os._exit(70)
 
 
-def run_job(spec: JobSpec, parent_pid: int | None = None) -> None:
-    """Run the job described by ``spec`` to completion and record success or failure."""
-    if parent_pid is not None:
-        threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+def check_params(handler: Any, kind: str, params: dict[str, Any]) -> None:
+    """Raise :class:`InvalidInput` naming the parameters a handler does not take or misses.
+
+    Checked before the call, so that a ``TypeError`` raised inside the handler is never
+    mistaken for (or reported as) a wrong parameter.
+    """
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+        return
+    named = list(signature.parameters.values())[1:]  # the first one receives the context
+    by_name = [p for p in named if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown: list[str] = []
+    if not any(p.kind is p.VAR_KEYWORD for p in named):
+        unknown = sorted(set(params) - {p.name for p in by_name})
+    missing = [p.name for p in by_name if p.default is p.empty and p.name not in params]
+    problems = []
+    if unknown:
+        problems.append(f"unknown parameter(s) {', '.join(map(repr, unknown))}")
+    if missing:
+        problems.append(f"missing required parameter(s) {', '.join(map(repr, missing))}")
+    if problems:
+        takes = ", ".join(p.name for p in by_name) or "no parameters"
+        raise InvalidInput(
+            f"job kind {kind!r}: {'; '.join(problems)} (it accepts: {takes})", field="params"
+        )
+
+
+def _json_problem(result: Any) -> str | None:
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return f"the job's result cannot be stored as JSON: {exc}"
+    return None
+
+
+def run_job(
+    spec: JobSpec, worker_pid: int | None = None, environ: dict[str, str] | None = None
+) -> None:
+    """Run the job described by ``spec`` to completion and record success or failure.
+
+    Parameters
+    ----------
+    spec : JobSpec
+        The claimed job.
+    worker_pid : int, optional
+        The worker's process; this process exits when that one is gone.
+    environ : dict, optional
+        The worker's environment when it started the job (a fork server's is older).
+    """
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
+    if worker_pid is not None:
+        # Ctrl-C in a terminal reaches the whole process group: leave stopping this job to
+        # its worker, which re-queues it, instead of dying with a KeyboardInterrupt.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        threading.Thread(
+            target=_exit_with_parent, args=(worker_pid, os.getppid()), daemon=True
+        ).start()
     db = Database(spec.database_url)
     try:
         with db.session() as s:
@@ -50,12 +120,23 @@ def run_job(spec: JobSpec, parent_pid: int | None = None) -> None:
         state, result, error = JobState.succeeded, None, None
         try:
             handler = load_handler(spec.target)
-            result = handler(ctx, **job.params)
-        except JobCancelled as exc:
-            state, error = JobState.cancelled, str(exc)
+            check_params(handler, job.kind, job.params)
         except Exception as exc:
             state, error = JobState.failed, f"{type(exc).__name__}: {exc}"
-            ctx.log(traceback.format_exc(), level="error")
+            ctx.log(error, level="error")
+        else:
+            try:
+                result = handler(ctx, **job.params)
+            except JobCancelled as exc:
+                state, error = JobState.cancelled, str(exc)
+            except Exception as exc:
+                state, error = JobState.failed, f"{type(exc).__name__}: {exc}"
+                ctx.log(traceback.format_exc(), level="error")
+            else:
+                error = _json_problem(result)
+                if error is not None:
+                    state, result = JobState.failed, None
+                    ctx.log(error, level="error")
         try:
             with db.session() as s:
                 job_store.finish(s, spec.job_id, spec.worker, state, result=result, error=error)

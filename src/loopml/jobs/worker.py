@@ -53,6 +53,10 @@ class Worker:
         stop = stop or threading.Event()
         log.info("worker %s started", self.name)
         try:
+            self.executor.warm_up()
+        except Exception as exc:  # the first job start will say what is wrong
+            log.warning("worker %s: could not prepare job processes: %s", self.name, exc)
+        try:
             while not stop.is_set():
                 try:
                     self.step()
@@ -63,11 +67,13 @@ class Worker:
             self.shutdown()
 
     def step(self) -> None:
-        """One pass: reap, watch running jobs, claim up to the concurrency limit."""
+        """One pass: watch running jobs (heartbeats), reap, claim up to the concurrency limit."""
+        # Heartbeats first: after a pass that stalled past the timeout (a slow job start, a
+        # slow database), this worker must not reap its own jobs, which it knows are alive.
+        self._watch()
         with self.db.session() as s:
             for job in job_store.reap(s, self.settings.heartbeat_timeout):
                 log.warning("job %s reaped: now %s", job.id, job.state.value)
-        self._watch()
         while len(self.running) < self.settings.worker_concurrency:
             with self.db.session() as s:
                 claimed = job_store.claim(s, self.name, self.kinds.names())
@@ -82,7 +88,8 @@ class Worker:
                 storage_url=self.settings.resolved_storage_url,
                 storage_options=self.settings.storage_options,
             )
-            self.running[job.id] = _Running(spec, self.executor.start(spec), time.monotonic())
+            # Heartbeat at the next watch: starting the process may have taken a while.
+            self.running[job.id] = _Running(spec, self.executor.start(spec), float("-inf"))
             log.info("job %s (%s) started", job.id, job.kind)
 
     def _watch(self) -> None:
@@ -91,8 +98,13 @@ class Worker:
             code = run.execution.exitcode()
             if code is not None:
                 del self.running[job_id]
-                if code != 0:
-                    self._finish(job_id, JobState.failed, f"job process exited with code {code}")
+                # A clean exit has recorded the outcome already (then this finds the job no
+                # longer running and changes nothing); one that did not (sys.exit(0) in a
+                # handler) must not be left running until the reaper blames this worker.
+                reason = f"job process exited with code {code}"
+                if code == 0:
+                    reason += " without recording an outcome"
+                self._finish(job_id, JobState.failed, reason)
                 continue
             if now - run.last_beat < self.settings.heartbeat_interval:
                 continue
