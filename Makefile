@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # The CPU wheel of this exact release is what pip finds first; an unpinned torch pulls CUDA.
 TORCH  := torch==2.13.0
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test lint format benchmark clean
 

@@ -24,7 +24,10 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except LoopmlError as exc:
             where = f" ({exc.field})" if exc.field else ""
-            err_console.print(f"[bold red]error{escape(where)}:[/] {escape(exc.message)}")
+            # soft_wrap: an error message stays one line, whole for grep and copy-paste.
+            err_console.print(
+                f"[bold red]error{escape(where)}:[/] {escape(exc.message)}", soft_wrap=True
+            )
             raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
         except ValidationError as exc:
             if exc.title != Settings.__name__:
@@ -35,7 +38,8 @@ class _Group(TyperGroup):
                 err_console.print(
                     f"[bold red]error (setting {escape(name)}):[/] {escape(error['msg'])} "
                     f"(got {escape(repr(error.get('input')))}; check the command's options, "
-                    f"LOOPML_{escape(name.upper())} and loopml.toml)"
+                    f"LOOPML_{escape(name.upper())} and loopml.toml)",
+                    soft_wrap=True,
                 )
             raise typer.Exit(2) from None
 

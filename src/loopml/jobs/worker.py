@@ -62,6 +62,9 @@ class Worker:
                     self.step()
                 except StorageError as exc:
                     log.warning("worker %s: %s; retrying", self.name, exc)
+                except Exception:
+                    # A dead worker thread would leave the server accepting jobs nobody runs.
+                    log.exception("worker %s: unexpected error; continuing", self.name)
                 stop.wait(self.settings.poll_interval)
         finally:
             self.shutdown()
@@ -88,8 +91,13 @@ class Worker:
                 storage_url=self.settings.resolved_storage_url,
                 storage_options=self.settings.storage_options,
             )
+            try:
+                execution = self.executor.start(spec)
+            except Exception as exc:
+                self._finish(job.id, JobState.failed, f"could not start the job process: {exc}")
+                continue
             # Heartbeat at the next watch: starting the process may have taken a while.
-            self.running[job.id] = _Running(spec, self.executor.start(spec), float("-inf"))
+            self.running[job.id] = _Running(spec, execution, float("-inf"))
             log.info("job %s (%s) started", job.id, job.kind)
 
     def _watch(self) -> None:
