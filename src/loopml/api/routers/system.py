@@ -38,29 +38,24 @@ def _expected_revision() -> str | None:
 def health(home: Home = Depends(get_home)) -> JSONResponse:
     """Whether the server can reach its metadata database and finds the schema this
     version needs (503 when it cannot, or the schema is missing or at another revision)."""
+    revision, problem = None, None
     try:
         with home.db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         revision = current_revision(home.db.engine)
     except Exception as exc:
-        body = Health(
-            status="unavailable",
-            database=f"error: {type(exc).__name__}",
-            schema_revision=None,
-            version=__version__,
-        )
-        return JSONResponse(body.model_dump(), status_code=503)
-    expected = _expected_revision()
-    if revision != expected:
-        body = Health(
-            status="unavailable",
-            database=f"error: schema revision {revision}, this server needs {expected}",
-            schema_revision=revision,
-            version=__version__,
-        )
-        return JSONResponse(body.model_dump(), status_code=503)
-    body = Health(status="ok", database="ok", schema_revision=revision, version=__version__)
-    return JSONResponse(body.model_dump())
+        problem = f"error: {type(exc).__name__}"
+    else:
+        expected = _expected_revision()
+        if revision != expected:
+            problem = f"error: schema revision {revision}, this server needs {expected}"
+    body = Health(
+        status="unavailable" if problem else "ok",
+        database=problem or "ok",
+        schema_revision=revision,
+        version=__version__,
+    )
+    return JSONResponse(body.model_dump(), status_code=503 if problem else 200)
 
 
 @router.get("/version", response_model=Version)
