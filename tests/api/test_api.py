@@ -7,7 +7,7 @@ import hashlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from loopml.api.app import PUBLIC_PATHS
 from loopml.store.migrate import head_revision
 from tests.api.routes import endpoints
 from tests.api.support import assert_problem, client, serve
-from tests.conftest import LiveServer, free_port, make_settings
+from tests.conftest import LiveServer, free_port, make_settings, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +46,6 @@ def new_key(http: httpx.Client, name: str, **body: Any) -> dict[str, Any]:
 def new_project(admin: httpx.Client, name: str) -> None:
     r = admin.post("/projects", json={"name": name})
     assert r.status_code == 201, r.text
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 # --- health, version, OpenAPI --------------------------------------------------------
@@ -250,7 +239,9 @@ def test_selfcheck_job_runs_to_success_with_progress_and_logs(admin: httpx.Clien
     url = f"/projects/jobs-ok/jobs/{job['id']}"
 
     done = wait_for(
-        lambda: (j := admin.get(url).json())["state"] in ("succeeded", "failed", "cancelled") and j,
+        check=lambda: (
+            (j := admin.get(url).json())["state"] in ("succeeded", "failed", "cancelled") and j
+        ),
         what="the selfcheck job to finish",
     )
     assert done["state"] == "succeeded", done
@@ -287,7 +278,7 @@ def test_cancelling_a_queued_job_and_a_running_one(admin: httpx.Client) -> None:
     # with one worker slot, the long job holds the worker and the next one stays queued
     blocker = admin.post(base, json={"kind": "selfcheck", "params": {"pause": 5}}).json()
     wait_for(
-        lambda: admin.get(f"{base}/{blocker['id']}").json()["state"] == "running",
+        check=lambda: admin.get(f"{base}/{blocker['id']}").json()["state"] == "running",
         what="the first job to start",
     )
     queued = admin.post(base, json={"kind": "selfcheck"}).json()
@@ -302,7 +293,9 @@ def test_cancelling_a_queued_job_and_a_running_one(admin: httpx.Client) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["cancel_requested"] is True
     stopped = wait_for(
-        lambda: (j := admin.get(f"{base}/{blocker['id']}").json())["state"] != "running" and j,
+        check=lambda: (
+            (j := admin.get(f"{base}/{blocker['id']}").json())["state"] != "running" and j
+        ),
         timeout=15,
         what="the running job to stop",
     )
@@ -400,7 +393,7 @@ def test_health_is_503_while_the_database_is_unreachable(postgres_url: str, tmp_
 
             proxy.start()  # the database is back: so is the server, without a restart
             r = wait_for(
-                lambda: (h := httpx.get(health)).status_code == 200 and h,
+                check=lambda: (h := httpx.get(health)).status_code == 200 and h,
                 timeout=10,
                 what="health to recover",
             )

@@ -7,6 +7,7 @@ a Ray task or another machine can import the handler by itself.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -41,6 +42,14 @@ class JobKinds:
     def names(self) -> list[str]:
         return sorted(self.targets)
 
+    def validate(self, kind: str, params: dict[str, Any]) -> None:
+        """Check, before queueing, that ``kind`` exists, loads, and takes ``params``."""
+        try:
+            handler = load_handler(self.target(kind))
+        except (ImportError, AttributeError) as exc:
+            raise InvalidInput(f"job kind {kind!r} cannot be loaded: {exc}", field="kind") from exc
+        check_params(handler, kind, params)
+
     def target(self, kind: str) -> str:
         try:
             return self.targets[kind]
@@ -59,3 +68,31 @@ def load_handler(target: str) -> Callable[..., Any]:
     if not callable(handler):
         raise InvalidInput(f"{target} is not callable", field="kind")
     return handler
+
+
+def check_params(handler: Any, kind: str, params: dict[str, Any]) -> None:
+    """Raise :class:`InvalidInput` naming the parameters a handler does not take or misses.
+
+    Checked before the call, so that a ``TypeError`` raised inside the handler is never
+    mistaken for (or reported as) a wrong parameter.
+    """
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+        return
+    named = list(signature.parameters.values())[1:]  # the first one receives the context
+    by_name = [p for p in named if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown: list[str] = []
+    if not any(p.kind is p.VAR_KEYWORD for p in named):
+        unknown = sorted(set(params) - {p.name for p in by_name})
+    missing = [p.name for p in by_name if p.default is p.empty and p.name not in params]
+    problems = []
+    if unknown:
+        problems.append(f"unknown parameter(s) {', '.join(map(repr, unknown))}")
+    if missing:
+        problems.append(f"missing required parameter(s) {', '.join(map(repr, missing))}")
+    if problems:
+        takes = ", ".join(p.name for p in by_name) or "no parameters"
+        raise InvalidInput(
+            f"job kind {kind!r}: {'; '.join(problems)} (it accepts: {takes})", field="params"
+        )

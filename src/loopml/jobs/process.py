@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import signal
@@ -13,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopml.core.enums import JobState
-from loopml.core.errors import Conflict, InvalidInput, JobCancelled
+from loopml.core.errors import Conflict, JobCancelled
 from loopml.jobs.context import JobContext
-from loopml.jobs.kinds import load_handler
+from loopml.jobs.kinds import check_params, load_handler
 from loopml.store import jobs as job_store
 from loopml.store.blobs import BlobStore
 from loopml.store.db import Database
@@ -50,34 +49,6 @@ def _exit_with_parent(worker_pid: int, parent_pid: int) -> None:
         time.sleep(1.0)
         if os.getppid() != parent_pid or not _alive(worker_pid):
             os._exit(70)
-
-
-def check_params(handler: Any, kind: str, params: dict[str, Any]) -> None:
-    """Raise :class:`InvalidInput` naming the parameters a handler does not take or misses.
-
-    Checked before the call, so that a ``TypeError`` raised inside the handler is never
-    mistaken for (or reported as) a wrong parameter.
-    """
-    try:
-        signature = inspect.signature(handler)
-    except (TypeError, ValueError):  # builtins without a signature: let the call decide
-        return
-    named = list(signature.parameters.values())[1:]  # the first one receives the context
-    by_name = [p for p in named if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    unknown: list[str] = []
-    if not any(p.kind is p.VAR_KEYWORD for p in named):
-        unknown = sorted(set(params) - {p.name for p in by_name})
-    missing = [p.name for p in by_name if p.default is p.empty and p.name not in params]
-    problems = []
-    if unknown:
-        problems.append(f"unknown parameter(s) {', '.join(map(repr, unknown))}")
-    if missing:
-        problems.append(f"missing required parameter(s) {', '.join(map(repr, missing))}")
-    if problems:
-        takes = ", ".join(p.name for p in by_name) or "no parameters"
-        raise InvalidInput(
-            f"job kind {kind!r}: {'; '.join(problems)} (it accepts: {takes})", field="params"
-        )
 
 
 def _json_problem(result: Any) -> str | None:

@@ -9,11 +9,10 @@ from pydantic import BaseModel, Field
 
 from loopml.api import auth
 from loopml.core.enums import JobState
-from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.errors import NotFound
 from loopml.core.schemas import Job, JobLogLine
 from loopml.home import Home
-from loopml.jobs.kinds import JobKinds, load_handler
-from loopml.jobs.process import check_params
+from loopml.jobs.kinds import JobKinds
 from loopml.store import jobs, projects
 
 router = APIRouter(prefix="/projects/{project}/jobs", tags=["jobs"])
@@ -64,12 +63,7 @@ def submit_job(
     kinds: JobKinds = Depends(_kinds),
 ) -> Job:
     """Queue a job; poll it (or its logs) to follow progress."""
-    target = kinds.target(body.kind)
-    try:
-        handler = load_handler(target)
-    except (ImportError, AttributeError) as exc:
-        raise InvalidInput(f"job kind {body.kind!r} cannot be loaded: {exc}", field="kind") from exc
-    check_params(handler, body.kind, body.params)  # a 422 now, not a failed job later
+    kinds.validate(body.kind, body.params)  # a 422 now, not a failed job later
     with home.db.session() as s:
         return jobs.enqueue(
             s, body.kind, body.params, project=project, max_attempts=body.max_attempts
