@@ -1,0 +1,256 @@
+"""What each input column is, and its raw values parsed by that kind.
+
+The plan is decided once from the training features (no labels, no statistics
+that a fold could leak): numeric, boolean, datetime, categorical, text, or dropped
+with a reason. Statistics (medians, vocabularies, text projections) are learned per
+training fold in :mod:`loopml.automl.encoding`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopml.core.errors import InvalidInput
+
+KINDS = ("numeric", "boolean", "datetime", "categorical", "text")
+# A string column is numeric when this share of its non-missing values parse as numbers.
+_NUMERIC_SHARE = 0.95
+# Free text: several words per value and mostly distinct values.
+_TEXT_MIN_WORDS = 3.0
+_TEXT_MIN_DISTINCT = 0.5
+_SAMPLE = 500
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """How one input column is used."""
+
+    name: str
+    kind: str
+    has_time: bool = False  # datetime columns: whether hours/minutes vary
+
+
+@dataclass
+class Schema:
+    """The plan for every input column, in input order."""
+
+    columns: list[ColumnPlan]
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    def names(self, kind: str) -> list[str]:
+        return [c.name for c in self.columns if c.kind == kind]
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "columns": [[c.name, c.kind, c.has_time] for c in self.columns],
+            "dropped": dict(self.dropped),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Schema:
+        columns = [ColumnPlan(str(n), str(k), bool(t)) for n, k, t in state["columns"]]
+        return cls(columns, {str(k): str(v) for k, v in state["dropped"].items()})
+
+
+@dataclass
+class RawFrame:
+    """Parsed inputs: one float matrix for numbers, string arrays for the rest."""
+
+    numeric: np.ndarray  # n x p float64, NaN for missing
+    numeric_names: list[str]
+    categorical: list[np.ndarray]  # object arrays of str or None
+    categorical_names: list[str]
+    text: list[np.ndarray]  # object arrays of str
+    text_names: list[str]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.numeric.shape[0])
+
+    def take(self, rows: np.ndarray) -> RawFrame:
+        return RawFrame(
+            self.numeric[rows],
+            self.numeric_names,
+            [c[rows] for c in self.categorical],
+            self.categorical_names,
+            [t[rows] for t in self.text],
+            self.text_names,
+        )
+
+
+def check_frame(X: object) -> pd.DataFrame:
+    """Accept a DataFrame (or anything pandas can make one of) with string column names."""
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+    if frame.shape[0] == 0:
+        raise InvalidInput("the features have no rows", field="X")
+    if frame.columns.duplicated().any():
+        dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise InvalidInput(f"duplicate column names: {', '.join(dupes)}", field="X")
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    return series.dropna().astype(str)
+
+
+def _parses_as_numbers(values: pd.Series) -> bool:
+    if values.empty:
+        return False
+    parsed = pd.to_numeric(values, errors="coerce")
+    return bool(parsed.notna().mean() >= _NUMERIC_SHARE)
+
+
+def _parses_as_dates(values: pd.Series) -> bool:
+    sample = values.head(_SAMPLE)
+    if sample.empty or not sample.str.contains(r"\d[-/:.]\d", regex=True).all():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(sample, errors="coerce", utc=True, format="mixed")
+    return bool(parsed.notna().mean() >= _NUMERIC_SHARE)
+
+
+def _plan_column(name: str, series: pd.Series) -> ColumnPlan | str:
+    """A plan, or the reason the column is dropped."""
+    non_null = series.dropna()
+    if non_null.empty:
+        return "all values are missing"
+    if pd.api.types.is_bool_dtype(series):
+        return ColumnPlan(name, "boolean") if non_null.nunique() > 1 else "constant"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return _datetime_plan(name, series)
+    if pd.api.types.is_timedelta64_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return ColumnPlan(name, "numeric") if non_null.nunique() > 1 else "constant"
+    text = _as_text(series)
+    if text.nunique() <= 1:
+        return "constant"
+    if _parses_as_numbers(text):
+        return ColumnPlan(name, "numeric")
+    if _parses_as_dates(text):
+        return _datetime_plan(name, series)
+    sample = text.head(_SAMPLE)
+    words = sample.str.split().str.len().mean()
+    distinct = text.nunique() / len(text)
+    if words >= _TEXT_MIN_WORDS and distinct >= _TEXT_MIN_DISTINCT:
+        return ColumnPlan(name, "text")
+    if distinct == 1.0 and len(text) >= 20:
+        return "identifier-like: every value is different"
+    return ColumnPlan(name, "categorical")
+
+
+def _to_datetime(series: pd.Series) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if pd.api.types.is_datetime64_any_dtype(series):
+            if getattr(series.dt, "tz", None) is None:
+                return series.dt.tz_localize("UTC")
+            return series.dt.tz_convert("UTC")
+        return pd.to_datetime(series.astype(object), errors="coerce", utc=True, format="mixed")
+
+
+def _datetime_plan(name: str, series: pd.Series) -> ColumnPlan | str:
+    parsed = _to_datetime(series).dropna()
+    if parsed.nunique() <= 1:
+        return "constant"
+    has_time = bool((parsed.dt.hour != 0).any() or (parsed.dt.minute != 0).any())
+    return ColumnPlan(name, "datetime", has_time=has_time)
+
+
+def plan_columns(X: pd.DataFrame) -> Schema:
+    """Decide the kind of every column of the training features."""
+    columns: list[ColumnPlan] = []
+    dropped: dict[str, str] = {}
+    for name in X.columns:
+        plan = _plan_column(name, X[name])
+        if isinstance(plan, str):
+            dropped[name] = plan
+        else:
+            columns.append(plan)
+    if not columns:
+        raise InvalidInput(
+            "no usable feature: every column is constant, empty or an identifier", field="X"
+        )
+    return Schema(columns, dropped)
+
+
+def _numeric_values(series: pd.Series) -> np.ndarray:
+    if pd.api.types.is_timedelta64_dtype(series):
+        return series.dt.total_seconds().to_numpy(dtype=float)
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(series.astype(object), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
+
+
+def _boolean_values(series: pd.Series) -> np.ndarray:
+    lowered = series.astype(object).map(
+        lambda v: v if isinstance(v, bool | np.bool_) else str(v).strip().lower(),
+        na_action="ignore",
+    )
+    mapped = lowered.map({True: 1.0, False: 0.0, "true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0})
+    return mapped.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _datetime_parts(series: pd.Series, has_time: bool) -> list[np.ndarray]:
+    dt = _to_datetime(series)
+    parts = [dt.dt.year, dt.dt.month, dt.dt.day, dt.dt.dayofweek, dt.dt.dayofyear]
+    if has_time:
+        parts.append(dt.dt.hour + dt.dt.minute / 60.0)
+    epoch_days = (dt - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds() / 86400.0
+    parts.append(epoch_days)
+    return [p.to_numpy(dtype=float, na_value=np.nan) for p in parts]
+
+
+_DATE_PARTS = ("year", "month", "day", "weekday", "dayofyear")
+
+
+def _strings(series: pd.Series) -> np.ndarray:
+    out = series.astype(object).map(str, na_action="ignore").to_numpy(dtype=object, copy=True)
+    out[pd.isna(series).to_numpy()] = None
+    return out
+
+
+def parse(X: pd.DataFrame, schema: Schema) -> RawFrame:
+    """Parse features by the plan. Columns the plan needs but ``X`` lacks are all-missing."""
+    n = len(X)
+    missing = pd.Series([None] * n, dtype=object)
+    numeric: list[np.ndarray] = []
+    numeric_names: list[str] = []
+    cats: list[np.ndarray] = []
+    texts: list[np.ndarray] = []
+    for plan in schema.columns:
+        series = X[plan.name] if plan.name in X.columns else missing
+        if plan.kind == "numeric":
+            numeric.append(_numeric_values(series))
+            numeric_names.append(plan.name)
+        elif plan.kind == "boolean":
+            numeric.append(_boolean_values(series))
+            numeric_names.append(plan.name)
+        elif plan.kind == "datetime":
+            parts = _datetime_parts(series, plan.has_time)
+            names = [*_DATE_PARTS, *(["time"] if plan.has_time else []), "epoch_days"]
+            numeric.extend(parts)
+            numeric_names.extend(f"{plan.name}.{p}" for p in names)
+        elif plan.kind == "categorical":
+            cats.append(_strings(series))
+        else:
+            strings = _strings(series)
+            strings[pd.isna(strings)] = ""
+            texts.append(strings)
+    matrix = np.column_stack(numeric) if numeric else np.empty((n, 0))
+    return RawFrame(
+        matrix.astype(np.float64),
+        numeric_names,
+        cats,
+        schema.names("categorical"),
+        texts,
+        schema.names("text"),
+    )

@@ -1,0 +1,366 @@
+"""``AutoML``: the estimator users call (scikit-learn conventions)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopml.automl import persist
+from loopml.automl.columns import check_frame, parse, plan_columns
+from loopml.automl.cv import TrialResult, Workspace, make_folds
+from loopml.automl.decision import choose_threshold, decide, parse_cost_matrix
+from loopml.automl.learners import DEFAULT_LEARNERS, REGISTRY, get_learner
+from loopml.automl.metrics import get_metric
+from loopml.automl.predictor import Member, Predictor
+from loopml.automl.report import baseline_verdict, build_report, leaderboard
+from loopml.automl.search import Progress, Search, greedy_ensemble
+from loopml.automl.target import check_target, encode_classes, resolve_task
+from loopml.core.enums import TaskType
+from loopml.core.errors import Conflict, InvalidInput
+
+# The search gets this share of the budget; ensembling and the report the rest.
+_SEARCH_SHARE = 0.85
+
+
+class AutoML:
+    """Search learners and configurations within a time budget; return an ensemble.
+
+    Parameters
+    ----------
+    task : {"auto", "binary", "multiclass", "regression"}
+        ``"auto"`` infers it from the target.
+    metric : str
+        ``"auto"`` (AUC for binary, log loss for multiclass, RMSE for regression) or a
+        name from :data:`loopml.automl.metrics.METRICS`.
+    time_budget : float
+        Seconds for the whole fit. The baselines and one real model are always fitted.
+    seed : int
+        Seed of folds, learners and the sampler.
+    n_jobs : int
+        Threads per fit; ``-1`` uses every core. Results are repeatable for a given
+        ``seed`` and ``n_jobs`` when ``max_trials`` bounds the search.
+    learners : sequence of str, optional
+        Learners to search (default: every registered learner that is available).
+    n_folds : int
+        Cross-validation folds.
+    max_trials : int, optional
+        Stop after this many searched configurations.
+    cost_matrix : dict, optional
+        Binary tasks: ``{"fp": cost, "fn": cost}`` (optionally ``"tp"``, ``"tn"``); the
+        decision threshold then minimises the expected cost.
+    confidence_threshold : float, optional
+        Classification: ``predict`` abstains below this top-class probability.
+    fallback_label : object
+        What an abstained prediction returns.
+    log_path : path, optional
+        Each trial is appended here as a JSON line.
+    on_progress : callable, optional
+        Called with a :class:`loopml.automl.search.Progress` after every trial.
+    report : bool
+        Compute ``report_`` (importances, slices, robustness) after the search.
+    """
+
+    def __init__(
+        self,
+        task: str = "auto",
+        metric: str = "auto",
+        time_budget: float = 60.0,
+        seed: int = 0,
+        n_jobs: int = -1,
+        learners: Sequence[str] | None = None,
+        n_folds: int = 5,
+        max_trials: int | None = None,
+        cost_matrix: dict[str, float] | None = None,
+        confidence_threshold: float | None = None,
+        fallback_label: Any = "unknown",
+        log_path: str | Path | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        report: bool = True,
+    ) -> None:
+        self.task = task
+        self.metric = metric
+        self.time_budget = time_budget
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.learners = learners
+        self.n_folds = n_folds
+        self.max_trials = max_trials
+        self.cost_matrix = cost_matrix
+        self.confidence_threshold = confidence_threshold
+        self.fallback_label = fallback_label
+        self.log_path = log_path
+        self.on_progress = on_progress
+        self.report = report
+
+    # -- validation ------------------------------------------------------------------
+    def _check_params(self, task: TaskType) -> list[str]:
+        if not isinstance(self.time_budget, int | float) or self.time_budget <= 0:
+            raise InvalidInput(
+                "time_budget must be a positive number of seconds", field="time_budget"
+            )
+        if not isinstance(self.n_folds, int) or self.n_folds < 2:
+            raise InvalidInput("n_folds must be an integer of at least 2", field="n_folds")
+        if self.max_trials is not None and (
+            not isinstance(self.max_trials, int) or self.max_trials < 1
+        ):
+            raise InvalidInput("max_trials must be a positive integer", field="max_trials")
+        if self.confidence_threshold is not None and not 0 < self.confidence_threshold < 1:
+            raise InvalidInput(
+                "confidence_threshold must lie between 0 and 1", field="confidence_threshold"
+            )
+        if self.cost_matrix is not None and task is not TaskType.binary:
+            raise InvalidInput("a cost matrix applies to binary tasks only", field="cost_matrix")
+        names = list(self.learners) if self.learners is not None else list(DEFAULT_LEARNERS)
+        if not names:
+            raise InvalidInput("name at least one learner", field="learners")
+        usable = []
+        for name in names:
+            learner = get_learner(name)
+            why = learner.available()
+            if why is None and learner.supports(task):
+                usable.append(name)
+            elif self.learners is not None:
+                raise InvalidInput(
+                    f"learner {name!r} cannot be used here: {why or f'no {task.value} support'}",
+                    field="learners",
+                )
+        return usable
+
+    def _threads(self) -> int:
+        return os.cpu_count() or 1 if self.n_jobs in (-1, None) else max(1, int(self.n_jobs))
+
+    def _check_fitted(self) -> Predictor:
+        predictor = getattr(self, "predictor_", None)
+        if predictor is None:
+            raise Conflict("this AutoML is not fitted yet: call fit first")
+        return predictor
+
+    # -- fit -----------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, groups: Any = None) -> AutoML:
+        """Search, ensemble and evaluate on ``X`` (raw DataFrame) and ``y``.
+
+        ``groups`` keeps rows of the same group in the same fold (e.g. one patient).
+        """
+        started = time.monotonic()
+        frame = check_frame(X)
+        target = check_target(y, len(frame))
+        task = resolve_task(self.task, target)
+        metric = get_metric(self.metric, task)
+        names = self._check_params(task)
+        costs = parse_cost_matrix(self.cost_matrix)
+        group_values = None if groups is None else np.asarray(groups)
+        if group_values is not None and len(group_values) != len(frame):
+            raise InvalidInput("groups must have one value per row", field="groups")
+        if task is TaskType.regression:
+            classes, y_fit, n_classes = None, target.to_numpy(dtype=float), 0
+        else:
+            classes, y_fit = encode_classes(target)
+            n_classes = len(classes)
+        schema = plan_columns(frame)
+        raw = parse(frame, schema)
+        folds = make_folds(y_fit, task, self.n_folds, self.seed, group_values)
+        ws = Workspace(raw, y_fit, folds, task, n_classes, self.seed)
+        if self.log_path is not None:
+            Path(self.log_path).write_text("")
+        search = Search(
+            [get_learner(n) for n in names],
+            ws,
+            metric,
+            time_budget=max(0.0, self.time_budget * _SEARCH_SHARE - (time.monotonic() - started)),
+            max_trials=self.max_trials,
+            n_jobs=self._threads(),
+            seed=self.seed,
+            log_path=self.log_path,
+            on_progress=self.on_progress,
+        )
+        trials = search.run()
+        # The prior is a yardstick, never a member: it only shrinks probabilities.
+        candidates = [
+            t for t in trials if t.status == "ok" and t.oof is not None and t.learner != "prior"
+        ]
+        weights = greedy_ensemble(candidates, y_fit, metric)
+        members = [
+            Member(candidates[i].learner, candidates[i].params, w, candidates[i].models or [])
+            for i, w in weights.items()
+        ]
+        bag = Predictor(task, schema, ws.encoders, members, n_classes)
+        refit_deadline = started + self.time_budget
+        self.predictor_ = bag.refit(raw, y_fit, self.seed, self._threads(), refit_deadline)
+        oof: np.ndarray = np.sum(
+            [w * np.asarray(candidates[i].oof) for i, w in weights.items()], axis=0
+        )
+        self.task_, self.metric_, self.classes_ = task, metric.name, classes
+        self.schema_ = schema
+        self.n_features_in_ = frame.shape[1]
+        self.feature_names_in_ = np.array(frame.columns, dtype=object)
+        self.threshold_ = choose_threshold(task, metric, y_fit, oof, costs)
+        self.trials_ = [t.record() for t in trials]
+        ensemble = TrialResult(
+            id=-1,
+            learner="ensemble",
+            params={
+                "members": [{"trial": candidates[i].id, "weight": w} for i, w in weights.items()]
+            },
+            fold_scores=[metric.value(y_fit[va], oof[va]) for _, va in folds],
+            score=metric.value(y_fit, oof),
+        )
+        self.beats_baselines_, self.baseline_margin_ = baseline_verdict(ensemble, trials, metric)
+        self.leaderboard_ = leaderboard(ensemble, trials, metric)
+        self.oof_predictions_ = oof
+        self.fit_seconds_ = time.monotonic() - started
+        self._refresh_hash()
+        self.report_ = build_report(self, bag, frame, raw, y_fit, oof, ws) if self.report else None
+        self.fit_seconds_ = time.monotonic() - started
+        self.content_hash_ = persist.content_hash(self._files())
+        return self
+
+    # -- predict -------------------------------------------------------------------------
+    def _native(self, X: Any) -> np.ndarray:
+        predictor = self._check_fitted()
+        frame = check_frame(X)
+        return predictor.predict(parse(frame, predictor.schema))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        if self._check_fitted().task is TaskType.regression:
+            raise Conflict("predict_proba needs a classification model; this one is a regressor")
+        return self._native(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels (abstaining below ``confidence_threshold``) or regression values."""
+        pred = self._native(X)
+        if self.task_ is TaskType.regression:
+            return pred
+        assert self.classes_ is not None
+        return decide(
+            pred,
+            self.classes_,
+            self.threshold_,
+            self.confidence_threshold,
+            self.fallback_label,
+        )
+
+    def evaluate(self, X: Any, y: Any) -> dict[str, Any]:
+        """A report on held-out data (e.g. the frozen test split)."""
+        from loopml.automl.report import holdout_report
+
+        return holdout_report(self, X, y)
+
+    # -- persistence -----------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        classes = None
+        if self.classes_ is not None:
+            classes = {
+                "dtype": self.classes_.dtype.str if self.classes_.dtype != object else "O",
+                "values": self.classes_.tolist(),
+            }
+        return {
+            "params": {
+                k: v for k, v in self.get_params().items() if k not in ("on_progress", "log_path")
+            },
+            "task": self.task_.value,
+            "metric": self.metric_,
+            "classes": classes,
+            "threshold": self.threshold_,
+            "feature_names_in": self.feature_names_in_.tolist(),
+            "trials": self.trials_,
+            "leaderboard": json.loads(self.leaderboard_.to_json(orient="records")),
+            "beats_baselines": self.beats_baselines_,
+            "baseline_margin": self.baseline_margin_,
+            "report": getattr(self, "report_", None),
+            "fit_seconds": self.fit_seconds_,
+        }
+
+    def _files(self) -> dict[str, bytes]:
+        files, _ = self._check_fitted().to_files()
+        files["automl.json"] = json.dumps(
+            self._state(), sort_keys=True, default=_json_default
+        ).encode()
+        return files
+
+    def _refresh_hash(self) -> None:
+        files = self._files()
+        self.model_size_ = len(persist.pack(files))
+        self.content_hash_ = persist.content_hash(files)
+
+    def save(self, path: str | Path) -> str:
+        """Write the fitted model to ``path``; return its content hash."""
+        self.content_hash_ = persist.write(path, self._files())
+        return self.content_hash_
+
+    @classmethod
+    def load(cls, path: str | Path, expected_hash: str | None = None) -> AutoML:
+        """Load a saved model, refusing it if any byte differs from what was saved."""
+        files, digest = persist.read(path, expected_hash)
+        state = json.loads(files.pop("automl.json"))
+        model = cls(**state["params"])
+        model.predictor_ = Predictor.from_files(files)
+        model.task_ = TaskType(state["task"])
+        model.metric_ = state["metric"]
+        classes = state["classes"]
+        model.classes_ = (
+            None
+            if classes is None
+            else np.array(
+                classes["values"], dtype=object if classes["dtype"] == "O" else classes["dtype"]
+            )
+        )
+        model.threshold_ = state["threshold"]
+        model.feature_names_in_ = np.array(state["feature_names_in"], dtype=object)
+        model.n_features_in_ = len(model.feature_names_in_)
+        model.schema_ = model.predictor_.schema
+        model.trials_ = state["trials"]
+        model.leaderboard_ = pd.DataFrame(state["leaderboard"])
+        model.beats_baselines_ = state["beats_baselines"]
+        model.baseline_margin_ = state["baseline_margin"]
+        model.report_ = state["report"]
+        model.fit_seconds_ = state["fit_seconds"]
+        model.content_hash_ = digest
+        return model
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        names = (
+            "task",
+            "metric",
+            "time_budget",
+            "seed",
+            "n_jobs",
+            "learners",
+            "n_folds",
+            "max_trials",
+            "cost_matrix",
+            "confidence_threshold",
+            "fallback_label",
+            "log_path",
+            "on_progress",
+            "report",
+        )
+        return {n: getattr(self, n) for n in names}
+
+    def set_params(self, **params: Any) -> AutoML:
+        valid = self.get_params()
+        for key, value in params.items():
+            if key not in valid:
+                raise InvalidInput(f"unknown parameter {key!r}", field=key)
+            setattr(self, key, value)
+        return self
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
+
+
+__all__ = ["REGISTRY", "AutoML"]

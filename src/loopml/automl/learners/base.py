@@ -1,0 +1,143 @@
+"""The learner interface every model family implements.
+
+A learner is stateless: it declares its search space, its portfolio of strong
+default configurations and its relative cost, fits a :class:`Model` on one
+training fold, and loads a model back from the files it dumped. Models predict
+class probabilities (``n x k``) for classification and values for regression.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import optuna
+
+from loopml.core.enums import TaskType
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """Everything a learner needs besides its parameters."""
+
+    task: TaskType
+    n_classes: int
+    seed: int
+    n_jobs: int
+    deadline: float  # time.monotonic() after which fitting must stop
+    categorical: list[int] = field(default_factory=list)  # native view only
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+class Model(Protocol):
+    """A fitted model of one fold."""
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+    def dump(self) -> tuple[dict[str, bytes], dict[str, Any]]:
+        """Files and JSON metadata from which :meth:`Learner.load` rebuilds the model."""
+        ...
+
+
+class Learner(ABC):
+    """A model family behind the registry.
+
+    Class attributes
+    ----------------
+    name : str
+        Registry name, used in leaderboards and saved models.
+    family : str
+        The encoding it consumes: ``"native"`` or ``"dense"``.
+    cost : float
+        Relative cost of one fit compared with LightGBM's defaults (1.0); the search
+        uses it to avoid starting what the remaining budget cannot finish.
+    """
+
+    name: str = ""
+    family: str = "native"
+    cost: float = 1.0
+
+    def available(self) -> str | None:
+        """None when usable here, otherwise why not (e.g. a missing package)."""
+        return None
+
+    def supports(self, task: TaskType) -> bool:
+        return True
+
+    @abstractmethod
+    def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
+        """Strong default configurations, best first."""
+
+    @abstractmethod
+    def space(self, trial: optuna.Trial, task: TaskType, n_rows: int) -> dict[str, Any]:
+        """Sample one configuration; parameter names must be prefixed ``f"{name}."``."""
+
+    @abstractmethod
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        X_val: np.ndarray | None,
+        y_val: np.ndarray | None,
+        params: dict[str, Any],
+        ctx: FitContext,
+    ) -> Model:
+        """Fit on training rows; validation rows (None in the final refit) may be used
+        for early stopping only."""
+
+    def full_params(self, params: dict[str, Any], fold_models: list[Any]) -> dict[str, Any]:
+        """Parameters for the final refit on all rows, where no validation rows exist.
+
+        Boosting learners fix the number of rounds their fold models early-stopped at.
+        """
+        return params
+
+    @abstractmethod
+    def load(self, files: dict[str, bytes], meta: dict[str, Any]) -> Model:
+        """Rebuild a model from what its ``dump`` returned, running no code from the files."""
+
+    def suggest(self, trial: optuna.Trial, key: str, *args: Any, **kwargs: Any) -> Any:
+        """Shorthand for a prefixed Optuna suggestion; kind from the first argument."""
+        full = f"{self.name}.{key}"
+        low = args[0]
+        if isinstance(low, list):
+            return trial.suggest_categorical(full, low)
+        if isinstance(low, int) and isinstance(args[1], int):
+            return trial.suggest_int(full, low, args[1], **kwargs)
+        return trial.suggest_float(full, float(low), float(args[1]), **kwargs)
+
+
+def proba_columns(p: np.ndarray, n_classes: int) -> np.ndarray:
+    """Probabilities as ``n x k`` (binary learners often return only P(class 1))."""
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim == 1:
+        return np.column_stack([1.0 - p, p]) if n_classes == 2 else p[:, None]
+    return p
+
+
+ROUNDS_KEY = "_rounds"  # set by full_params: boost exactly this many rounds
+
+
+def refit_rounds(rounds: list[int]) -> int:
+    """Rounds for a refit on all rows: the folds' mean, a little more for the extra data."""
+    return max(1, round(float(np.mean(rounds)) * 1.1))
+
+
+def min_leaf(n_rows: int, default: int = 20) -> int:
+    """A minimum leaf size that still lets trees split on tiny data."""
+    return int(max(1, min(default, n_rows // 10)))
+
+
+class DeadlineCallback:
+    """Stops boosting when the fit's deadline passes (keeps the trees built so far)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline

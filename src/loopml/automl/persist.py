@@ -1,0 +1,96 @@
+"""Model artifacts: a zip of plain files with a manifest of their SHA-256 hashes.
+
+The content hash is the SHA-256 of the canonical manifest, so it names the model's
+content whatever the zip's own metadata. Loading checks every file against the
+manifest and, when the caller knows it, the manifest against the expected content
+hash: a changed byte anywhere refuses the load. Nothing in an artifact is
+unpickled; learners load from their own formats (LightGBM text, XGBoost UBJSON,
+CatBoost CBM, numpy arrays, skops restricted to scikit-learn types).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from loopml.core.errors import IntegrityError, InvalidInput, NotFound
+
+FORMAT = "loopml.automl/1"
+_MANIFEST = "manifest.json"
+
+
+def _canonical(manifest: dict[str, Any]) -> bytes:
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+
+
+def content_hash(files: dict[str, bytes]) -> str:
+    """The hash a saved artifact of these files will carry."""
+    return hashlib.sha256(_canonical(_manifest(files))).hexdigest()
+
+
+def _manifest(files: dict[str, bytes]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "files": {name: hashlib.sha256(blob).hexdigest() for name, blob in sorted(files.items())},
+    }
+
+
+def pack(files: dict[str, bytes]) -> bytes:
+    """The artifact's bytes: what :func:`write` stores."""
+    manifest = _manifest(files)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, files[name])
+        stamp = zipfile.ZipInfo(_MANIFEST, date_time=(1980, 1, 1, 0, 0, 0))
+        zf.writestr(stamp, _canonical(manifest))
+    return buffer.getvalue()
+
+
+def write(path: str | Path, files: dict[str, bytes]) -> str:
+    """Write an artifact atomically; return its content hash."""
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(pack(files))
+    partial.replace(target)
+    return content_hash(files)
+
+
+def read(path: str | Path, expected_hash: str | None = None) -> tuple[dict[str, bytes], str]:
+    """Read and verify an artifact; return its files and content hash."""
+    source = Path(path)
+    if not source.exists():
+        raise NotFound(f"no model file at {source}")
+    try:
+        with zipfile.ZipFile(source) as zf:
+            names = zf.namelist()
+            if _MANIFEST not in names:
+                raise IntegrityError(f"{source} is not a loopml model: it has no manifest")
+            manifest_bytes = zf.read(_MANIFEST)
+            files = {n: zf.read(n) for n in names if n != _MANIFEST}
+    except zipfile.BadZipFile as exc:
+        raise InvalidInput(f"{source} is not a loopml model file: {exc}") from None
+    try:
+        manifest = json.loads(manifest_bytes)
+    except ValueError:
+        raise IntegrityError(f"{source}: the manifest is not valid JSON") from None
+    if manifest.get("format") != FORMAT:
+        raise IntegrityError(f"{source}: unknown model format {manifest.get('format')!r}")
+    actual = hashlib.sha256(_canonical(manifest)).hexdigest()
+    if expected_hash is not None and actual != expected_hash:
+        raise IntegrityError(
+            f"{source}: content hash {actual} does not match the expected {expected_hash}"
+        )
+    listed = manifest.get("files", {})
+    if set(listed) != set(files):
+        raise IntegrityError(f"{source}: its files do not match its manifest")
+    for name, digest in listed.items():
+        if hashlib.sha256(files[name]).hexdigest() != digest:
+            raise IntegrityError(f"{source}: {name} was changed after the model was saved")
+    return files, actual

@@ -1,0 +1,137 @@
+"""The fitted ensemble: encoders and each member's models.
+
+During a fit the predictor is the bag of fold models (what the out-of-fold
+predictions came from, and what ``predict_fold`` reproduces for the report). The
+model that is kept is its :meth:`Predictor.refit` on all rows: one model per member,
+so prediction costs ``k`` times less than the bag.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from loopml.automl import arrays
+from loopml.automl.columns import RawFrame, Schema
+from loopml.automl.encoding import FoldEncoder
+from loopml.automl.learners import FitContext, Model, get_learner
+from loopml.core.enums import TaskType
+
+
+@dataclass
+class Member:
+    learner: str
+    params: dict[str, Any]
+    weight: float
+    models: list[Model]  # one per fold
+
+
+class Predictor:
+    """Predictions in the learners' native space: probabilities or values."""
+
+    def __init__(
+        self,
+        task: TaskType,
+        schema: Schema,
+        encoders: list[FoldEncoder],
+        members: list[Member],
+        n_classes: int,
+    ) -> None:
+        self.task, self.schema, self.encoders = task, schema, encoders
+        self.members, self.n_classes = members, n_classes
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.encoders)
+
+    def predict_fold(self, raw: RawFrame, fold: int) -> np.ndarray:
+        """The ensemble's prediction using only the models of one fold."""
+        views: dict[str, np.ndarray] = {}
+        total: np.ndarray | None = None
+        for m in self.members:
+            family = get_learner(m.learner).family
+            if family not in views:
+                views[family] = self.encoders[fold].transform(raw, family)[0]
+            pred = m.weight * m.models[fold].predict(views[family])
+            total = pred if total is None else total + pred
+        assert total is not None
+        return total
+
+    def predict(self, raw: RawFrame) -> np.ndarray:
+        out = sum(self.predict_fold(raw, f) for f in range(self.n_folds))
+        return np.asarray(out) / self.n_folds
+
+    def refit(
+        self, raw: RawFrame, y: np.ndarray, seed: int, n_jobs: int, deadline: float
+    ) -> Predictor:
+        """One model per member fitted on all rows (one model to run per member, not k).
+
+        Boosting learners take the number of rounds their fold models early-stopped at.
+        """
+        encoder = FoldEncoder(seed).fit(raw)
+        views: dict[str, tuple[np.ndarray, list[int]]] = {}
+        members = []
+        for m in self.members:
+            learner = get_learner(m.learner)
+            if learner.family not in views:
+                views[learner.family] = encoder.transform(raw, learner.family)
+            X, cats = views[learner.family]
+            ctx = FitContext(self.task, self.n_classes, seed, n_jobs, deadline, cats)
+            model = learner.fit(X, y, None, None, learner.full_params(m.params, m.models), ctx)
+            members.append(Member(m.learner, m.params, m.weight, [model]))
+        return Predictor(self.task, self.schema, [encoder], members, self.n_classes)
+
+    # -- persistence (no pickles: JSON, arrays and each learner's own format) ------
+    def to_files(self) -> tuple[dict[str, bytes], dict[str, Any]]:
+        files: dict[str, bytes] = {}
+        encoders = []
+        for f, enc in enumerate(self.encoders):
+            meta, arrs = enc.to_state()
+            files[f"encoders/{f}.npz"] = arrays.to_bytes(arrs)
+            encoders.append(meta)
+        members = []
+        for i, m in enumerate(self.members):
+            fold_meta = []
+            for f, model in enumerate(m.models):
+                model_files, meta = model.dump()
+                for name, blob in model_files.items():
+                    files[f"members/{i}/{f}/{name}"] = blob
+                fold_meta.append({"files": sorted(model_files), "meta": meta})
+            members.append(
+                {"learner": m.learner, "params": m.params, "weight": m.weight, "folds": fold_meta}
+            )
+        state = {
+            "task": self.task.value,
+            "n_classes": self.n_classes,
+            "schema": self.schema.to_state(),
+            "encoders": encoders,
+            "members": members,
+        }
+        files["predictor.json"] = json.dumps(state, sort_keys=True, default=float).encode()
+        return files, state
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes]) -> Predictor:
+        state = json.loads(files["predictor.json"])
+        encoders = [
+            FoldEncoder.from_state(meta, arrays.from_bytes(files[f"encoders/{f}.npz"]))
+            for f, meta in enumerate(state["encoders"])
+        ]
+        members = []
+        for i, m in enumerate(state["members"]):
+            learner = get_learner(m["learner"])
+            models = []
+            for f, fold in enumerate(m["folds"]):
+                own = {name: files[f"members/{i}/{f}/{name}"] for name in fold["files"]}
+                models.append(learner.load(own, fold["meta"]))
+            members.append(Member(m["learner"], m["params"], float(m["weight"]), models))
+        return cls(
+            TaskType(state["task"]),
+            Schema.from_state(state["schema"]),
+            encoders,
+            members,
+            int(state["n_classes"]),
+        )

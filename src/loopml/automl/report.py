@@ -1,0 +1,320 @@
+"""The leaderboard, the verdict against baselines, and the evaluation report."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from loopml.automl import curves
+from loopml.automl.columns import RawFrame, check_frame
+from loopml.automl.cv import TrialResult, Workspace
+from loopml.automl.decision import decide
+from loopml.automl.metrics import METRICS, Metric, get_metric
+from loopml.automl.predictor import Predictor
+from loopml.automl.target import check_target
+from loopml.core.enums import TaskType
+from loopml.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from loopml.automl.estimator import AutoML
+
+_BOOTSTRAP = 200
+_IMPORTANCE_ROWS = 2000
+_IMPORTANCE_REPEATS = 2
+_IMPORTANCE_SECONDS = 20.0
+_NOISE = 0.05
+
+
+def _oriented(metric: Metric, values: list[float]) -> np.ndarray:
+    sign = 1.0 if metric.greater_is_better else -1.0
+    return sign * np.asarray(values, dtype=float)
+
+
+def leaderboard(ensemble: TrialResult, trials: list[TrialResult], metric: Metric) -> pd.DataFrame:
+    """One row per candidate, best first; baselines and failures included."""
+    rows = []
+    for t in [ensemble, *trials]:
+        name = f"baseline_{t.learner}" if t.baseline else t.learner
+        rows.append(
+            {
+                "model": name,
+                "trial": t.id,
+                "learner": t.learner,
+                "status": t.status,
+                "score": t.score,
+                "score_std": float(np.std(t.fold_scores)) if t.fold_scores else float("nan"),
+                "fit_seconds": round(t.fit_seconds, 3),
+                "baseline": t.baseline,
+                "params": json.dumps(t.params, sort_keys=True, default=float),
+                "error": t.error,
+            }
+        )
+    board = pd.DataFrame(rows)
+    ok = board["status"].eq("ok") & board["score"].notna()
+    sign = 1.0 if metric.greater_is_better else -1.0
+    board["_key"] = np.where(ok, -sign * board["score"].fillna(0), np.inf)
+    board = board.sort_values(["_key", "trial"], kind="stable").drop(columns="_key")
+    board.insert(0, "rank", range(1, len(board) + 1))
+    board.attrs["metric"] = metric.name
+    return board.reset_index(drop=True)
+
+
+def baseline_verdict(
+    ensemble: TrialResult, trials: list[TrialResult], metric: Metric
+) -> tuple[bool, dict[str, Any]]:
+    """Whether the model beats the best baseline by more than the fold-to-fold noise.
+
+    The noise is the standard deviation, across folds, of the paired score differences.
+    """
+    baselines = [t for t in trials if t.baseline and t.status == "ok"]
+    if not baselines:
+        return True, {"baseline": None, "margin": None, "noise": None}
+    best = max(baselines, key=lambda t: float(np.mean(_oriented(metric, t.fold_scores))))
+    diffs = _oriented(metric, ensemble.fold_scores) - _oriented(metric, best.fold_scores)
+    margin = float(np.nanmean(diffs))
+    noise = float(np.nanstd(diffs, ddof=1)) if len(diffs) > 1 else 0.0
+    name = f"baseline_{best.learner}"
+    return bool(margin > noise), {"baseline": name, "margin": margin, "noise": noise}
+
+
+def _metrics_with_ci(task: TaskType, y: np.ndarray, pred: np.ndarray, seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    samples = [rng.integers(0, n, n) for _ in range(_BOOTSTRAP)]
+    out: dict[str, Any] = {}
+    for metric in METRICS.values():
+        if task not in metric.tasks:
+            continue
+        value = metric.value(y, pred)
+        boot = np.array([metric.value(y[s], pred[s]) for s in samples])
+        boot = boot[np.isfinite(boot)]
+        low, high = np.quantile(boot, [0.025, 0.975]) if len(boot) else (np.nan, np.nan)
+        out[metric.name] = {"value": value, "ci_low": float(low), "ci_high": float(high)}
+    return out
+
+
+def _decisions(model: AutoML, pred: np.ndarray) -> np.ndarray:
+    return decide(pred, np.arange(pred.shape[1]), model.threshold_, None, None)
+
+
+def evaluation(model: AutoML, y: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """Metrics with confidence intervals and the curves a person looks at."""
+    task = model.task_
+    out: dict[str, Any] = {
+        "task": task.value,
+        "metric": model.metric_,
+        "n_rows": len(y),
+        "metrics": _metrics_with_ci(task, y, pred, model.seed),
+    }
+    if task is TaskType.regression:
+        out["residuals"] = curves.residuals(y, pred)
+        return out
+    classes = model.classes_ if model.classes_ is not None else np.arange(pred.shape[1])
+    labels = [_plain(c) for c in classes]
+    decided = _decisions(model, pred)
+    out["threshold"] = model.threshold_
+    out["confusion_matrix"] = {
+        "labels": labels,
+        "matrix": curves.confusion(y, decided, len(labels)),
+    }
+    out["confidence"] = curves.confidence_coverage(y, pred)
+    out["calibration"] = curves.calibration(y, pred)
+    if task is TaskType.binary:
+        out["roc"] = curves.roc(y, pred[:, 1])
+        out["precision_recall"] = curves.precision_recall(y, pred[:, 1])
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _feature_columns(raw: RawFrame, feature: str) -> tuple[list[int], list[int], list[int]]:
+    num = [
+        i for i, n in enumerate(raw.numeric_names) if n == feature or n.startswith(feature + ".")
+    ]
+    cat = [i for i, n in enumerate(raw.categorical_names) if n == feature]
+    txt = [i for i, n in enumerate(raw.text_names) if n == feature]
+    return num, cat, txt
+
+
+def _permuted(raw: RawFrame, feature: str, order: np.ndarray) -> RawFrame:
+    num, cat, txt = _feature_columns(raw, feature)
+    numeric = raw.numeric.copy()
+    if num:
+        numeric[:, num] = numeric[order][:, num]
+    cats = [c[order] if i in cat else c for i, c in enumerate(raw.categorical)]
+    texts = [t[order] if i in txt else t for i, t in enumerate(raw.text)]
+    return RawFrame(numeric, raw.numeric_names, cats, raw.categorical_names, texts, raw.text_names)
+
+
+def permutation_importance(
+    model: AutoML, predictor: Predictor, raw: RawFrame, y: np.ndarray, ws: Workspace
+) -> dict[str, Any]:
+    """Drop in the metric when one feature is shuffled, on out-of-fold rows of each fold.
+
+    ``predictor`` is the bag of fold models, so every row is scored by models that
+    never saw it.
+    """
+    metric = get_metric(model.metric_, model.task_)
+    budget = min(_IMPORTANCE_SECONDS, max(1.0, 0.1 * float(model.time_budget)))
+    rng = np.random.default_rng(model.seed)
+    per_fold = max(1, _IMPORTANCE_ROWS // ws.n_folds)
+    folds = [(f, rng.permutation(valid)[:per_fold]) for f, (_, valid) in enumerate(ws.folds)]
+    rows = np.concatenate([r for _, r in folds])
+    subsets = [(f, raw.take(r)) for f, r in folds]
+    base = np.concatenate([predictor.predict_fold(sub, f) for f, sub in subsets])
+    base_score = metric.score(y[rows], base)
+    started = time.monotonic()
+    results: list[dict[str, Any]] = []
+    complete = True
+    for plan in model.schema_.columns:
+        if time.monotonic() - started > budget:
+            complete = False
+            break
+        drops = []
+        for _ in range(_IMPORTANCE_REPEATS):
+            preds = [
+                predictor.predict_fold(_permuted(sub, plan.name, rng.permutation(sub.n_rows)), f)
+                for f, sub in subsets
+            ]
+            drops.append(base_score - metric.score(y[rows], np.concatenate(preds)))
+        results.append(
+            {"feature": plan.name, "importance": float(np.mean(drops)), "std": float(np.std(drops))}
+        )
+    results.sort(key=lambda r: -float(r["importance"]))
+    return {
+        "metric": metric.name,
+        "rows": len(rows),
+        "complete": complete,
+        "features": results,
+    }
+
+
+def weakest_slice(
+    model: AutoML, frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray
+) -> dict[str, Any] | None:
+    """The data slice (a category, or a quartile of a number) where the model is worst."""
+    regression = model.task_ is TaskType.regression
+    errors = np.abs(y - pred) if regression else (_decisions(model, pred) != y).astype(float)
+    overall = float(errors.mean())
+    min_rows = max(10, int(0.05 * len(y)))
+    worst: dict[str, Any] | None = None
+    for plan in model.schema_.columns:
+        column = frame[plan.name]
+        if plan.kind == "numeric" and column.nunique() > 4:
+            values = pd.to_numeric(column, errors="coerce")
+            slices = pd.qcut(values, 4, duplicates="drop").astype(str)
+        elif plan.kind in ("categorical", "boolean"):
+            slices = column.astype(str)
+        else:
+            continue
+        for value, index in slices.groupby(slices.to_numpy()).groups.items():
+            idx = np.asarray(index)
+            if len(idx) < min_rows or len(idx) == len(y):
+                continue
+            err = float(errors[idx].mean())
+            if worst is None or err > worst["error"]:
+                worst = {
+                    "feature": plan.name,
+                    "slice": str(value),
+                    "rows": len(idx),
+                    "error": err,
+                }
+    if worst is None:
+        return None
+    worst["overall_error"] = overall
+    worst["error_measure"] = "mean absolute error" if regression else "error rate"
+    if regression:
+        worst["much_worse"] = bool(worst["error"] > 1.5 * overall)
+    else:
+        se = np.sqrt(max(overall * (1 - overall), 1e-12) / worst["rows"])
+        worst["much_worse"] = bool(worst["error"] > overall + max(2 * se, 0.05))
+    return worst
+
+
+def robustness(model: AutoML, frame: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
+    """How predictions move when numeric inputs get noise of 5% of their spread."""
+    rng = np.random.default_rng(model.seed)
+    idx = rng.permutation(len(frame))[:1000]
+    clean_frame = frame.iloc[idx].reset_index(drop=True)
+    noisy = clean_frame.copy()
+    for name in model.schema_.names("numeric"):
+        values = pd.to_numeric(noisy[name].astype(object), errors="coerce").astype(float)
+        spread = float(np.nanstd(values)) or 0.0
+        noisy[name] = values + rng.normal(0.0, _NOISE * spread, len(values))
+    clean = model._native(clean_frame)
+    shaken = model._native(noisy)
+    metric = get_metric(model.metric_, model.task_)
+    out = {
+        "noise": _NOISE,
+        "rows": len(idx),
+        "metric": metric.name,
+        "clean": metric.value(y[idx], clean),
+        "noisy": metric.value(y[idx], shaken),
+    }
+    if model.task_ is TaskType.regression:
+        out["mean_change"] = float(np.mean(np.abs(clean - shaken)))
+    else:
+        out["changed_share"] = float(np.mean(_decisions(model, clean) != _decisions(model, shaken)))
+    return out
+
+
+def prediction_seconds_per_1000(model: AutoML, frame: pd.DataFrame) -> float:
+    sample = frame.sample(1000, replace=True, random_state=model.seed).reset_index(drop=True)
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        model.predict(sample)
+        timings.append(time.perf_counter() - started)
+    return float(min(timings))
+
+
+def build_report(
+    model: AutoML,
+    bag: Predictor,
+    frame: pd.DataFrame,
+    raw: RawFrame,
+    y: np.ndarray,
+    oof: np.ndarray,
+    ws: Workspace,
+) -> dict[str, Any]:
+    """The report ``fit`` stores: everything measured on out-of-fold predictions."""
+    report = evaluation(model, y, oof)
+    report["evaluation"] = f"{ws.n_folds}-fold cross-validation (out-of-fold predictions)"
+    report["n_folds"] = ws.n_folds
+    report["baselines"] = {"beats_baselines": model.beats_baselines_, **model.baseline_margin_}
+    report["permutation_importance"] = permutation_importance(model, bag, raw, y, ws)
+    report["weakest_slice"] = weakest_slice(model, frame, y, oof)
+    report["robustness"] = robustness(model, frame, y)
+    report["prediction_seconds_per_1000_rows"] = prediction_seconds_per_1000(model, frame)
+    report["model_size_bytes"] = model.model_size_
+    report["dropped_columns"] = dict(model.schema_.dropped)
+    return report
+
+
+def holdout_report(model: AutoML, X: Any, y: Any) -> dict[str, Any]:
+    """Evaluate a fitted model on held-out rows."""
+    frame = check_frame(X)
+    target = check_target(y, len(frame))
+    pred = model._native(frame)
+    if model.task_ is TaskType.regression:
+        y_eval = target.to_numpy(dtype=float)
+    else:
+        lookup = {
+            _plain(c): i for i, c in enumerate(model.classes_ if model.classes_ is not None else [])
+        }
+        unknown = sorted({str(v) for v in target if _plain(v) not in lookup})
+        if unknown:
+            raise InvalidInput(
+                f"the target holds classes the model never saw: {unknown}", field="y"
+            )
+        y_eval = np.array([lookup[_plain(v)] for v in target], dtype=np.int64)
+    report = evaluation(model, y_eval, pred)
+    report["evaluation"] = "held-out data"
+    report["weakest_slice"] = weakest_slice(model, frame, y_eval, pred)
+    return report

@@ -1,0 +1,240 @@
+"""The search: baselines, then a portfolio of strong defaults, then Optuna's TPE.
+
+Time is the first-class input: every fit gets a deadline, a learner whose expected
+fit time exceeds what is left is not started, and the loop stops at the budget (or
+at ``max_trials``, which makes a run repeatable regardless of machine speed).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from loopml.automl.cv import TrialResult, Workspace, evaluate
+from loopml.automl.learners import Learner, get_learner
+from loopml.automl.metrics import Metric
+
+BASELINES: tuple[tuple[str, dict[str, Any]], ...] = (("prior", {}), ("linear", {"C": 1.0}))
+_KEEP = 20  # candidates whose fold models and OOF predictions stay in memory
+_PORTFOLIO_ORDER = 3
+_FIRST_SECONDS = 5.0  # portfolio rounds: each learner's first config, then seconds ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress bar shows after each trial."""
+
+    trials_done: int
+    best_score: float | None
+    best_learner: str | None
+    elapsed: float
+    time_left: float
+
+
+def _portfolio(learners: list[Learner], ws: Workspace) -> list[tuple[Learner, dict[str, Any]]]:
+    n_rows = len(ws.y)
+    configs = {lr.name: lr.portfolio(ws.task, n_rows) for lr in learners}
+    ordered = []
+    for round_ in range(_PORTFOLIO_ORDER):
+        for lr in sorted(learners, key=lambda lr: lr.cost):
+            if round_ < len(configs[lr.name]):
+                ordered.append((lr, configs[lr.name][round_]))
+    return ordered
+
+
+class Search:
+    """Run the trials of one AutoML fit.
+
+    Parameters
+    ----------
+    learners : list of Learner
+        The searched learners.
+    ws : Workspace
+        Folds and encodings.
+    metric : Metric
+        What is maximised (via ``Metric.score``).
+    time_budget : float
+        Seconds for the whole search.
+    max_trials : int or None
+        Stop after this many searched trials (baselines excluded).
+    n_jobs, seed : int
+        Threads per fit and the seed of the sampler.
+    log_path : path or None
+        Where each trial is appended as a JSON line.
+    on_progress : callable or None
+        Called with a :class:`Progress` after every trial.
+    """
+
+    def __init__(
+        self,
+        learners: list[Learner],
+        ws: Workspace,
+        metric: Metric,
+        time_budget: float,
+        max_trials: int | None,
+        n_jobs: int,
+        seed: int,
+        log_path: str | Path | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.learners = {lr.name: lr for lr in learners}
+        self.ws, self.metric = ws, metric
+        self.time_budget, self.max_trials = time_budget, max_trials
+        self.n_jobs, self.seed = n_jobs, seed
+        self.log_path = Path(log_path) if log_path else None
+        self.on_progress = on_progress
+        self.trials: list[TrialResult] = []
+        self._durations: dict[str, list[float]] = {}
+
+    # -- bookkeeping -------------------------------------------------------------
+    def _record(self, trial: TrialResult) -> None:
+        self.trials.append(trial)
+        if trial.status == "ok":
+            self._durations.setdefault(trial.learner, []).append(trial.fit_seconds)
+        kept = [t for t in self.trials if t.models is not None and not t.baseline]
+        if len(kept) > _KEEP:
+            worst = min(kept, key=lambda t: self.metric.score(self.ws.y, t.oof))  # type: ignore[arg-type]
+            worst.models, worst.oof = None, None
+        if self.log_path is not None:
+            with self.log_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(trial.record(), default=float) + "\n")
+        if self.on_progress is not None:
+            best = self.best()
+            self.on_progress(
+                Progress(
+                    trials_done=len(self.trials),
+                    best_score=None if best is None else best.score,
+                    best_learner=None if best is None else best.learner,
+                    elapsed=time.monotonic() - self._start,
+                    time_left=max(0.0, self._deadline - time.monotonic()),
+                )
+            )
+
+    def best(self) -> TrialResult | None:
+        done = [t for t in self.trials if t.status == "ok" and not np.isnan(t.score)]
+        if not done:
+            return None
+        sign = 1 if self.metric.greater_is_better else -1
+        return max(done, key=lambda t: sign * t.score)
+
+    def _expected_seconds(self, learner: Learner) -> float:
+        seen = self._durations.get(learner.name)
+        if seen:
+            return float(np.median(seen))
+        unit = self._durations.get("lightgbm") or self._durations.get("linear") or [0.0]
+        scale = 1.0 if "lightgbm" in self._durations else 5.0
+        return float(np.median(unit)) * scale * learner.cost
+
+    def _run(
+        self,
+        learner: Learner,
+        params: dict[str, Any],
+        baseline: bool = False,
+        on_fold: Callable[[int, float], None] | None = None,
+        min_seconds: float = 0.0,
+    ) -> TrialResult:
+        trial = TrialResult(
+            id=len(self.trials), learner=learner.name, params=params, baseline=baseline
+        )
+        deadline = max(self._deadline, time.monotonic() + min_seconds)
+        try:
+            evaluate(trial, learner, self.ws, self.metric, self.n_jobs, deadline, on_fold)
+        finally:
+            self._record(trial)
+        return trial
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self) -> list[TrialResult]:
+        self._start = time.monotonic()
+        self._deadline = self._start + self.time_budget
+        for name, params in BASELINES:
+            self._run(get_learner(name), dict(params), baseline=True)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(
+                seed=self.seed, multivariate=True, group=True, n_startup_trials=5
+            )
+        study = optuna.create_study(
+            direction="maximize",
+            sampler=sampler,
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+        )
+        names = sorted(self.learners)
+        for lr, params in _portfolio(list(self.learners.values()), self.ws):
+            study.enqueue_trial(
+                {"learner": lr.name, **{f"{lr.name}.{k}": v for k, v in params.items()}}
+            )
+        searched = 0
+        first = True
+        n_portfolio = len(study.get_trials(deepcopy=False))
+        while self.max_trials is None or searched < self.max_trials:
+            left = self._deadline - time.monotonic()
+            if left <= 0 and not first:
+                break
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trial = study.ask()
+                learner = self.learners[trial.suggest_categorical("learner", names)]
+                params = learner.space(trial, self.ws.task, len(self.ws.y))
+            if not first and self._expected_seconds(learner) > left:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                if all(self._expected_seconds(lr) > left for lr in self.learners.values()):
+                    break
+                continue
+            searched += 1
+
+            def on_fold(step: int, value: float, trial: optuna.Trial = trial) -> None:
+                trial.report(value, step)
+                # The portfolio's known-good defaults always finish; only searched
+                # configurations are pruned.
+                if trial.number >= n_portfolio and trial.should_prune():
+                    raise optuna.TrialPruned()
+
+            try:
+                # However small the budget, the fit ends with one real model.
+                result = self._run(
+                    learner, params, on_fold=on_fold, min_seconds=_FIRST_SECONDS if first else 0
+                )
+                first = False
+            except optuna.TrialPruned:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                continue
+            if result.status == "ok" and not np.isnan(result.score):
+                study.tell(trial, self.metric.score(self.ws.y, result.oof))  # type: ignore[arg-type]
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return self.trials
+
+
+def greedy_ensemble(
+    candidates: list[TrialResult], y: np.ndarray, metric: Metric, rounds: int = 25
+) -> dict[int, float]:
+    """Caruana et al.'s ensemble selection with replacement over OOF predictions.
+
+    Returns weights (summing to 1) keyed by index into ``candidates``.
+    """
+    preds = [c.oof for c in candidates]
+    scores = [metric.score(y, p) for p in preds]  # type: ignore[arg-type]
+    best = int(np.argmax(scores))
+    counts = {best: 1}
+    total = np.array(preds[best], dtype=np.float64)
+    best_score, best_counts = scores[best], dict(counts)
+    for _ in range(rounds - 1):
+        n = sum(counts.values())
+        trial_scores = [metric.score(y, (total + p) / (n + 1)) for p in preds]  # type: ignore[operator]
+        pick = int(np.argmax(trial_scores))
+        counts[pick] = counts.get(pick, 0) + 1
+        total += preds[pick]  # type: ignore[arg-type]
+        if trial_scores[pick] > best_score + 1e-12:
+            best_score, best_counts = trial_scores[pick], dict(counts)
+    n = sum(best_counts.values())
+    return {i: c / n for i, c in sorted(best_counts.items())}
