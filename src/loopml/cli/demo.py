@@ -11,12 +11,15 @@ import typer
 from loopml.cli.jobs import follow
 from loopml.cli.output import console, fields
 from loopml.cli.serve import build_server, check_port_free
+from loopml.cli.train import show_training
 from loopml.core.errors import AlreadyExists, StorageError
 from loopml.home import read_admin_key
 from loopml.sdk import Client
 from loopml.settings import Settings
 
 DEMO_PROJECT = "demo"
+DEMO_DATASET = "builtin:breast_cancer"
+DEMO_BUDGET = 20.0
 
 
 def _run_loop(settings: Settings, announced: list[str]) -> dict[str, str]:
@@ -43,6 +46,17 @@ def _run_loop(settings: Settings, announced: list[str]) -> dict[str, str]:
             raise StorageError(f"self-check job {job.state.value}: {job.error}")
         timings = ", ".join(f"{k} {v} ms" for k, v in job.result["milliseconds"].items())
         console.print(f"   self-check passed: {timings}")
+        console.print(
+            f"[green]4.[/] AutoML trains on [bold]{DEMO_DATASET}[/] for {DEMO_BUDGET:.0f} s "
+            "(baselines, a portfolio of strong defaults, then a guided search):"
+        )
+        training = client.jobs.submit(
+            DEMO_PROJECT, "automl.train", {"dataset": DEMO_DATASET, "time_budget": DEMO_BUDGET}
+        )
+        training = follow(client, training)
+        if training.state.value != "succeeded":
+            raise StorageError(f"training job {training.state.value}: {training.error}")
+        show_training(training)
     base = settings.base_url
     return {
         "API": f"{base}/api/v1",

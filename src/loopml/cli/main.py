@@ -14,6 +14,7 @@ from loopml.cli.demo import demo
 from loopml.cli.jobs import jobs_app
 from loopml.cli.output import err_console
 from loopml.cli.serve import db_app, server, worker
+from loopml.cli.train import train
 from loopml.core.errors import InvalidInput, LoopmlError
 from loopml.settings import Settings
 
@@ -74,6 +75,7 @@ def version() -> None:
 app.command()(server)
 app.command()(worker)
 app.command()(demo)
+app.command()(train)
 app.add_typer(db_app, name="db")
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")

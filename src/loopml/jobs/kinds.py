@@ -16,6 +16,7 @@ from loopml.core.errors import InvalidInput
 
 BUILTIN_KINDS: dict[str, str] = {
     "selfcheck": "loopml.jobs.builtin:selfcheck",
+    "automl.train": "loopml.jobs.training:train",
 }
 
 _TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-import skops.io as sio
 from scipy.special import softmax
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -43,10 +42,14 @@ class SklearnModel:
         return self.estimator.predict(X)
 
     def dump(self) -> tuple[dict[str, bytes], dict[str, Any]]:
+        import skops.io as sio  # imported when needed: it costs seconds at import
+
         return {"model.skops": sio.dumps(self.estimator)}, {"n_classes": self.n_classes}
 
     @classmethod
     def load(cls, files: dict[str, bytes], meta: dict[str, Any]) -> SklearnModel:
+        import skops.io as sio
+
         data = files["model.skops"]
         untrusted = sio.get_untrusted_types(data=data)
         refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]

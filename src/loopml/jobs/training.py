@@ -1,0 +1,118 @@
+"""The ``automl.train`` job: fit AutoML on a dataset and store the model and its report."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from loopml.core.errors import InvalidInput
+from loopml.data.builtin import is_builtin, load_builtin
+from loopml.jobs.context import JobContext
+
+_LEADERBOARD_ROWS = 10
+
+
+def _load(dataset: str, target: str | None) -> tuple[Any, Any, str]:
+    if not is_builtin(dataset):
+        raise InvalidInput(
+            f"dataset {dataset!r}: only built-in datasets (builtin:<name>) can be trained on "
+            "until dataset versions land",
+            field="dataset",
+        )
+    frame, info = load_builtin(dataset)
+    column = target or info.target
+    if column not in frame.columns:
+        raise InvalidInput(
+            f"dataset {dataset!r} has no column {column!r}; columns: {', '.join(frame.columns)}",
+            field="target",
+        )
+    return frame.drop(columns=[column]), frame[column], column
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def train(
+    ctx: JobContext,
+    *,
+    dataset: str,
+    target: str | None = None,
+    time_budget: float = 60.0,
+    metric: str = "auto",
+    task: str = "auto",
+    seed: int = 0,
+    max_trials: int | None = None,
+    cost_matrix: dict[str, float] | None = None,
+    confidence_threshold: float | None = None,
+) -> dict[str, Any]:
+    """Search models for ``target`` within ``time_budget`` seconds; store the best ensemble.
+
+    The model, the trial log and the report go to the blob store under
+    ``models/<project>/<job id>/``; the result carries the leaderboard's top rows.
+    """
+    from loopml.automl import AutoML, Progress  # seconds to import: only in training jobs
+
+    X, y, column = _load(dataset, target)
+    ctx.log(f"training on {dataset}: {len(X)} rows, {X.shape[1]} features, target {column!r}")
+    ctx.progress(0.0, "starting the search")
+
+    def on_progress(p: Progress) -> None:
+        best = "none yet" if p.best_score is None else f"{p.best_score:.4f} ({p.best_learner})"
+        ctx.progress(
+            min(0.95, p.elapsed / max(time_budget, 1e-9)),
+            f"{p.trials_done} trials, best {best}, {p.time_left:.0f} s left",
+        )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / "trials.jsonl"
+        model = AutoML(
+            task=task,
+            metric=metric,
+            time_budget=time_budget,
+            seed=seed,
+            max_trials=max_trials,
+            cost_matrix=cost_matrix,
+            confidence_threshold=confidence_threshold,
+            log_path=log_path,
+            on_progress=on_progress,
+        ).fit(X, y)
+        ctx.progress(0.97, "storing the model")
+        model_path = Path(tmp) / "model.zip"
+        digest = model.save(model_path)
+        prefix = f"models/{ctx.job.project}/{ctx.job.id}"
+        stored = ctx.blobs.put(f"{prefix}/model.zip", model_path.read_bytes())
+        ctx.blobs.put(f"{prefix}/trials.jsonl", log_path.read_bytes())
+        report = json.dumps(model.report_, default=str, allow_nan=False, indent=None)
+    ctx.blobs.put(f"{prefix}/report.json", report.encode())
+    board = model.leaderboard_.head(_LEADERBOARD_ROWS)
+    ctx.log(f"best: {board.iloc[0]['model']} {model.metric_} {board.iloc[0]['score']:.4f}")
+    return {
+        "dataset": dataset,
+        "target": column,
+        "task": model.task_.value,
+        "metric": model.metric_,
+        "score": _finite(float(board.iloc[0]["score"])),
+        "beats_baselines": model.beats_baselines_,
+        "baseline_margin": {k: _finite(v) for k, v in model.baseline_margin_.items()},
+        "trials": len(model.trials_),
+        "fit_seconds": round(model.fit_seconds_, 2),
+        "model": {
+            "key": f"{prefix}/model.zip",
+            "sha256": stored.sha256,
+            "content_hash": digest,
+            "bytes": stored.size,
+        },
+        "report_key": f"{prefix}/report.json",
+        "leaderboard": [
+            {
+                k: _finite(v)
+                for k, v in row.items()
+                if k in ("rank", "model", "status", "score", "score_std", "fit_seconds")
+            }
+            for row in board.to_dict(orient="records")
+        ],
+    }
