@@ -376,7 +376,7 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
     port = free_port()
     home = tmp_path / "home"
     result = subprocess.run(
-        [LOOPML, "demo", "--no-serve", "--port", str(port)],
+        [LOOPML, "demo", "--no-serve", "--port", str(port), "--budget", "3"],
         env=loopml_env(home),
         cwd=tmp_path,
         capture_output=True,
@@ -389,6 +389,9 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
     assert key in out
     assert "created project demo" in out
     assert "self-check passed" in out
+    assert "AutoML trains on builtin:breast_cancer" in out
+    assert "leaderboard (roc_auc, cross-validated)" in out
+    assert re.search(r"content hash\s+│\s+[0-9a-f]{20}", out), out
     base = f"http://127.0.0.1:{port}"
     for url in (f"{base}/api/v1", f"{base}/docs", f"{base}/openapi.json"):
         assert url in out

@@ -22,7 +22,7 @@ DEMO_DATASET = "builtin:breast_cancer"
 DEMO_BUDGET = 20.0
 
 
-def _run_loop(settings: Settings, announced: list[str]) -> dict[str, str]:
+def _run_loop(settings: Settings, budget: float) -> dict[str, str]:
     key = read_admin_key(settings)
     assert key, "the server creates the admin key on start"
     with Client(settings.base_url, key) as client:
@@ -47,11 +47,11 @@ def _run_loop(settings: Settings, announced: list[str]) -> dict[str, str]:
         timings = ", ".join(f"{k} {v} ms" for k, v in job.result["milliseconds"].items())
         console.print(f"   self-check passed: {timings}")
         console.print(
-            f"[green]4.[/] AutoML trains on [bold]{DEMO_DATASET}[/] for {DEMO_BUDGET:.0f} s "
+            f"[green]4.[/] AutoML trains on [bold]{DEMO_DATASET}[/] for {budget:g} s "
             "(baselines, a portfolio of strong defaults, then a guided search):"
         )
         training = client.jobs.submit(
-            DEMO_PROJECT, "automl.train", {"dataset": DEMO_DATASET, "time_budget": DEMO_BUDGET}
+            DEMO_PROJECT, "automl.train", {"dataset": DEMO_DATASET, "time_budget": budget}
         )
         training = follow(client, training)
         if training.state.value != "succeeded":
@@ -73,6 +73,7 @@ def _run_loop(settings: Settings, announced: list[str]) -> dict[str, str]:
 def demo(
     port: int = typer.Option(None, help="Port (default 8000)."),
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Keep serving after the demo."),
+    budget: float = typer.Option(DEMO_BUDGET, help="AutoML time budget in seconds."),
 ) -> None:
     """Start a server on the embedded defaults, run the loop on bundled data, keep serving."""
     overrides: dict[str, Any] = {"port": port} if port else {}
@@ -88,7 +89,7 @@ def demo(
         try:
             for message in announced:
                 console.print(f"[bold yellow]{message}[/]")
-            outcome["urls"] = _run_loop(settings, announced)
+            outcome["urls"] = _run_loop(settings, budget)
         except Exception as exc:  # shown to the user, then the server stops
             outcome["error"] = exc
             server.should_exit = True

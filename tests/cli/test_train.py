@@ -1,0 +1,79 @@
+"""``loopml train`` runs an AutoML job on a live server and stores a loadable model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from loopml.automl import AutoML
+from loopml.data.builtin import load_builtin
+from loopml.store.blobs import BlobStore
+from tests.cli.test_cli import cli, ok, remote
+from tests.conftest import LiveServer
+
+
+@pytest.fixture
+def trained(live_server: LiveServer) -> tuple[LiveServer, dict]:
+    ok(*remote(live_server, "projects", "create", "flowers"))
+    args = ["train", "-p", "flowers", "-d", "builtin:iris", "--budget", "4", "--json"]
+    job = json.loads(ok(*remote(live_server, *args)).stdout)
+    return live_server, job
+
+
+def test_train_stores_a_model_that_loads_and_predicts(trained: tuple[LiveServer, dict]) -> None:
+    server, job = trained
+    assert job["state"] == "succeeded", job
+    result = job["result"]
+    assert result["task"] == "multiclass"
+    assert result["metric"] == "log_loss"
+    assert result["target"] == "target"
+    models = [row["model"] for row in result["leaderboard"]]
+    assert models[0] == "ensemble"
+    assert result["trials"] >= 3  # two baselines and at least one searched model
+    blobs = BlobStore(server.settings.resolved_storage_url)
+    data = blobs.get(result["model"]["key"], sha256=result["model"]["sha256"])
+    path = server.settings.home / "downloaded.zip"
+    path.write_bytes(data)
+    model = AutoML.load(path, expected_hash=result["model"]["content_hash"])
+    frame, _ = load_builtin("builtin:iris")
+    accuracy = (model.predict(frame.drop(columns="target")) == frame["target"]).mean()
+    assert accuracy > 0.9
+    report = json.loads(blobs.get(result["report_key"]))
+    assert report["metrics"]["log_loss"]["value"] == pytest.approx(result["score"])
+    trials = blobs.get(result["model"]["key"].replace("model.zip", "trials.jsonl")).splitlines()
+    assert len(trials) == result["trials"]
+
+
+def test_train_shows_progress_then_the_leaderboard(live_server: LiveServer) -> None:
+    ok(*remote(live_server, "projects", "create", "tumours"))
+    args = ["train", "-p", "tumours", "-d", "builtin:breast_cancer", "--budget", "3"]
+    out = ok(*remote(live_server, *args))
+    assert "automl.train" in out.stderr  # the progress bar
+    assert "leaderboard (roc_auc, cross-validated)" in out.stdout
+    assert "baseline_linear" in out.stdout or "beat" in out.stdout
+    assert "models/tumours/" in out.stdout
+
+
+def test_train_on_an_unknown_dataset_fails_with_the_reason(live_server: LiveServer) -> None:
+    ok(*remote(live_server, "projects", "create", "p"))
+    failed = cli(*remote(live_server, "train", "-p", "p", "-d", "builtin:nope", "--json"))
+    assert failed.exit_code == 1
+    job = json.loads(failed.stdout)
+    assert job["state"] == "failed"
+    assert "unknown built-in dataset 'builtin:nope'" in job["error"]
+
+
+def test_train_with_a_missing_target_column_fails_naming_it(live_server: LiveServer) -> None:
+    ok(*remote(live_server, "projects", "create", "p"))
+    args = ["train", "-p", "p", "-d", "builtin:iris", "-t", "colour", "--json"]
+    failed = cli(*remote(live_server, *args))
+    assert failed.exit_code == 1
+    assert "no column 'colour'" in json.loads(failed.stdout)["error"]
+
+
+def test_train_refuses_a_cost_matrix_that_is_not_json(live_server: LiveServer) -> None:
+    args = ["train", "-p", "p", "-d", "builtin:iris", "--cost-matrix", "fp=1"]
+    refused = cli(*remote(live_server, *args))
+    assert refused.exit_code == 2
+    assert "--cost-matrix is not JSON" in refused.stderr
