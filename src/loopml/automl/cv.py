@@ -19,6 +19,9 @@ from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
 
 _MIN_ROWS = 6
+# Share of a training fold held out to early-stop boosting: stopping on the scored fold
+# would pick the round that fits its labels best, and the out-of-fold score would lie.
+_STOP_SHARE = 0.2
 
 
 def make_folds(
@@ -44,6 +47,23 @@ def make_folds(
             splitter = StratifiedKFold(n_splits=min(k, smallest), shuffle=True, random_state=seed)
             return list(splitter.split(np.zeros(n), y))
     return list(KFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(n)))
+
+
+def stopping_split(y: np.ndarray, task: TaskType, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of a training fold's rows to fit on and to early-stop on.
+
+    Classes are split alike; a class too small to give a row keeps all its rows.
+    """
+    rng = np.random.default_rng(seed)
+    strata = (
+        [np.arange(len(y))]
+        if task is TaskType.regression
+        else [np.flatnonzero(y == c) for c in np.unique(y)]
+    )
+    stop = np.sort(
+        np.concatenate([rng.permutation(s)[: int(_STOP_SHARE * len(s))] for s in strata])
+    )
+    return np.setdiff1d(np.arange(len(y)), stop), stop.astype(np.int64)
 
 
 class Workspace:
@@ -142,7 +162,14 @@ def evaluate(
                 deadline=time.monotonic() + max(share, 0.0),
                 categorical=cats,
             )
-            model = learner.fit(X_tr, ws.y[train], X_va, ws.y[valid], trial.params, ctx)
+            y_tr = ws.y[train]
+            fit_rows, stop = stopping_split(y_tr, ws.task, ws.seed + f)
+            if learner.early_stopping and len(stop):
+                model = learner.fit(
+                    X_tr[fit_rows], y_tr[fit_rows], X_tr[stop], y_tr[stop], trial.params, ctx
+                )
+            else:
+                model = learner.fit(X_tr, y_tr, None, None, trial.params, ctx)
             pred = model.predict(X_va)
             if oof is None:
                 oof = np.zeros((len(ws.y), *pred.shape[1:]))

@@ -33,6 +33,8 @@ def parse_cost_matrix(costs: dict[str, float] | None) -> dict[str, float] | None
         parsed = {k: float(costs.get(k, 0.0)) for k in _COST_KEYS}
     except (TypeError, ValueError):
         raise InvalidInput("cost_matrix values must be numbers", field="cost_matrix") from None
+    if not all(np.isfinite(v) for v in parsed.values()):
+        raise InvalidInput("cost_matrix values must be finite numbers", field="cost_matrix")
     if parsed["fp"] <= parsed["tn"] or parsed["fn"] <= parsed["tp"]:
         raise InvalidInput(
             "cost_matrix: an error must cost more than the correct decision", field="cost_matrix"

@@ -26,7 +26,7 @@ from loopml.core.enums import TaskType
 from loopml.core.errors import Conflict, InvalidInput
 
 # The search gets this share of the budget; ensembling and the report the rest.
-_SEARCH_SHARE = 0.85
+_SEARCH_SHARE = 0.9
 
 
 class AutoML:
@@ -111,7 +111,10 @@ class AutoML:
             not isinstance(self.max_trials, int) or self.max_trials < 1
         ):
             raise InvalidInput("max_trials must be a positive integer", field="max_trials")
-        if self.confidence_threshold is not None and not 0 < self.confidence_threshold < 1:
+        confidence = self.confidence_threshold
+        if confidence is not None and (
+            not isinstance(confidence, int | float) or not 0 < confidence < 1
+        ):
             raise InvalidInput(
                 "confidence_threshold must lie between 0 and 1", field="confidence_threshold"
             )
@@ -181,6 +184,7 @@ class AutoML:
             on_progress=self.on_progress,
         )
         trials = search.run()
+        timings = {"search": time.monotonic() - started}
         # The prior is a yardstick, never a member: it only shrinks probabilities.
         candidates = [
             t for t in trials if t.status == "ok" and t.oof is not None and t.learner != "prior"
@@ -191,8 +195,11 @@ class AutoML:
             for i, w in weights.items()
         ]
         bag = Predictor(task, schema, ws.encoders, members, n_classes)
+        timings["ensemble"] = time.monotonic() - started - sum(timings.values())
         refit_deadline = started + self.time_budget
         self.predictor_ = bag.refit(raw, y_fit, self.seed, self._threads(), refit_deadline)
+        self._predictor_files = self.predictor_.to_files()[0]
+        timings["refit"] = time.monotonic() - started - sum(timings.values())
         oof: np.ndarray = np.sum(
             [w * np.asarray(candidates[i].oof) for i, w in weights.items()], axis=0
         )
@@ -214,9 +221,13 @@ class AutoML:
         self.beats_baselines_, self.baseline_margin_ = baseline_verdict(ensemble, trials, metric)
         self.leaderboard_ = leaderboard(ensemble, trials, metric)
         self.oof_predictions_ = oof
+        self.model_size_ = len(persist.pack(self._predictor_files))
+        self.report_ = None
         self.fit_seconds_ = time.monotonic() - started
-        self._refresh_hash()
-        self.report_ = build_report(self, bag, frame, raw, y_fit, oof, ws) if self.report else None
+        if self.report:
+            self.report_ = build_report(self, bag, frame, raw, y_fit, oof, ws)
+            timings["report"] = time.monotonic() - started - sum(timings.values())
+        self.timings_ = {k: round(v, 3) for k, v in timings.items()}
         self.fit_seconds_ = time.monotonic() - started
         self.content_hash_ = persist.content_hash(self._files())
         return self
@@ -276,19 +287,17 @@ class AutoML:
             "baseline_margin": self.baseline_margin_,
             "report": getattr(self, "report_", None),
             "fit_seconds": self.fit_seconds_,
+            "timings": self.timings_,
+            "model_size": self.model_size_,
         }
 
     def _files(self) -> dict[str, bytes]:
-        files, _ = self._check_fitted().to_files()
+        self._check_fitted()
+        files = dict(self._predictor_files)
         files["automl.json"] = json.dumps(
             self._state(), sort_keys=True, default=_json_default
         ).encode()
         return files
-
-    def _refresh_hash(self) -> None:
-        files = self._files()
-        self.model_size_ = len(persist.pack(files))
-        self.content_hash_ = persist.content_hash(files)
 
     def save(self, path: str | Path) -> str:
         """Write the fitted model to ``path``; return its content hash."""
@@ -302,6 +311,7 @@ class AutoML:
         state = json.loads(files.pop("automl.json"))
         model = cls(**state["params"])
         model.predictor_ = Predictor.from_files(files)
+        model._predictor_files = files
         model.task_ = TaskType(state["task"])
         model.metric_ = state["metric"]
         classes = state["classes"]
@@ -322,6 +332,8 @@ class AutoML:
         model.baseline_margin_ = state["baseline_margin"]
         model.report_ = state["report"]
         model.fit_seconds_ = state["fit_seconds"]
+        model.timings_ = state["timings"]
+        model.model_size_ = state["model_size"]
         model.content_hash_ = digest
         return model
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn import metrics as skm
+from scipy.stats import rankdata
 
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
@@ -58,21 +58,26 @@ def _labels(pred: np.ndarray) -> np.ndarray:
     return np.asarray(pred).argmax(axis=1)
 
 
-def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
-    if len(np.unique(y)) < 2:
+# Metrics are computed in numpy: the search and the ensemble selection call them
+# thousands of times, and scikit-learn's input validation costs more than the maths.
+
+
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
         return float("nan")
+    ranks = rankdata(score)  # ties share the average rank, as in the Mann-Whitney U
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Binary AUC; multiclass: the macro average of one-vs-rest AUCs of present classes."""
     if p.shape[1] == 2:
-        return skm.roc_auc_score(y, p[:, 1])
-    present = np.unique(y)
-    if len(present) < p.shape[1]:
-        # A fold can miss a rare class; score the classes that are there.
-        sub = p[:, present]
-        sub = sub / np.clip(sub.sum(axis=1, keepdims=True), _EPS, None)
-        codes = np.searchsorted(present, y)
-        if len(present) == 2:
-            return skm.roc_auc_score(codes, sub[:, 1])
-        return skm.roc_auc_score(codes, sub, multi_class="ovr", average="macro")
-    return skm.roc_auc_score(y, p, multi_class="ovr", average="macro")
+        return _binary_auc(y == 1, p[:, 1])
+    scores = [_binary_auc(y == c, p[:, c]) for c in np.unique(y)]
+    scores = [s for s in scores if not np.isnan(s)]
+    return float(np.mean(scores)) if scores else float("nan")
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
@@ -81,9 +86,33 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
     return float(-np.mean(np.log(p[np.arange(len(y)), y])))
 
 
+def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(_labels(p) == y))
+
+
+def _balanced_accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    labels = _labels(p)
+    return float(np.mean([np.mean(labels[y == c] == c) for c in np.unique(y)]))
+
+
+def _f1_of(y: np.ndarray, labels: np.ndarray, c: int) -> float:
+    tp = np.sum((labels == c) & (y == c))
+    predicted, actual = np.sum(labels == c), np.sum(y == c)
+    return float(2 * tp / (predicted + actual)) if predicted + actual else 0.0
+
+
 def _f1(y: np.ndarray, p: np.ndarray) -> float:
-    average = "binary" if p.shape[1] == 2 else "macro"
-    return skm.f1_score(y, _labels(p), average=average, zero_division=0)
+    """Binary: F1 of class 1. Multiclass: macro F1 over the classes present or predicted."""
+    labels = _labels(p)
+    if p.shape[1] == 2:
+        return _f1_of(y, labels, 1)
+    return float(np.mean([_f1_of(y, labels, c) for c in np.union1d(y, labels)]))
+
+
+def _r2(y: np.ndarray, p: np.ndarray) -> float:
+    total = float(np.sum((y - np.mean(y)) ** 2))
+    residual = float(np.sum((y - p) ** 2))
+    return 1.0 - residual / total if total > 0 else float("nan")
 
 
 _CLS = frozenset({TaskType.binary, TaskType.multiclass})
@@ -94,25 +123,19 @@ METRICS: dict[str, Metric] = {
     for m in (
         Metric("roc_auc", _CLS, True, False, _roc_auc),
         Metric("log_loss", _CLS, False, False, _log_loss),
-        Metric("accuracy", _CLS, True, True, lambda y, p: skm.accuracy_score(y, _labels(p))),
-        Metric(
-            "balanced_accuracy",
-            _CLS,
-            True,
-            True,
-            lambda y, p: skm.balanced_accuracy_score(y, _labels(p)),
-        ),
+        Metric("accuracy", _CLS, True, True, _accuracy),
+        Metric("balanced_accuracy", _CLS, True, True, _balanced_accuracy),
         Metric("f1", _CLS, True, True, _f1),
         Metric(
             "brier",
             frozenset({TaskType.binary}),
             False,
             False,
-            lambda y, p: skm.brier_score_loss(y, p[:, 1]),
+            lambda y, p: float(np.mean((p[:, 1] - (y == 1)) ** 2)),
         ),
         Metric("rmse", _REG, False, False, lambda y, p: float(np.sqrt(np.mean((y - p) ** 2)))),
         Metric("mae", _REG, False, False, lambda y, p: float(np.mean(np.abs(y - p)))),
-        Metric("r2", _REG, True, False, lambda y, p: skm.r2_score(y, p)),
+        Metric("r2", _REG, True, False, _r2),
     )
 }
 

@@ -22,7 +22,8 @@ from loopml.core.errors import InvalidInput
 if TYPE_CHECKING:
     from loopml.automl.estimator import AutoML
 
-_BOOTSTRAP = 200
+_BOOTSTRAP = 100
+_BOOTSTRAP_ROWS = 20_000
 _IMPORTANCE_ROWS = 2000
 _IMPORTANCE_REPEATS = 2
 _IMPORTANCE_SECONDS = 20.0
@@ -84,7 +85,10 @@ def baseline_verdict(
 def _metrics_with_ci(task: TaskType, y: np.ndarray, pred: np.ndarray, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     n = len(y)
-    samples = [rng.integers(0, n, n) for _ in range(_BOOTSTRAP)]
+    # Intervals from resamples of at most _BOOTSTRAP_ROWS rows, rescaled to n rows.
+    m = min(n, _BOOTSTRAP_ROWS)
+    samples = [rng.integers(0, n, m) for _ in range(_BOOTSTRAP)]
+    widen = np.sqrt(m / n)
     out: dict[str, Any] = {}
     for metric in METRICS.values():
         if task not in metric.tasks:
@@ -92,7 +96,10 @@ def _metrics_with_ci(task: TaskType, y: np.ndarray, pred: np.ndarray, seed: int)
         value = metric.value(y, pred)
         boot = np.array([metric.value(y[s], pred[s]) for s in samples])
         boot = boot[np.isfinite(boot)]
-        low, high = np.quantile(boot, [0.025, 0.975]) if len(boot) else (np.nan, np.nan)
+        if len(boot):
+            low, high = value + (np.quantile(boot, [0.025, 0.975]) - np.mean(boot)) * widen
+        else:
+            low, high = np.nan, np.nan
         out[metric.name] = {"value": value, "ci_low": float(low), "ci_high": float(high)}
     return out
 
@@ -161,7 +168,7 @@ def permutation_importance(
     never saw it.
     """
     metric = get_metric(model.metric_, model.task_)
-    budget = min(_IMPORTANCE_SECONDS, max(1.0, 0.1 * float(model.time_budget)))
+    budget = min(_IMPORTANCE_SECONDS, max(1.0, 0.04 * float(model.time_budget)))
     rng = np.random.default_rng(model.seed)
     per_fold = max(1, _IMPORTANCE_ROWS // ws.n_folds)
     folds = [(f, rng.permutation(valid)[:per_fold]) for f, (_, valid) in enumerate(ws.folds)]
@@ -205,6 +212,8 @@ def weakest_slice(
     min_rows = max(10, int(0.05 * len(y)))
     worst: dict[str, Any] | None = None
     for plan in model.schema_.columns:
+        if plan.name not in frame.columns:  # held-out data may lack a column
+            continue
         column = frame[plan.name]
         if plan.kind == "numeric" and column.nunique() > 4:
             values = pd.to_numeric(column, errors="coerce")

@@ -24,8 +24,10 @@ from loopml.automl.metrics import Metric
 
 BASELINES: tuple[tuple[str, dict[str, Any]], ...] = (("prior", {}), ("linear", {"C": 1.0}))
 _KEEP = 20  # candidates whose fold models and OOF predictions stay in memory
-_PORTFOLIO_ORDER = 3
-_FIRST_SECONDS = 5.0  # portfolio rounds: each learner's first config, then seconds ...
+_PORTFOLIO_ORDER = 3  # portfolio rounds: each learner's first config, then its second ...
+_FIRST_SECONDS = 5.0
+_LIKELY_MEMBERS = 5
+_REFIT_FACTOR = 1.5  # a refit sees 1/(k-1) more rows than a fold model, and no early stop
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def _portfolio(learners: list[Learner], ws: Workspace) -> list[tuple[Learner, di
     configs = {lr.name: lr.portfolio(ws.task, n_rows) for lr in learners}
     ordered = []
     for round_ in range(_PORTFOLIO_ORDER):
-        for lr in sorted(learners, key=lambda lr: lr.cost):
+        for lr in learners:  # in priority order (DEFAULT_LEARNERS)
             if round_ < len(configs[lr.name]):
                 ordered.append((lr, configs[lr.name][round_]))
     return ordered
@@ -125,6 +127,13 @@ class Search:
         sign = 1 if self.metric.greater_is_better else -1
         return max(done, key=lambda t: sign * t.score)
 
+    def _refit_reserve(self) -> float:
+        """Seconds to keep for refitting the likely ensemble members on all rows."""
+        done = [t for t in self.trials if t.status == "ok" and not t.baseline and t.oof is not None]
+        sign = 1 if self.metric.greater_is_better else -1
+        top = sorted(done, key=lambda t: -sign * t.score)[:_LIKELY_MEMBERS]
+        return _REFIT_FACTOR * sum(t.fit_seconds / self.ws.n_folds for t in top)
+
     def _expected_seconds(self, learner: Learner) -> float:
         seen = self._durations.get(learner.name)
         if seen:
@@ -177,7 +186,7 @@ class Search:
         first = True
         n_portfolio = len(study.get_trials(deepcopy=False))
         while self.max_trials is None or searched < self.max_trials:
-            left = self._deadline - time.monotonic()
+            left = self._deadline - self._refit_reserve() - time.monotonic()
             if left <= 0 and not first:
                 break
             with warnings.catch_warnings():

@@ -29,15 +29,16 @@ REGISTRY: dict[str, Learner] = {
     )
 }
 
-# The searched learners when the caller names none (the prior is a baseline only).
+# The searched learners when the caller names none (the prior is a baseline only), in
+# the order their portfolio configurations run: strongest at small budgets first.
 DEFAULT_LEARNERS = (
     "lightgbm",
     "xgboost",
     "catboost",
     "extra_trees",
+    "knn",
     "random_forest",
     "linear",
-    "knn",
 )
 
 

@@ -18,6 +18,8 @@ import optuna
 
 from loopml.core.enums import TaskType
 
+_PARALLEL_CELLS = 500_000
+
 
 @dataclass(frozen=True)
 class FitContext:
@@ -32,6 +34,11 @@ class FitContext:
 
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
+
+    def threads(self, X: np.ndarray) -> int:
+        """Threads for fitting on ``X``: one for small data, where threads only contend
+        (OpenMP workers spinning on a busy machine made small fits 50x slower)."""
+        return self.n_jobs if X.size >= _PARALLEL_CELLS else 1
 
 
 class Model(Protocol):
@@ -56,11 +63,15 @@ class Learner(ABC):
     cost : float
         Relative cost of one fit compared with LightGBM's defaults (1.0); the search
         uses it to avoid starting what the remaining budget cannot finish.
+    early_stopping : bool
+        True when ``fit`` uses validation rows to stop early. Cross-validation then
+        passes rows held out of the training fold, never the scored fold.
     """
 
     name: str = ""
     family: str = "native"
     cost: float = 1.0
+    early_stopping: bool = False
 
     def available(self) -> str | None:
         """None when usable here, otherwise why not (e.g. a missing package)."""
@@ -87,8 +98,9 @@ class Learner(ABC):
         params: dict[str, Any],
         ctx: FitContext,
     ) -> Model:
-        """Fit on training rows; validation rows (None in the final refit) may be used
-        for early stopping only."""
+        """Fit on training rows; validation rows (held out of the training rows, None in
+        the final refit and for learners that do not stop early) may be used for early
+        stopping only."""
 
     def full_params(self, params: dict[str, Any], fold_models: list[Any]) -> dict[str, Any]:
         """Parameters for the final refit on all rows, where no validation rows exist.

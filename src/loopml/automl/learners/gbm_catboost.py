@@ -65,6 +65,7 @@ class CatBoostLearner(Learner):
     name = "catboost"
     family = "native"
     cost = 4.0
+    early_stopping = True
 
     def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
         return [{"learning_rate": 0.08, "depth": 6, "l2_leaf_reg": 3.0}]
@@ -94,7 +95,7 @@ class CatBoostLearner(Learner):
             "loss_function": loss,
             "iterations": _MAX_ROUNDS,
             "random_seed": ctx.seed,
-            "thread_count": ctx.n_jobs,
+            "thread_count": ctx.threads(X),
             "allow_writing_files": False,
             "verbose": False,
         }

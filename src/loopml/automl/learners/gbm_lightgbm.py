@@ -47,6 +47,7 @@ class LightGBMLearner(Learner):
     name = "lightgbm"
     family = "native"
     cost = 1.0
+    early_stopping = True
 
     def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
         leaf = min_leaf(n_rows)
@@ -101,7 +102,7 @@ class LightGBMLearner(Learner):
             **params,
             "verbosity": -1,
             "seed": ctx.seed,
-            "num_threads": ctx.n_jobs,
+            "num_threads": ctx.threads(X),
             "deterministic": True,
             "force_col_wise": True,
             "min_data_in_bin": 1 if len(y) < 200 else 3,

@@ -58,6 +58,7 @@ class XGBoostLearner(Learner):
     name = "xgboost"
     family = "native"
     cost = 1.5
+    early_stopping = True
 
     def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
         return [
@@ -112,11 +113,13 @@ class XGBoostLearner(Learner):
             **params,
             "tree_method": "hist",
             "max_cat_to_onehot": 8,
-            "nthread": ctx.n_jobs,
+            "nthread": ctx.threads(X),
             "seed": ctx.seed,
             "verbosity": 0,
         }
-        train = xgb.DMatrix(X, y, feature_types=types, enable_categorical=True, nthread=ctx.n_jobs)
+        train = xgb.DMatrix(
+            X, y, feature_types=types, enable_categorical=True, nthread=ctx.threads(X)
+        )
         if X_val is None:
             booster = xgb.train(
                 config,
@@ -127,7 +130,7 @@ class XGBoostLearner(Learner):
             )
             return XGBoostModel(booster, ctx.n_classes, types)
         valid = xgb.DMatrix(
-            X_val, y_val, feature_types=types, enable_categorical=True, nthread=ctx.n_jobs
+            X_val, y_val, feature_types=types, enable_categorical=True, nthread=ctx.threads(X)
         )
         booster = xgb.train(
             config,
