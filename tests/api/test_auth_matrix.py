@@ -20,11 +20,12 @@ from fastapi import Depends, FastAPI
 
 from loopml.api import auth
 from loopml.api.app import PUBLIC_PATHS, create_app
-from loopml.core.enums import Role
+from loopml.core.enums import JobState, Role
 from loopml.settings import Settings
 from tests.api.routes import Endpoint, endpoints
 from tests.api.support import assert_problem, client, serve
 from tests.conftest import LiveServer
+from tests.jobs.support import Queue, worker_thread
 
 ROLES = sorted(Role, key=lambda r: r.rank)  # viewer < labeller < maintainer < admin
 
@@ -49,6 +50,11 @@ BODIES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("POST", "/api/v1/keys"): lambda: {"name": "made-by-matrix"},
     ("PUT", "/api/v1/keys/{key_id}/roles/{project}"): lambda: {"role": "viewer"},
     ("POST", "/api/v1/projects/{project}/jobs"): lambda: {"kind": "selfcheck"},
+    ("POST", "/api/v1/projects/{project}/trainings"): lambda: {
+        "dataset": "builtin:iris",
+        "time_budget": 1,
+        "max_trials": 1,
+    },
 }
 
 
@@ -72,6 +78,13 @@ POLICY: dict[str, str] = {
     "POST /api/v1/projects/{project}/jobs/{job_id}/cancel": "maintainer",
     "GET /api/v1/projects/{project}/jobs/{job_id}/logs": "viewer",
     "GET /api/v1/jobs": "global admin",
+    "GET /api/v1/projects/{project}/trainings": "viewer",
+    "POST /api/v1/projects/{project}/trainings": "maintainer",
+    "GET /api/v1/projects/{project}/trainings/{training_id}": "viewer",
+    "GET /api/v1/projects/{project}/trainings/{training_id}/leaderboard": "viewer",
+    "GET /api/v1/projects/{project}/trainings/{training_id}/report": "viewer",
+    "GET /api/v1/projects/{project}/trainings/{training_id}/trials": "viewer",
+    "GET /api/v1/projects/{project}/trainings/{training_id}/model": "viewer",
 }
 
 
@@ -95,6 +108,7 @@ class World:
     revoked: str  # a revoked global admin key
     forged: str  # a real key's prefix with the wrong secret
     clients: dict[str | None, httpx.Client] = field(default_factory=dict)
+    finished_training: str | None = None
 
     def key_id(self) -> str:
         """A fresh key to revoke or grant roles to."""
@@ -108,6 +122,20 @@ class World:
         assert r.status_code == 202, r.text
         return str(r.json()["id"])
 
+    def training_id(self) -> str:
+        """A training in ``project`` that has succeeded (run once by a worker thread)."""
+        if self.finished_training is None:
+            body = {"dataset": "builtin:iris", "time_budget": 1, "max_trials": 1}
+            r = self.admin.post(f"/projects/{self.project}/trainings", json=body)
+            assert r.status_code == 202, r.text
+            queue = Queue(self.server.settings.resolved_database_url)
+            with worker_thread(self.server.settings):
+                job = queue.wait(r.json()["id"], timeout=120)
+            queue.close()
+            assert job.state is JobState.succeeded, job.error
+            self.finished_training = job.id
+        return self.finished_training
+
     def url(self, endpoint: Endpoint) -> str:
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -117,6 +145,8 @@ class World:
                 return self.key_id()
             if name == "job_id":
                 return self.job_id()
+            if name == "training_id":
+                return self.training_id()
             pytest.fail(
                 f"{endpoint.id}: no value for path parameter {{{name}}}; "
                 "teach World.url in tests/api/test_auth_matrix.py to make one"

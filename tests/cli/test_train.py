@@ -32,16 +32,16 @@ def test_train_stores_a_model_that_loads_and_predicts(trained: tuple[LiveServer,
     assert models[0] == "ensemble"
     assert result["trials"] >= 3  # two baselines and at least one searched model
     blobs = BlobStore(server.settings.resolved_storage_url)
-    data = blobs.get(result["model"]["key"], sha256=result["model"]["sha256"])
+    data = blobs.get(result["artifacts"]["model"], sha256=result["model"]["sha256"])
     path = server.settings.home / "downloaded.zip"
     path.write_bytes(data)
     model = AutoML.load(path, expected_hash=result["model"]["content_hash"])
     frame, _ = load_builtin("builtin:iris")
     accuracy = (model.predict(frame.drop(columns="target")) == frame["target"]).mean()
     assert accuracy > 0.9
-    report = json.loads(blobs.get(result["report_key"]))
+    report = json.loads(blobs.get(result["artifacts"]["report"]))
     assert report["metrics"]["log_loss"]["value"] == pytest.approx(result["score"])
-    trials = blobs.get(result["model"]["key"].replace("model.zip", "trials.jsonl")).splitlines()
+    trials = blobs.get(result["artifacts"]["trials"]).splitlines()
     assert len(trials) == result["trials"]
 
 
@@ -55,13 +55,14 @@ def test_train_shows_progress_then_the_leaderboard(live_server: LiveServer) -> N
     assert "models/tumours/" in out.stdout
 
 
-def test_train_on_an_unknown_dataset_fails_with_the_reason(live_server: LiveServer) -> None:
+def test_train_on_an_unknown_dataset_is_refused_naming_the_known_ones(
+    live_server: LiveServer,
+) -> None:
     ok(*remote(live_server, "projects", "create", "p"))
-    failed = cli(*remote(live_server, "train", "-p", "p", "-d", "builtin:nope", "--json"))
-    assert failed.exit_code == 1
-    job = json.loads(failed.stdout)
-    assert job["state"] == "failed"
-    assert "unknown built-in dataset 'builtin:nope'" in job["error"]
+    refused = cli(*remote(live_server, "train", "-p", "p", "-d", "builtin:nope"))
+    assert refused.exit_code == 2
+    assert "unknown dataset 'builtin:nope'" in refused.stderr
+    assert "builtin:breast_cancer" in refused.stderr
 
 
 def test_train_with_a_missing_target_column_fails_naming_it(live_server: LiveServer) -> None:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from loopml import __version__
 from loopml.api import auth, problems
 from loopml.api.limits import BodySizeLimit
-from loopml.api.routers import jobs, keys, projects, system
+from loopml.api.routers import jobs, keys, projects, system, trainings
 from loopml.core.enums import Role
 from loopml.core.schemas import ApiKey
 from loopml.home import open_home
@@ -84,7 +84,14 @@ def create_app(
     app.state.job_kinds = JobKinds(settings.job_kinds)
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    for router in (system.router, projects.router, keys.router, jobs.router, jobs.admin_router):
+    for router in (
+        system.router,
+        projects.router,
+        keys.router,
+        jobs.router,
+        jobs.admin_router,
+        trainings.router,
+    ):
         app.include_router(router, prefix="/api/v1")
     if trusted_local:
         app.dependency_overrides[auth.current_key] = lambda: LOCAL_ADMIN

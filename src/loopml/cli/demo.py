@@ -50,9 +50,7 @@ def _run_loop(settings: Settings, budget: float) -> dict[str, str]:
             f"[green]4.[/] AutoML trains on [bold]{DEMO_DATASET}[/] for {budget:g} s "
             "(baselines, a portfolio of strong defaults, then a guided search):"
         )
-        training = client.jobs.submit(
-            DEMO_PROJECT, "automl.train", {"dataset": DEMO_DATASET, "time_budget": budget}
-        )
+        training = client.trainings.start(DEMO_PROJECT, DEMO_DATASET, time_budget=budget)
         training = follow(client, training)
         if training.state.value != "succeeded":
             raise StorageError(f"training job {training.state.value}: {training.error}")

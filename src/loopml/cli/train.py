@@ -46,9 +46,9 @@ def show_training(job: Job) -> None:
             "verdict": verdict,
             "trials": result.get("trials"),
             "seconds": result.get("fit_seconds"),
-            "model": (result.get("model") or {}).get("key"),
+            "model": (result.get("artifacts") or {}).get("model"),
             "content hash": (result.get("model") or {}).get("content_hash"),
-            "report": result.get("report_key"),
+            "report": (result.get("artifacts") or {}).get("report"),
         },
     )
 
@@ -79,24 +79,26 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Train with AutoML: search models within the budget and store the best ensemble."""
-    params: dict[str, Any] = {
-        "dataset": dataset,
-        "target": target,
-        "time_budget": budget,
-        "metric": metric,
-        "task": task,
-        "seed": seed,
-    }
+    costs = None
     if cost_matrix is not None:
         try:
-            params["cost_matrix"] = json.loads(cost_matrix)
+            costs = json.loads(cost_matrix)
         except ValueError:
             raise InvalidInput(
                 f"--cost-matrix is not JSON: {cost_matrix!r}", field="--cost-matrix"
             ) from None
     cli = state(ctx)
     client = cli.client()
-    job = client.jobs.submit(project, "automl.train", params)
+    job = client.trainings.start(
+        project,
+        dataset,
+        target=target,
+        time_budget=budget,
+        metric=metric,
+        task=task,
+        seed=seed,
+        cost_matrix=costs,
+    )
     if not cli.url:
         err_console.print(
             "[dim]queued on this home; a running `loopml server` or `loopml worker` runs it[/]"

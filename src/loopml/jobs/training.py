@@ -13,6 +13,7 @@ from loopml.data.builtin import is_builtin, load_builtin
 from loopml.jobs.context import JobContext
 
 _LEADERBOARD_ROWS = 10
+_SUMMARY_COLUMNS = ("rank", "model", "status", "score", "score_std", "fit_seconds")
 
 
 def _load(dataset: str, target: str | None) -> tuple[Any, Any, str]:
@@ -30,6 +31,21 @@ def _load(dataset: str, target: str | None) -> tuple[Any, Any, str]:
             field="target",
         )
     return frame.drop(columns=[column]), frame[column], column
+
+
+def _json(value: Any) -> bytes:
+    """Strict JSON (NaN and infinities as null), as every JSON client can parse it."""
+    return json.dumps(_clean(value), default=str, allow_nan=False).encode()
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    return _finite(value)
 
 
 def _finite(value: Any) -> Any:
@@ -86,8 +102,9 @@ def train(
         prefix = f"models/{ctx.job.project}/{ctx.job.id}"
         stored = ctx.blobs.put(f"{prefix}/model.zip", model_path.read_bytes())
         ctx.blobs.put(f"{prefix}/trials.jsonl", log_path.read_bytes())
-        report = json.dumps(model.report_, default=str, allow_nan=False, indent=None)
-    ctx.blobs.put(f"{prefix}/report.json", report.encode())
+    ctx.blobs.put(f"{prefix}/report.json", _json(model.report_))
+    board_json = model.leaderboard_.to_json(orient="records")
+    ctx.blobs.put(f"{prefix}/leaderboard.json", board_json.encode())
     board = model.leaderboard_.head(_LEADERBOARD_ROWS)
     ctx.log(f"best: {board.iloc[0]['model']} {model.metric_} {board.iloc[0]['score']:.4f}")
     return {
@@ -100,19 +117,15 @@ def train(
         "baseline_margin": {k: _finite(v) for k, v in model.baseline_margin_.items()},
         "trials": len(model.trials_),
         "fit_seconds": round(model.fit_seconds_, 2),
-        "model": {
-            "key": f"{prefix}/model.zip",
-            "sha256": stored.sha256,
-            "content_hash": digest,
-            "bytes": stored.size,
+        "model": {"sha256": stored.sha256, "content_hash": digest, "bytes": stored.size},
+        "artifacts": {
+            "model": f"{prefix}/model.zip",
+            "report": f"{prefix}/report.json",
+            "leaderboard": f"{prefix}/leaderboard.json",
+            "trials": f"{prefix}/trials.jsonl",
         },
-        "report_key": f"{prefix}/report.json",
         "leaderboard": [
-            {
-                k: _finite(v)
-                for k, v in row.items()
-                if k in ("rank", "model", "status", "score", "score_std", "fit_seconds")
-            }
+            {k: _finite(v) for k, v in row.items() if k in _SUMMARY_COLUMNS}
             for row in board.to_dict(orient="records")
         ],
     }

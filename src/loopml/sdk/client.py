@@ -153,6 +153,68 @@ class Jobs(_Resource):
             time.sleep(poll)
 
 
+class Trainings(_Resource):
+    """AutoML trainings: a job of kind ``automl.train`` with its stored artifacts."""
+
+    def start(
+        self,
+        project: str,
+        dataset: str,
+        *,
+        target: str | None = None,
+        time_budget: float = 60.0,
+        metric: str = "auto",
+        task: str = "auto",
+        seed: int = 0,
+        max_trials: int | None = None,
+        cost_matrix: Mapping[str, float] | None = None,
+        confidence_threshold: float | None = None,
+    ) -> Job:
+        """Queue a training; follow it with :meth:`wait`."""
+        body = {
+            "dataset": dataset,
+            "target": target,
+            "time_budget": time_budget,
+            "metric": metric,
+            "task": task,
+            "seed": seed,
+            "max_trials": max_trials,
+            "cost_matrix": dict(cost_matrix) if cost_matrix is not None else None,
+            "confidence_threshold": confidence_threshold,
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        return self._call("POST", f"/projects/{project}/trainings", Job, json=body)
+
+    def list(self, project: str, *, state: JobState | str | None = None) -> builtins.list[Job]:
+        params = {} if state is None else {"state": JobState(state).value}
+        return self._call("GET", f"/projects/{project}/trainings", list[Job], params=params)
+
+    def get(self, project: str, training_id: str) -> Job:
+        return self._call("GET", f"/projects/{project}/trainings/{training_id}", Job)
+
+    def wait(self, project: str, training_id: str, **kwargs: Any) -> Job:
+        """As :meth:`Jobs.wait`: poll until the training finishes."""
+        return self._client.jobs.wait(project, training_id, **kwargs)
+
+    def leaderboard(self, project: str, training_id: str) -> builtins.list[dict[str, Any]]:
+        path = f"/projects/{project}/trainings/{training_id}/leaderboard"
+        return self._call("GET", path, builtins.list[dict[str, Any]])
+
+    def report(self, project: str, training_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{project}/trainings/{training_id}/report", dict)
+
+    def trials(self, project: str, training_id: str) -> builtins.list[dict[str, Any]]:
+        path = f"/projects/{project}/trainings/{training_id}/trials"
+        return self._call("GET", path, builtins.list[dict[str, Any]])
+
+    def download_model(self, project: str, training_id: str, path: str) -> str:
+        """Save the model artifact to ``path``; return its content hash (for ``AutoML.load``)."""
+        response = self._client.raw("GET", f"/projects/{project}/trainings/{training_id}/model")
+        with open(path, "wb") as fh:
+            fh.write(response.content)
+        return response.headers["X-Loopml-Content-Hash"]
+
+
 class Client:
     """A loopml API client.
 
@@ -181,6 +243,7 @@ class Client:
         self.projects = Projects(self)
         self.keys = Keys(self)
         self.jobs = Jobs(self)
+        self.trainings = Trainings(self)
 
     def request(self, method: str, path: str, model: Any = None, **kwargs: Any) -> Any:
         response = self._http.request(method, "/api/v1" + path, **kwargs)
@@ -188,6 +251,12 @@ class Client:
         if model is None:
             return response.json()
         return TypeAdapter(model).validate_python(response.json())
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The checked response itself, for bodies that are not JSON (model files)."""
+        response = self._http.request(method, "/api/v1" + path, **kwargs)
+        _raise_for(response)
+        return response
 
     def health(self) -> dict[str, Any]:
         response = self._http.get("/api/v1/health")

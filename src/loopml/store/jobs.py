@@ -253,9 +253,12 @@ def list_jobs(
     *,
     project: str | None = None,
     state: JobState | None = None,
+    kind: str | None = None,
     limit: int = 100,
 ) -> list[Job]:
     query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
+    if kind is not None:
+        query = query.where(JobRow.kind == kind)
     if project is not None:
         query = query.join(ProjectRow, ProjectRow.id == JobRow.project_id).where(
             ProjectRow.name == project
