@@ -201,7 +201,7 @@ def _boolean_values(series: pd.Series) -> np.ndarray:
 
 def _datetime_parts(series: pd.Series, has_time: bool) -> list[np.ndarray]:
     dt = _to_datetime(series)
-    parts = [dt.dt.year, dt.dt.month, dt.dt.day, dt.dt.dayofweek, dt.dt.dayofyear]
+    parts = [dt.dt.year, dt.dt.month, dt.dt.day, dt.dt.day_of_week, dt.dt.day_of_year]
     if has_time:
         parts.append(dt.dt.hour + dt.dt.minute / 60.0)
     epoch_days = (dt - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds() / 86400.0

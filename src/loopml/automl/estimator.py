@@ -194,7 +194,12 @@ class AutoML:
             Member(candidates[i].learner, candidates[i].params, w, candidates[i].models or [])
             for i, w in weights.items()
         ]
-        bag = Predictor(task, schema, ws.encoders, members, n_classes)
+        prior = (
+            np.bincount(y_fit.astype(np.int64), minlength=n_classes) / len(y_fit)
+            if n_classes
+            else None
+        )
+        bag = Predictor(task, schema, ws.encoders, members, n_classes, prior)
         timings["ensemble"] = time.monotonic() - started - sum(timings.values())
         refit_deadline = started + self.time_budget
         self.predictor_ = bag.refit(raw, y_fit, self.seed, self._threads(), refit_deadline)

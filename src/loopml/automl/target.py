@@ -14,9 +14,17 @@ _MAX_INTEGER_CLASSES = 20
 
 def check_target(y: object, n_rows: int) -> pd.Series:
     """Return ``y`` as a Series of length ``n_rows`` with no missing values."""
-    series = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y))
-    if series.ndim != 1:
-        raise InvalidInput("the target must be one column", field="y")
+    if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
+        y = y.iloc[:, 0]
+    if isinstance(y, pd.Series):
+        series = y
+    else:
+        values = np.asarray(y)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1:
+            raise InvalidInput("the target must be one column", field="y")
+        series = pd.Series(values)
     if len(series) != n_rows:
         raise InvalidInput(
             f"the target has {len(series)} values but the features have {n_rows} rows",
