@@ -124,11 +124,19 @@ class Learner(ABC):
         return trial.suggest_float(full, float(low), float(args[1]), **kwargs)
 
 
-def proba_columns(p: np.ndarray, n_classes: int) -> np.ndarray:
-    """Probabilities as ``n x k`` (binary learners often return only P(class 1))."""
+def proba_columns(p: np.ndarray, n_classes: int, classes: Any = None) -> np.ndarray:
+    """Probabilities as ``n x k`` (binary learners often return only P(class 1)).
+
+    ``classes`` are the codes of ``p``'s columns: a training fold can miss a rare class,
+    and the model then has fewer columns; the classes it never saw get probability 0.
+    """
     p = np.asarray(p, dtype=np.float64)
     if p.ndim == 1:
         return np.column_stack([1.0 - p, p]) if n_classes == 2 else p[:, None]
+    if classes is not None and p.shape[1] < n_classes:
+        out = np.zeros((len(p), n_classes))
+        out[:, np.asarray(classes, dtype=np.int64)] = p
+        return out
     return p
 
 

@@ -42,7 +42,9 @@ class CatBoostModel:
         data = catboost.Pool(_frame(X, self.categorical), cat_features=self.categorical)
         kind = "Probability" if self.n_classes else "RawFormulaVal"
         out = self.model.predict(data, prediction_type=kind, thread_count=1)
-        return proba_columns(out, self.n_classes) if self.n_classes else np.asarray(out)
+        if not self.n_classes:
+            return np.asarray(out)
+        return proba_columns(out, self.n_classes, self.model.classes_)
 
     def dump(self) -> tuple[dict[str, bytes], dict[str, Any]]:
         with tempfile.TemporaryDirectory() as tmp:

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from loopml.automl import arrays
-from loopml.automl.learners.base import FitContext, Learner, min_leaf
+from loopml.automl.learners.base import FitContext, Learner, min_leaf, proba_columns
 from loopml.core.enums import TaskType
 from loopml.core.errors import IntegrityError
 
@@ -39,7 +39,8 @@ class SklearnModel:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.n_classes:
-            return self.estimator.predict_proba(X)
+            proba = self.estimator.predict_proba(X)
+            return proba_columns(proba, self.n_classes, self.estimator.classes_)
         return self.estimator.predict(X)
 
     def dump(self) -> tuple[dict[str, bytes], dict[str, Any]]:

@@ -1,0 +1,220 @@
+"""The search: leaderboard, baselines, trial bounds, determinism, logs, progress, budget."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loopml.automl import AutoML, Progress
+from loopml.automl.columns import parse, plan_columns
+from loopml.automl.cv import TrialResult, Workspace, evaluate, make_folds
+from loopml.automl.learners import REGISTRY, Learner, get_learner
+from loopml.automl.metrics import get_metric
+from loopml.core.enums import TaskType
+
+from .support import automl, noise_frame, xor_frame
+
+MAX_TRIALS = 4
+SEARCH: dict[str, Any] = {
+    "learners": ["lightgbm", "linear"],
+    "max_trials": MAX_TRIALS,
+    "time_budget": 60.0,  # never binding: max_trials ends the search
+}
+LEADERBOARD_COLUMNS = [
+    "rank",
+    "model",
+    "trial",
+    "learner",
+    "status",
+    "score",
+    "score_std",
+    "fit_seconds",
+    "baseline",
+    "params",
+    "error",
+]
+
+
+class Searched:
+    """A fitted search with what it logged and reported."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.X, self.y = xor_frame()
+        self.log_path = log_path
+        self.progress: list[Progress] = []
+        self.model = automl(**SEARCH, log_path=log_path, on_progress=self.progress.append)
+        self.model.fit(self.X, self.y)
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> Searched:
+    return Searched(tmp_path_factory.mktemp("search") / "trials.jsonl")
+
+
+def _without_timings(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "fit_seconds"} for r in records]
+
+
+def test_the_leaderboard_has_baselines_and_the_ensemble_first(searched: Searched) -> None:
+    board = searched.model.leaderboard_
+    assert list(board.columns) == LEADERBOARD_COLUMNS
+    assert board["rank"].tolist() == list(range(1, len(board) + 1))
+    assert board.loc[0, "model"] == "ensemble"
+    models = board["model"].tolist()
+    assert {"baseline_prior", "baseline_linear"} <= set(models)
+    assert board.loc[board["model"].str.startswith("baseline_"), "baseline"].all()
+    assert len(board) == len(searched.model.trials_) + 1
+    ok = board[board["status"] == "ok"]
+    np.testing.assert_allclose(ok["score"], np.sort(ok["score"])[::-1])  # AUC: best first
+    members = json.loads(board.loc[0, "params"])["members"]
+    assert members and sum(m["weight"] for m in members) == pytest.approx(1.0)
+
+
+def test_max_trials_bounds_the_searched_trials(searched: Searched) -> None:
+    trials = searched.model.trials_
+    assert [t["id"] for t in trials] == list(range(len(trials)))
+    assert sum(not t["baseline"] for t in trials) == MAX_TRIALS
+    assert [t["learner"] for t in trials if t["baseline"]] == ["prior", "linear"]
+
+
+def test_a_learnable_problem_beats_the_baselines(searched: Searched) -> None:
+    model = searched.model
+    assert model.beats_baselines_ is True
+    margin = model.baseline_margin_
+    assert margin["baseline"] in ("baseline_prior", "baseline_linear")
+    assert margin["margin"] > margin["noise"] >= 0
+    assert model.leaderboard_.loc[0, "score"] > 0.9  # XOR: trees get it, a line cannot
+
+
+def test_pure_noise_does_not_beat_the_baselines() -> None:
+    """Random labels: no verdict of "beats the baselines", and on average the margin is
+    well inside the fold-to-fold noise (an optimistic out-of-fold score, e.g. boosting
+    stopped early on the very fold it is scored on, pushes it up)."""
+    margins, noises = [], []
+    for seed in range(1, 7):
+        X, y = noise_frame(seed=seed)
+        model = automl(learners=["lightgbm"], max_trials=3, n_folds=5, time_budget=60)
+        model.fit(X, y)
+        assert model.beats_baselines_ is False, seed
+        margins.append(model.baseline_margin_["margin"])
+        noises.append(model.baseline_margin_["noise"])
+    assert np.mean(margins) < 0.5 * np.mean(noises)
+
+
+def test_every_trial_is_logged_as_one_json_line(searched: Searched) -> None:
+    lines = searched.log_path.read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == len(searched.model.trials_)
+    assert records == json.loads(json.dumps(searched.model.trials_))
+    for record in records:
+        assert set(record) >= {"id", "learner", "params", "status", "score", "fold_scores"}
+
+
+def test_a_logged_record_reproduces_its_fold_scores(searched: Searched) -> None:
+    schema = plan_columns(searched.X)
+    raw = parse(searched.X, schema)
+    y = searched.y  # already 0/1 codes
+    folds = make_folds(y, TaskType.binary, n_folds=3, seed=0)
+    ws = Workspace(raw, y, folds, TaskType.binary, n_classes=2, seed=0)
+    metric = get_metric(searched.model.metric_, TaskType.binary)
+    records = [json.loads(line) for line in searched.log_path.read_text().splitlines()]
+    rebuilt = 0
+    for record in records:
+        if record["status"] != "ok":
+            continue
+        trial = TrialResult(record["id"], record["learner"], record["params"])
+        learner = get_learner(record["learner"])
+        evaluate(trial, learner, ws, metric, n_jobs=1, deadline=time.monotonic() + 60)
+        assert trial.status == "ok"
+        np.testing.assert_allclose(trial.fold_scores, record["fold_scores"], rtol=1e-9)
+        rebuilt += 1
+    assert rebuilt >= 3
+
+
+def test_on_progress_is_called_once_per_trial(searched: Searched) -> None:
+    progress = searched.progress
+    assert len(progress) == len(searched.model.trials_)
+    assert [p.trials_done for p in progress] == list(range(1, len(progress) + 1))
+    best = [p.best_score for p in progress]
+    assert all(b is not None for b in best)
+    assert best == sorted(best)  # AUC: the best so far never gets worse
+    assert all(p.time_left >= 0 and p.elapsed >= 0 for p in progress)
+    assert progress[-1].best_learner in {"lightgbm", "linear"}
+
+
+def test_the_same_seed_gives_the_same_model(searched: Searched, tmp_path: Path) -> None:
+    again = automl(**SEARCH, log_path=tmp_path / "again.jsonl").fit(searched.X, searched.y)
+    np.testing.assert_array_equal(
+        again.predict_proba(searched.X), searched.model.predict_proba(searched.X)
+    )
+    assert _without_timings(again.trials_) == _without_timings(searched.model.trials_)
+    logged = [json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()]
+    assert _without_timings(logged) == _without_timings(searched.model.trials_)
+    board, first = again.leaderboard_, searched.model.leaderboard_
+    pd.testing.assert_frame_equal(
+        board.drop(columns="fit_seconds"), first.drop(columns="fit_seconds")
+    )
+
+
+@pytest.mark.timeout(120)
+def test_the_time_budget_ends_an_unbounded_search() -> None:
+    X, y = xor_frame(n=120)
+    model = automl(learners=["lightgbm", "linear"], max_trials=None, time_budget=3).fit(X, y)
+    searched = [t for t in model.trials_ if not t["baseline"]]
+    assert any(t["status"] == "ok" for t in searched)
+    assert model.predict(X).shape == (120,)
+
+
+class _Broken(Learner):
+    """A learner whose every fit fails."""
+
+    name = "broken"
+    family = "dense"
+
+    def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
+        return [{}]
+
+    def space(self, trial: Any, task: TaskType, n_rows: int) -> dict[str, Any]:
+        return {}
+
+    def fit(self, X: Any, y: Any, X_val: Any, y_val: Any, params: Any, ctx: Any) -> Any:
+        raise RuntimeError("out of coffee")
+
+    def load(self, files: Any, meta: Any) -> Any:
+        raise AssertionError("never saved")
+
+
+def test_a_failing_learner_is_reported_and_the_search_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(REGISTRY, "broken", _Broken())
+    X, y = xor_frame(n=90)
+    model = automl(learners=["broken", "lightgbm"], max_trials=2).fit(X, y)
+    board = model.leaderboard_
+    failed = board[board["learner"] == "broken"]
+    assert failed["status"].tolist() == ["failed"]
+    assert "out of coffee" in failed["error"].iloc[0]
+    assert failed.index[0] == len(board) - 1  # failures rank last
+    assert model.predict(X).shape == (90,)
+
+
+def test_an_explicit_learner_that_does_not_fit_the_task_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class _ClassifierOnly(_Broken):
+        name = "classifier_only"
+
+        def supports(self, task: TaskType) -> bool:
+            return task is not TaskType.regression
+
+    monkeypatch.setitem(REGISTRY, "classifier_only", _ClassifierOnly())
+    X, y = xor_frame(n=60)
+    with pytest.raises(Exception, match="no regression support") as info:
+        AutoML(learners=["classifier_only"], n_jobs=1).fit(X, y + np.linspace(0, 1, 60))
+    assert getattr(info.value, "field", None) == "learners"
