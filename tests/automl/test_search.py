@@ -17,6 +17,7 @@ from loopml.automl.cv import TrialResult, Workspace, evaluate, make_folds
 from loopml.automl.learners import REGISTRY, Learner, get_learner
 from loopml.automl.metrics import get_metric
 from loopml.core.enums import TaskType
+from loopml.core.errors import InvalidInput
 
 from .support import automl, noise_frame, xor_frame
 
@@ -58,7 +59,8 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> Searched:
 
 
 def _without_timings(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in r.items() if k != "fit_seconds"} for r in records]
+    timings = {"fit_seconds", "predict_seconds_per_1000"}
+    return [{k: v for k, v in r.items() if k not in timings} for r in records]
 
 
 def test_the_leaderboard_has_baselines_and_the_ensemble_first(searched: Searched) -> None:
@@ -218,3 +220,27 @@ def test_an_explicit_learner_that_does_not_fit_the_task_is_refused(
     with pytest.raises(Exception, match="no regression support") as info:
         AutoML(learners=["classifier_only"], n_jobs=1).fit(X, y + np.linspace(0, 1, 60))
     assert getattr(info.value, "field", None) == "learners"
+
+
+def test_the_prediction_budget_keeps_slow_models_out_of_the_ensemble() -> None:
+    X, y = xor_frame()
+    both: dict[str, Any] = {"learners": ["extra_trees", "linear"], "time_budget": 3}
+    free = automl(**both, max_trials=None, prediction_budget=None)
+    tight = automl(**both, max_trials=None, prediction_budget=1e-6)
+    free.fit(X, y)
+    tight.fit(X, y)
+    # xor: the forest wins without a limit; with one, only the fastest model may serve.
+    assert "extra_trees" in {m.learner for m in free.predictor_.members}
+    assert {m.learner for m in tight.predictor_.members} == {"linear"}
+    costs = {
+        t["learner"]: t["predict_seconds_per_1000"] for t in tight.trials_ if t["status"] == "ok"
+    }
+    assert costs["extra_trees"] > costs["linear"]
+
+
+@pytest.mark.parametrize("budget", [0, -1.0, "fast"])
+def test_a_bad_prediction_budget_is_refused(budget: Any) -> None:
+    X, y = xor_frame()
+    with pytest.raises(InvalidInput) as err:
+        automl(prediction_budget=budget).fit(X, y)
+    assert err.value.field == "prediction_budget"

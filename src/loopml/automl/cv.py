@@ -110,6 +110,7 @@ class TrialResult:
     fold_scores: list[float] = field(default_factory=list)  # metric values, as read
     score: float = float("nan")
     fit_seconds: float = 0.0
+    predict_seconds_per_1000: float = float("nan")  # one fold model on encoded rows
     baseline: bool = False
     error: str | None = None
     oof: np.ndarray | None = None
@@ -125,9 +126,21 @@ class TrialResult:
             "score": None if np.isnan(self.score) else self.score,
             "fold_scores": self.fold_scores,
             "fit_seconds": round(self.fit_seconds, 4),
+            "predict_seconds_per_1000": None
+            if np.isnan(self.predict_seconds_per_1000)
+            else round(self.predict_seconds_per_1000, 6),
             "baseline": self.baseline,
             "error": self.error,
         }
+
+
+def _time_1000_rows(model: Model, X: np.ndarray) -> float:
+    """Seconds one fold model takes to predict 1,000 rows (small batches would count
+    per-call overhead as per-row cost)."""
+    rows = X[np.resize(np.arange(len(X)), 1000)]
+    started = time.perf_counter()
+    model.predict(rows)
+    return time.perf_counter() - started
 
 
 def evaluate(
@@ -192,4 +205,5 @@ def evaluate(
     trial.score = metric.value(ws.y, oof) if oof is not None else float("nan")
     trial.oof, trial.models = oof, models
     trial.fit_seconds = time.monotonic() - started
+    trial.predict_seconds_per_1000 = _time_1000_rows(models[-1], X_va)
     return trial

@@ -65,6 +65,10 @@ class AutoML:
         Called with a :class:`loopml.automl.search.Progress` after every trial.
     report : bool
         Compute ``report_`` (importances, slices, robustness) after the search.
+    prediction_budget : float, optional
+        Seconds per 1,000 rows the ensemble's models may spend predicting (each measured
+        once, on 1,000 rows); members that would exceed it are left out. None: no limit;
+        not applied when ``max_trials`` is set, since timings would make runs differ.
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class AutoML:
         log_path: str | Path | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         report: bool = True,
+        prediction_budget: float | None = 0.03,
     ) -> None:
         self.task = task
         self.metric = metric
@@ -98,6 +103,7 @@ class AutoML:
         self.log_path = log_path
         self.on_progress = on_progress
         self.report = report
+        self.prediction_budget = prediction_budget
 
     # -- validation ------------------------------------------------------------------
     def _check_params(self, task: TaskType) -> list[str]:
@@ -117,6 +123,12 @@ class AutoML:
         ):
             raise InvalidInput(
                 "confidence_threshold must lie between 0 and 1", field="confidence_threshold"
+            )
+        budget = self.prediction_budget
+        if budget is not None and (not isinstance(budget, int | float) or budget <= 0):
+            raise InvalidInput(
+                "prediction_budget must be a positive number of seconds per 1,000 rows",
+                field="prediction_budget",
             )
         if self.cost_matrix is not None and task is not TaskType.binary:
             raise InvalidInput("a cost matrix applies to binary tasks only", field="cost_matrix")
@@ -189,7 +201,10 @@ class AutoML:
         candidates = [
             t for t in trials if t.status == "ok" and t.oof is not None and t.learner != "prior"
         ]
-        weights = greedy_ensemble(candidates, y_fit, metric)
+        # Timings vary from run to run: a run bounded by max_trials, which promises the
+        # same model every time, does not let them choose members.
+        budget = self.prediction_budget if self.max_trials is None else None
+        weights = greedy_ensemble(candidates, y_fit, metric, prediction_budget=budget)
         members = [
             Member(candidates[i].learner, candidates[i].params, w, candidates[i].models or [])
             for i, w in weights.items()
@@ -226,7 +241,7 @@ class AutoML:
         self.beats_baselines_, self.baseline_margin_ = baseline_verdict(ensemble, trials, metric)
         self.leaderboard_ = leaderboard(ensemble, trials, metric)
         self.oof_predictions_ = oof
-        self.model_size_ = len(persist.pack(self._predictor_files))
+        self.model_size_ = sum(len(blob) for blob in self._predictor_files.values())
         self.report_ = None
         self.fit_seconds_ = time.monotonic() - started
         if self.report:
@@ -358,6 +373,7 @@ class AutoML:
             "log_path",
             "on_progress",
             "report",
+            "prediction_budget",
         )
         return {n: getattr(self, n) for n in names}
 

@@ -153,7 +153,7 @@ class Search:
         trial = TrialResult(
             id=len(self.trials), learner=learner.name, params=params, baseline=baseline
         )
-        deadline = max(self._deadline, time.monotonic() + min_seconds)
+        deadline = max(self._deadline - self._refit_reserve(), time.monotonic() + min_seconds)
         try:
             evaluate(trial, learner, self.ws, self.metric, self.n_jobs, deadline, on_fold)
         finally:
@@ -225,24 +225,42 @@ class Search:
 
 
 def greedy_ensemble(
-    candidates: list[TrialResult], y: np.ndarray, metric: Metric, rounds: int = 25
+    candidates: list[TrialResult],
+    y: np.ndarray,
+    metric: Metric,
+    rounds: int = 25,
+    prediction_budget: float | None = None,
 ) -> dict[int, float]:
     """Caruana et al.'s ensemble selection with replacement over OOF predictions.
 
+    With ``prediction_budget`` (seconds per 1,000 rows), the members' summed prediction
+    time stays within it; the fastest candidate is the fallback when none fits alone.
     Returns weights (summing to 1) keyed by index into ``candidates``.
     """
-    preds = [c.oof for c in candidates]
-    scores = [metric.score(y, p) for p in preds]  # type: ignore[arg-type]
-    best = int(np.argmax(scores))
+    preds = [np.asarray(c.oof, dtype=np.float64) for c in candidates]
+    costs = [
+        0.0 if np.isnan(c.predict_seconds_per_1000) else c.predict_seconds_per_1000
+        for c in candidates
+    ]
+    limit = np.inf if prediction_budget is None else prediction_budget
+    scores = [metric.score(y, p) for p in preds]
+    affordable = [i for i in range(len(preds)) if costs[i] <= limit]
+    if not affordable:
+        affordable = [int(np.argmin(costs))]
+    best = max(affordable, key=lambda i: scores[i])
     counts = {best: 1}
-    total = np.array(preds[best], dtype=np.float64)
+    spent = costs[best]
+    total = preds[best].copy()
     best_score, best_counts = scores[best], dict(counts)
     for _ in range(rounds - 1):
         n = sum(counts.values())
-        trial_scores = [metric.score(y, (total + p) / (n + 1)) for p in preds]  # type: ignore[operator]
-        pick = int(np.argmax(trial_scores))
+        options = [i for i in range(len(preds)) if i in counts or spent + costs[i] <= limit]
+        trial_scores = {i: metric.score(y, (total + preds[i]) / (n + 1)) for i in options}
+        pick = max(trial_scores, key=lambda i: trial_scores[i])
+        if pick not in counts:
+            spent += costs[pick]
         counts[pick] = counts.get(pick, 0) + 1
-        total += preds[pick]  # type: ignore[arg-type]
+        total += preds[pick]
         if trial_scores[pick] > best_score + 1e-12:
             best_score, best_counts = trial_scores[pick], dict(counts)
     n = sum(best_counts.values())

@@ -28,6 +28,7 @@ from loopml.core.errors import IntegrityError
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.")
 _CHUNK = 50  # forests grow this many trees between deadline checks
 _TREES = 200
+_ROWS_PER_LEAF = 5000
 
 
 class SklearnModel:
@@ -67,7 +68,9 @@ class _Forest(Learner):
     regressor: Any = None
 
     def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
-        return [{"max_features": "sqrt", "min_samples_leaf": 1, "n_estimators": _TREES}]
+        # Leaves of one row on big data make huge, slow forests for little gain.
+        leaf = max(1, n_rows // _ROWS_PER_LEAF)
+        return [{"max_features": "sqrt", "min_samples_leaf": leaf, "n_estimators": _TREES}]
 
     def space(self, trial: optuna.Trial, task: TaskType, n_rows: int) -> dict[str, Any]:
         return {
