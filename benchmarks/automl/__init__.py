@@ -1,0 +1,1 @@
+"""AutoML benchmark: loopml against LightGBM defaults, FLAML and AutoGluon (see README.md)."""
