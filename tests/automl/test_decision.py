@@ -10,7 +10,7 @@ import pytest
 from sklearn.datasets import load_wine
 
 from loopml.automl import METRICS, AutoML
-from loopml.automl.decision import expected_cost
+from loopml.automl.decision import decide, expected_cost
 from loopml.core.errors import InvalidInput
 
 from .support import automl, linear_frame
@@ -101,10 +101,18 @@ def test_abstaining_composes_with_the_binary_threshold() -> None:
     model = automl(cost_matrix={"fp": 1, "fn": 5}, confidence_threshold=0.8).fit(X, y)
     proba = model.predict_proba(X)
     pred = model.predict(X)
-    unsure = proba.max(axis=1) < 0.8
+    decided = (proba[:, 1] >= model.threshold_).astype(int)
+    unsure = proba[np.arange(len(proba)), decided] < 0.8  # confidence in the class decided
     assert (pred[unsure] == "unknown").all()
-    decided = (proba[~unsure, 1] >= model.threshold_).astype(int)
-    np.testing.assert_array_equal(pred[~unsure].astype(int), decided)
+    np.testing.assert_array_equal(pred[~unsure].astype(int), decided[~unsure])
+
+
+def test_confidence_is_that_of_the_class_decided_not_of_the_likeliest() -> None:
+    # A cost threshold of 0.09 calls this row positive, though the model is 90% sure it
+    # is negative: that is not a confident answer.
+    proba = np.array([[0.9, 0.1], [0.05, 0.95], [0.95, 0.05]])
+    labels = decide(proba, np.array(["no", "yes"]), 0.09, 0.8, "unknown")
+    assert labels.tolist() == ["unknown", "yes", "no"]
 
 
 def test_without_a_confidence_threshold_every_row_gets_a_class(

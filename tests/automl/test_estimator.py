@@ -115,8 +115,10 @@ def test_a_one_class_target_is_invalid_input_naming_y() -> None:
         pd.Series(["a", None, "b"] * 10),
         [0, 1] * 10,  # wrong length
         np.zeros((30, 2)),  # two columns
+        pd.Series([0.5, 1.5, np.inf] * 10),
+        pd.Series([0, 1, "unknown"] * 10, dtype=object),
     ],
-    ids=["nan", "none", "length", "2d"],
+    ids=["nan", "none", "length", "2d", "inf", "mixed-types"],
 )
 def test_a_bad_target_is_invalid_input_naming_y(y: Any) -> None:
     X, _ = linear_frame(n=30)
@@ -146,6 +148,8 @@ def test_a_bad_target_is_invalid_input_naming_y(y: Any) -> None:
         ({"cost_matrix": {"fp": 1, "fn": 5}, "task": "multiclass"}, "cost_matrix"),
         ({"learners": []}, "learners"),
         ({"learners": ["lightgbm", "deep_magic"]}, "learners"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**40}, "seed"),
     ],
 )
 def test_bad_parameters_are_invalid_input_naming_the_field(
@@ -210,3 +214,30 @@ def test_params_round_trip_like_scikit_learn() -> None:
     with pytest.raises(InvalidInput) as info:
         model.set_params(colour="red")
     assert info.value.field == "colour"
+
+
+def test_infinite_and_huge_values_count_as_missing() -> None:
+    X, y = linear_frame(n=120)
+    X.loc[::7, "a"] = np.inf
+    X.loc[::11, "a"] = -1e300  # beyond float32, where tree libraries work
+    model = automl(learners=["linear", "extra_trees", "xgboost"], max_trials=3).fit(X, y)
+    ok = model.leaderboard_.query("status == 'ok'")["learner"]
+    assert {"linear", "extra_trees", "xgboost"} <= set(ok)
+    probe = X.head(3).copy()
+    probe["a"] = [np.inf, -np.inf, 1e39]
+    assert np.isfinite(model.predict_proba(probe)).all()
+
+
+def test_numbers_held_as_objects_are_a_regression_target() -> None:
+    X, _ = linear_frame(n=60)
+    y = pd.Series([float(v) + 0.25 for v in range(60)], dtype=object)
+    assert automl().fit(X, y).task_.value == "regression"
+
+
+def test_an_input_without_any_of_the_models_columns_is_refused() -> None:
+    X, y = linear_frame(n=60)
+    model = automl().fit(X, y)
+    with pytest.raises(InvalidInput) as info:
+        model.predict(X.to_numpy())  # the names are gone: columns 0, 1, ...
+    assert info.value.field == "X"
+    assert "a, b, c" in str(info.value)

@@ -244,3 +244,28 @@ def test_a_bad_prediction_budget_is_refused(budget: Any) -> None:
     with pytest.raises(InvalidInput) as err:
         automl(prediction_budget=budget).fit(X, y)
     assert err.value.field == "prediction_budget"
+
+
+def test_only_the_best_candidates_keep_their_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A trial worse than every kept one loses its models at once; the search goes on.
+    import loopml.automl.search as search
+
+    monkeypatch.setattr(search, "_KEEP", 2)
+    X, y = xor_frame()
+    model = automl(learners=["linear", "knn"], max_trials=8).fit(X, y)
+    searched = [t for t in model.trials_ if not t["baseline"]]
+    assert sum(t["status"] == "ok" for t in searched) >= 3
+    assert model.leaderboard_["model"].iloc[0] == "ensemble"
+
+
+def test_when_no_learner_can_fit_the_error_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    class _BrokenLinear(_Broken):
+        name = "linear"
+
+    monkeypatch.setitem(REGISTRY, "broken", _Broken())
+    monkeypatch.setitem(REGISTRY, "linear", _BrokenLinear())  # the baseline fails too
+    X, y = xor_frame(n=90)
+    with pytest.raises(InvalidInput) as err:
+        automl(learners=["broken"], max_trials=2).fit(X, y)
+    assert err.value.field == "X"
+    assert "out of coffee" in str(err.value)

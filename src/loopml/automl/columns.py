@@ -24,6 +24,7 @@ _NUMERIC_SHARE = 0.95
 _TEXT_MIN_WORDS = 3.0
 _TEXT_MIN_DISTINCT = 0.5
 _SAMPLE = 500
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -245,9 +246,13 @@ def parse(X: pd.DataFrame, schema: Schema) -> RawFrame:
             strings = _strings(series)
             strings[pd.isna(strings)] = ""
             texts.append(strings)
-    matrix = np.column_stack(numeric) if numeric else np.empty((n, 0))
+    matrix = np.column_stack(numeric).astype(np.float64) if numeric else np.empty((n, 0))
+    # Infinities (x/0, "inf") and values beyond float32 (what tree libraries use) are
+    # treated as missing: one of them would otherwise break several learners.
+    with np.errstate(invalid="ignore"):
+        matrix[~(np.abs(matrix) <= _FLOAT32_MAX)] = np.nan
     return RawFrame(
-        matrix.astype(np.float64),
+        matrix,
         numeric_names,
         cats,
         schema.names("categorical"),

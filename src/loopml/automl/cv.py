@@ -124,7 +124,7 @@ class TrialResult:
             "params": self.params,
             "status": self.status,
             "score": None if np.isnan(self.score) else self.score,
-            "fold_scores": self.fold_scores,
+            "fold_scores": [None if not np.isfinite(s) else s for s in self.fold_scores],
             "fit_seconds": round(self.fit_seconds, 4),
             "predict_seconds_per_1000": None
             if np.isnan(self.predict_seconds_per_1000)

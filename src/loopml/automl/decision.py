@@ -97,7 +97,9 @@ def decide(
     labels = classes[codes]
     if confidence_threshold is None:
         return labels
-    confident = proba.max(axis=1) >= confidence_threshold
+    # The confidence of the class decided, which a cost threshold can make differ from
+    # the most probable one.
+    confident = proba[np.arange(len(proba)), codes] >= confidence_threshold
     out = labels.astype(object)
     out[~confident] = fallback
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -45,7 +46,8 @@ class AutoML:
         Seed of folds, learners and the sampler.
     n_jobs : int
         Threads per fit; ``-1`` uses every core. Results are repeatable for a given
-        ``seed`` and ``n_jobs`` when ``max_trials`` bounds the search.
+        ``seed`` and ``n_jobs`` when ``max_trials`` ends the search before
+        ``time_budget`` does: no fit is then cut short by the clock.
     learners : sequence of str, optional
         Learners to search (default: every registered learner that is available).
     n_folds : int
@@ -111,6 +113,8 @@ class AutoML:
             raise InvalidInput(
                 "time_budget must be a positive number of seconds", field="time_budget"
             )
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise InvalidInput("seed must be an integer from 0 to 2**32 - 1", field="seed")
         if not isinstance(self.n_folds, int) or self.n_folds < 2:
             raise InvalidInput("n_folds must be an integer of at least 2", field="n_folds")
         if self.max_trials is not None and (
@@ -203,6 +207,12 @@ class AutoML:
         ]
         # Timings vary from run to run: a run bounded by max_trials, which promises the
         # same model every time, does not let them choose members.
+        if not candidates:
+            errors = sorted({t.error for t in trials if t.error})
+            raise InvalidInput(
+                "no learner could fit this data: " + ("; ".join(errors) or "no trial finished"),
+                field="X",
+            )
         budget = self.prediction_budget if self.max_trials is None else None
         weights = greedy_ensemble(candidates, y_fit, metric, prediction_budget=budget)
         members = [
@@ -216,8 +226,9 @@ class AutoML:
         )
         bag = Predictor(task, schema, ws.encoders, members, n_classes, prior)
         timings["ensemble"] = time.monotonic() - started - sum(timings.values())
-        refit_deadline = started + self.time_budget
-        self.predictor_ = bag.refit(raw, y_fit, self.seed, self._threads(), refit_deadline)
+        # The refit's work is fixed (rounds, trees) and the search kept time for it; a
+        # deadline here would only truncate the model that is kept.
+        self.predictor_ = bag.refit(raw, y_fit, self.seed, self._threads(), math.inf)
         self._predictor_files = self.predictor_.to_files()[0]
         timings["refit"] = time.monotonic() - started - sum(timings.values())
         oof: np.ndarray = np.sum(
@@ -256,6 +267,14 @@ class AutoML:
     def _native(self, X: Any) -> np.ndarray:
         predictor = self._check_fitted()
         frame = check_frame(X)
+        used = [c.name for c in predictor.schema.columns]
+        if not set(used) & set(frame.columns):
+            # Absent columns count as missing values, but none at all is a mistake (a
+            # numpy array without names, renamed columns), not a row to guess about.
+            raise InvalidInput(
+                f"none of the model's columns are in the input; it expects {', '.join(used)}",
+                field="X",
+            )
         return predictor.predict(parse(frame, predictor.schema))
 
     def predict_proba(self, X: Any) -> np.ndarray:

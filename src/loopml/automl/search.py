@@ -8,6 +8,7 @@ at ``max_trials``, which makes a run repeatable regardless of machine speed).
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -103,7 +104,7 @@ class Search:
             self._durations.setdefault(trial.learner, []).append(trial.fit_seconds)
         kept = [t for t in self.trials if t.models is not None and not t.baseline]
         if len(kept) > _KEEP:
-            worst = min(kept, key=lambda t: self.metric.score(self.ws.y, t.oof))  # type: ignore[arg-type]
+            worst = min(kept, key=lambda t: self._oriented(t.score))
             worst.models, worst.oof = None, None
         if self.log_path is not None:
             with self.log_path.open("a", encoding="utf-8") as fh:
@@ -119,6 +120,9 @@ class Search:
                     time_left=max(0.0, self._deadline - time.monotonic()),
                 )
             )
+
+    def _oriented(self, value: float) -> float:
+        return value if self.metric.greater_is_better else -value
 
     def best(self) -> TrialResult | None:
         done = [t for t in self.trials if t.status == "ok" and not np.isnan(t.score)]
@@ -154,6 +158,10 @@ class Search:
             id=len(self.trials), learner=learner.name, params=params, baseline=baseline
         )
         deadline = max(self._deadline - self._refit_reserve(), time.monotonic() + min_seconds)
+        if self.max_trials is not None:
+            # A bounded search promises the same models every run: no fit may be cut
+            # short by the clock (the budget still ends the loop between trials).
+            deadline = math.inf
         try:
             evaluate(trial, learner, self.ws, self.metric, self.n_jobs, deadline, on_fold)
         finally:
@@ -194,7 +202,8 @@ class Search:
                 trial = study.ask()
                 learner = self.learners[trial.suggest_categorical("learner", names)]
                 params = learner.space(trial, self.ws.task, len(self.ws.y))
-            if not first and self._expected_seconds(learner) > left:
+            too_slow = self.max_trials is None and self._expected_seconds(learner) > left
+            if not first and too_slow:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 if all(self._expected_seconds(lr) > left for lr in self.learners.values()):
                     break
@@ -218,7 +227,8 @@ class Search:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 continue
             if result.status == "ok" and not np.isnan(result.score):
-                study.tell(trial, self.metric.score(self.ws.y, result.oof))  # type: ignore[arg-type]
+                # result.score, not its OOF: a trial worse than the kept ones has none.
+                study.tell(trial, self._oriented(result.score))
             else:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return self.trials

@@ -36,7 +36,18 @@ def check_target(y: object, n_rows: int) -> pd.Series:
             f"the target has {missing} missing values; drop those rows or label them first",
             field="y",
         )
-    return series.reset_index(drop=True)
+    series = series.reset_index(drop=True)
+    if series.dtype == object:
+        kinds_seen = {type(v) for v in series}
+        # Python numbers held as objects (parsed JSON, say) are numbers; strings stay labels.
+        if all(issubclass(k, int | float) and not issubclass(k, bool) for k in kinds_seen):
+            series = pd.to_numeric(series)
+        elif len(kinds_seen) > 1:
+            kinds = ", ".join(sorted({type(v).__name__ for v in series}))
+            raise InvalidInput(f"the target mixes value types ({kinds}); use one", field="y")
+    if pd.api.types.is_float_dtype(series) and not np.isfinite(series.to_numpy()).all():
+        raise InvalidInput("the target holds infinite values", field="y")
+    return series
 
 
 def infer_task(y: pd.Series) -> TaskType:

@@ -38,7 +38,7 @@ class TrainingRequest(BaseModel):
     time_budget: float = Field(default=60.0, gt=0, le=7 * 24 * 3600, description="Seconds.")
     metric: str = Field(default="auto", description="auto, roc_auc, log_loss, rmse, ...")
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, lt=2**32)
     max_trials: int | None = Field(default=None, ge=1)
     cost_matrix: dict[str, float] | None = Field(
         default=None, description='Binary tasks: e.g. {"fp": 1, "fn": 5}.'

@@ -137,8 +137,11 @@ class LightGBMLearner(Learner):
                 deadline,
             ],
         )
-        curve = next(iter(history["valid"].values()))
-        best = int(np.argmin(curve)) + 1
+        # The deadline callback runs before record_evaluation: stopped at once, no history.
+        curves = history.get("valid")
+        if not curves:
+            return LightGBMModel(booster, ctx.n_classes)
+        best = int(np.argmin(next(iter(curves.values())))) + 1
         booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
         return LightGBMModel(booster, ctx.n_classes)
 

@@ -25,7 +25,9 @@ from loopml.automl.learners.base import FitContext, Learner, min_leaf, proba_col
 from loopml.core.enums import TaskType
 from loopml.core.errors import IntegrityError
 
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.")
+# Beyond skops' own safe defaults, a forest file needs exactly this type. A prefix such
+# as "builtins." would let a crafted file name builtins.eval and run it on load.
+_TRUSTED_TYPES = frozenset({"sklearn.tree._tree.Tree"})
 _CHUNK = 50  # forests grow this many trees between deadline checks
 _TREES = 200
 _ROWS_PER_LEAF = 5000
@@ -55,7 +57,7 @@ class SklearnModel:
 
         data = files["model.skops"]
         untrusted = sio.get_untrusted_types(data=data)
-        refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+        refused = [t for t in untrusted if t not in _TRUSTED_TYPES]
         if refused:
             raise IntegrityError(f"model file holds types that are not trusted: {refused}")
         estimator = sio.loads(data, trusted=untrusted)
