@@ -21,6 +21,19 @@ from loopml.core.errors import IntegrityError, InvalidInput, NotFound
 
 FORMAT = "loopml.automl/1"
 _MANIFEST = "manifest.json"
+MAX_UNPACKED_BYTES = 16 * 2**30
+
+
+def _check_expected(source: Path, manifest_bytes: bytes, expected_hash: str) -> None:
+    """Compare before unpacking anything else: a foreign file is refused cheaply."""
+    try:
+        actual = hashlib.sha256(_canonical(json.loads(manifest_bytes))).hexdigest()
+    except ValueError:
+        raise IntegrityError(f"{source}: the manifest is not valid JSON") from None
+    if actual != expected_hash:
+        raise IntegrityError(
+            f"{source}: content hash {actual} does not match the expected {expected_hash}"
+        )
 
 
 def _canonical(manifest: dict[str, Any]) -> bytes:
@@ -72,7 +85,15 @@ def read(path: str | Path, expected_hash: str | None = None) -> tuple[dict[str, 
             names = zf.namelist()
             if _MANIFEST not in names:
                 raise IntegrityError(f"{source} is not a loopml model: it has no manifest")
+            declared = sum(info.file_size for info in zf.infolist())
+            if declared > MAX_UNPACKED_BYTES:
+                # zipfile reads no more than each entry declares: this bounds memory.
+                raise IntegrityError(
+                    f"{source} would unpack to {declared} bytes, over {MAX_UNPACKED_BYTES}"
+                )
             manifest_bytes = zf.read(_MANIFEST)
+            if expected_hash is not None:
+                _check_expected(source, manifest_bytes, expected_hash)
             files = {n: zf.read(n) for n in names if n != _MANIFEST}
     except zipfile.BadZipFile as exc:
         raise InvalidInput(f"{source} is not a loopml model file: {exc}") from None
