@@ -84,6 +84,7 @@ POLICY: dict[str, str] = {
     "GET /api/v1/projects/{project}/trainings/{training_id}/leaderboard": "viewer",
     "GET /api/v1/projects/{project}/trainings/{training_id}/report": "viewer",
     "GET /api/v1/projects/{project}/trainings/{training_id}/trials": "viewer",
+    "GET /api/v1/projects/{project}/trainings/{training_id}/report.html": "viewer",
     "GET /api/v1/projects/{project}/trainings/{training_id}/model": "viewer",
 }
 

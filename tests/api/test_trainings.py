@@ -90,7 +90,7 @@ def test_training_summary_names_its_artifacts(finished: dict[str, Any]) -> None:
     assert finished["progress"] == 1.0
     assert result["task"] == "multiclass"
     assert result["metric"] == "log_loss"
-    assert set(result["artifacts"]) == {"model", "report", "leaderboard", "trials"}
+    assert set(result["artifacts"]) == {"model", "report", "report_html", "leaderboard", "trials"}
     assert result["leaderboard"][0]["model"] == "ensemble"
 
 
@@ -164,3 +164,14 @@ def test_artifacts_of_an_unfinished_training_are_409(
                 read("p", job.id)
             assert "queued" in str(err.value)
             assert err.value.status == 409  # type: ignore[attr-defined]
+
+
+def test_the_html_report_is_one_page_with_its_plots(sdk: Client, finished: dict[str, Any]) -> None:
+    page = sdk.trainings.report_html("flowers", finished["id"])
+    assert page.startswith("<!doctype html>")
+    # Self-contained: nothing to fetch, nothing to run.
+    assert "<script" not in page and "<link" not in page and 'src="http' not in page
+    for title in ("confusion matrix", "calibration", "permutation importance", "Leaderboard"):
+        assert title in page
+    assert page.count("<svg") >= 4
+    assert "setosa" in page and "baseline_prior" in page

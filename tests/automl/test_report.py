@@ -168,3 +168,36 @@ def test_no_report_when_asked_for_none() -> None:
     model = automl(report=False).fit(X, y)
     assert model.report_ is None
     assert model.model_size_ > 0
+
+
+def test_the_html_page_shows_the_binary_plots_and_the_findings(
+    fitted: tuple[AutoML, pd.DataFrame, np.ndarray],
+) -> None:
+    from loopml.automl.report_html import render
+
+    model, _, _ = fitted
+    page = render(model.report_, model.leaderboard_.to_dict(orient="records"), "a <test>")
+    assert "<title>a &lt;test&gt;</title>" in page  # escaped, never markup
+    for title in (
+        "ROC curve",
+        "precision-recall",
+        "calibration",
+        "confusion matrix",
+        "coverage vs accuracy",
+        "permutation importance",
+        "weakest slice",
+    ):
+        assert title in page, title
+    assert page.count("<svg") == 6
+
+
+def test_the_html_page_of_a_regression_shows_residuals() -> None:
+    from sklearn.datasets import load_diabetes
+
+    from loopml.automl.report_html import render
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = automl(learners=["linear"], report=True).fit(X, y)
+    page = render(model.report_, model.leaderboard_.to_dict(orient="records"), "diabetes")
+    assert "residuals" in page and "ROC curve" not in page
+    assert "rmse" in page

@@ -392,6 +392,8 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
     assert "AutoML trains on builtin:breast_cancer" in out
     assert "leaderboard (roc_auc, cross-validated)" in out
     assert re.search(r"content hash\s+│\s+[0-9a-f]{20}", out), out
+    page = (home / "demo-report.html").read_text()
+    assert "ROC curve" in page and "<svg" in page
     base = f"http://127.0.0.1:{port}"
     for url in (f"{base}/api/v1", f"{base}/docs", f"{base}/openapi.json"):
         assert url in out

@@ -55,6 +55,9 @@ def _run_loop(settings: Settings, budget: float) -> dict[str, str]:
         if training.state.value != "succeeded":
             raise StorageError(f"training job {training.state.value}: {training.error}")
         show_training(training)
+        report = settings.home / "demo-report.html"
+        report.write_text(client.trainings.report_html(DEMO_PROJECT, training.id), "utf-8")
+        console.print(f"   the report with its plots: [bold]{report.resolve()}[/]")
     base = settings.base_url
     return {
         "API": f"{base}/api/v1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -76,6 +77,9 @@ def train(
         None, help='Binary tasks: JSON costs, e.g. \'{"fp": 1, "fn": 5}\'.'
     ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the job to its end."),
+    html: Path = typer.Option(
+        None, "--html", help="Write the report with its plots to this HTML file."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Train with AutoML: search models within the budget and store the best ensemble."""
@@ -105,6 +109,9 @@ def train(
         )
     if wait:
         job = follow(client, job, quiet=as_json)
+    if html is not None and job.state.value == "succeeded":
+        html.write_text(client.trainings.report_html(project, job.id), encoding="utf-8")
+        err_console.print(f"report written to {html}")
     if as_json:
         print_json(job)
     elif job.state.value == "succeeded":

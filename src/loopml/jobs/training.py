@@ -71,6 +71,7 @@ def train(
     ``models/<project>/<job id>/``; the result carries the leaderboard's top rows.
     """
     from loopml.automl import AutoML, Progress  # seconds to import: only in training jobs
+    from loopml.automl.report_html import render
 
     X, y, column = _load(dataset, target)
     ctx.log(f"training on {dataset}: {len(X)} rows, {X.shape[1]} features, target {column!r}")
@@ -103,6 +104,12 @@ def train(
         stored = ctx.blobs.put(f"{prefix}/model.zip", model_path.read_bytes())
         ctx.blobs.put(f"{prefix}/trials.jsonl", log_path.read_bytes())
     ctx.blobs.put(f"{prefix}/report.json", _json(model.report_))
+    page = render(
+        model.report_ or {},
+        model.leaderboard_.to_dict(orient="records"),
+        f"{ctx.job.project}: training {ctx.job.id} on {dataset}",
+    )
+    ctx.blobs.put(f"{prefix}/report.html", page.encode())
     board_json = model.leaderboard_.to_json(orient="records")
     ctx.blobs.put(f"{prefix}/leaderboard.json", board_json.encode())
     board = model.leaderboard_.head(_LEADERBOARD_ROWS)
@@ -121,6 +128,7 @@ def train(
         "artifacts": {
             "model": f"{prefix}/model.zip",
             "report": f"{prefix}/report.json",
+            "report_html": f"{prefix}/report.html",
             "leaderboard": f"{prefix}/leaderboard.json",
             "trials": f"{prefix}/trials.jsonl",
         },

@@ -203,6 +203,11 @@ class Trainings(_Resource):
     def report(self, project: str, training_id: str) -> dict[str, Any]:
         return self._call("GET", f"/projects/{project}/trainings/{training_id}/report", dict)
 
+    def report_html(self, project: str, training_id: str) -> str:
+        """The report as a self-contained HTML page with plots."""
+        path = f"/projects/{project}/trainings/{training_id}/report.html"
+        return self._client.raw("GET", path).text
+
     def trials(self, project: str, training_id: str) -> builtins.list[dict[str, Any]]:
         path = f"/projects/{project}/trainings/{training_id}/trials"
         return self._call("GET", path, builtins.list[dict[str, Any]])

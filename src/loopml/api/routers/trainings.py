@@ -25,7 +25,7 @@ from loopml.store import jobs, projects
 
 router = APIRouter(prefix="/projects/{project}/trainings", tags=["trainings"])
 KIND = "automl.train"
-ARTIFACTS = ("model", "report", "leaderboard", "trials")
+ARTIFACTS = ("model", "report", "report_html", "leaderboard", "trials")
 
 
 class TrainingRequest(BaseModel):
@@ -149,6 +149,20 @@ def training_report(
 ) -> dict[str, Any]:
     """Cross-validated metrics with intervals, curves, importances, slices, robustness."""
     return dict(json.loads(_artifact(home, project, training_id, "report")))
+
+
+@router.get(
+    "/{training_id}/report.html",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}},
+    dependencies=[Depends(auth.viewer)],
+)
+def training_report_html(
+    project: str, training_id: str, home: Home = Depends(auth.get_home)
+) -> Response:
+    """The report as one self-contained page with its plots (ROC, calibration, ...)."""
+    page = _artifact(home, project, training_id, "report_html")
+    return Response(page, media_type="text/html; charset=utf-8")
 
 
 @router.get("/{training_id}/trials", dependencies=[Depends(auth.viewer)])
