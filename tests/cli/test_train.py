@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,13 @@ def test_train_refuses_a_cost_matrix_that_is_not_json(live_server: LiveServer) -
     refused = cli(*remote(live_server, *args))
     assert refused.exit_code == 2
     assert "--cost-matrix is not JSON" in refused.stderr
+
+
+def test_train_without_a_server_works_the_local_queue(tmp_path: Path) -> None:
+    ok("projects", "create", "local")
+    args = ["train", "-p", "local", "-d", "builtin:wine", "--budget", "2", "--html", "r.html"]
+    out = ok(*args, "--json")
+    job = json.loads(out.stdout)
+    assert job["state"] == "succeeded", job
+    assert "running the queue of this home" in out.stderr
+    assert "confusion matrix" in Path("r.html").read_text()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ from loopml.cli.jobs import follow
 from loopml.cli.output import console, err_console, fields, print_json, table
 from loopml.core.errors import InvalidInput
 from loopml.core.schemas import Job
+from loopml.settings import Settings
 
 
 def show_training(job: Job) -> None:
@@ -52,6 +56,20 @@ def show_training(job: Job) -> None:
             "report": (result.get("artifacts") or {}).get("report"),
         },
     )
+
+
+@contextmanager
+def _local_worker(settings: Settings) -> Iterator[None]:
+    from loopml.jobs import Worker
+
+    stop = threading.Event()
+    thread = threading.Thread(target=Worker(settings).run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(60)
 
 
 def _num(value: Any) -> str:
@@ -103,11 +121,13 @@ def train(
         seed=seed,
         cost_matrix=costs,
     )
-    if not cli.url:
-        err_console.print(
-            "[dim]queued on this home; a running `loopml server` or `loopml worker` runs it[/]"
-        )
-    if wait:
+    if wait and not cli.url:
+        # No server named: this command works the home's queue itself until the training
+        # is done (a `loopml server` or `loopml worker` on the same home may take it first).
+        err_console.print("[dim]running the queue of this home until the training ends[/]")
+        with _local_worker(cli.settings()):
+            job = follow(client, job, quiet=as_json)
+    elif wait:
         job = follow(client, job, quiet=as_json)
     if html is not None and job.state.value == "succeeded":
         html.write_text(client.trainings.report_html(project, job.id), encoding="utf-8")
