@@ -131,6 +131,8 @@ def evaluation(model: AutoML, y: np.ndarray, pred: np.ndarray) -> dict[str, Any]
     out["confidence"] = curves.confidence_coverage(y, pred)
     out["calibration"] = curves.calibration(y, pred)
     if task is TaskType.binary:
+        out["calibration"]["observed_is"] = f"share of {labels[1]}"
+    if task is TaskType.binary:
         out["roc"] = curves.roc(y, pred[:, 1])
         out["precision_recall"] = curves.precision_recall(y, pred[:, 1])
     return out
