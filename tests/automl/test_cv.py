@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from loopml.automl import cv
 from loopml.automl.columns import parse, plan_columns
 from loopml.automl.cv import TrialResult, Workspace, evaluate, make_folds
 from loopml.automl.learners import REGISTRY, FitContext
@@ -93,9 +94,15 @@ class _Spy:
         return self.inner.fit(X, y, X_val, y_val, params, ctx)
 
 
+@pytest.mark.parametrize("big", [True, False], ids=["early-stopping", "small-data"])
 @pytest.mark.parametrize("name", ["lightgbm", "xgboost", "catboost", "extra_trees"])
-def test_no_learner_sees_the_rows_it_is_scored_on(name: str) -> None:
-    """Early stopping uses rows held out of the training fold, never the scored fold."""
+def test_no_learner_sees_the_rows_it_is_scored_on(
+    name: str, big: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Early stopping uses rows held out of the training fold, never the scored fold;
+    on small data nothing is held back and boosting runs its searched rounds."""
+    if big:  # as if the 90 rows were the many that early stopping needs
+        monkeypatch.setattr(cv, "EARLY_STOP_MIN_ROWS", 0)
     rng = np.random.default_rng(0)
     n = 90
     frame = pd.DataFrame({"row": np.arange(n, dtype=float), "x": rng.normal(size=n)})
@@ -118,4 +125,4 @@ def test_no_learner_sees_the_rows_it_is_scored_on(name: str) -> None:
         assert not stopped & scored
         assert not fitted & stopped
         assert fitted | stopped == set(frame["row"].to_numpy()[train])
-        assert bool(stopped) == spy.early_stopping
+        assert bool(stopped) == (spy.early_stopping and big)

@@ -22,6 +22,9 @@ _MIN_ROWS = 6
 # Share of a training fold held out to early-stop boosting: stopping on the scored fold
 # would pick the round that fits its labels best, and the out-of-fold score would lie.
 _STOP_SHARE = 0.2
+# Below this many training rows, holding 20% back to early-stop on costs more than it
+# saves: boosting then runs the searched number of rounds on every training row.
+EARLY_STOP_MIN_ROWS = 5000
 
 
 def make_folds(
@@ -177,7 +180,7 @@ def evaluate(
             )
             y_tr = ws.y[train]
             fit_rows, stop = stopping_split(y_tr, ws.task, ws.seed + f)
-            if learner.early_stopping and len(stop):
+            if learner.early_stopping and len(train) >= EARLY_STOP_MIN_ROWS and len(stop):
                 model = learner.fit(
                     X_tr[fit_rows], y_tr[fit_rows], X_tr[stop], y_tr[stop], trial.params, ctx
                 )

@@ -70,13 +70,14 @@ class CatBoostLearner(Learner):
     early_stopping = True
 
     def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
-        return [{"learning_rate": 0.08, "depth": 6, "l2_leaf_reg": 3.0}]
+        return [{"learning_rate": 0.08, "depth": 6, "l2_leaf_reg": 3.0, "rounds": 500}]
 
     def space(self, trial: optuna.Trial, task: TaskType, n_rows: int) -> dict[str, Any]:
         return {
             "learning_rate": self.suggest(trial, "learning_rate", 0.01, 0.3, log=True),
             "depth": self.suggest(trial, "depth", 3, 9),
             "l2_leaf_reg": self.suggest(trial, "l2_leaf_reg", 0.5, 20.0, log=True),
+            "rounds": self.suggest(trial, "rounds", 50, 1500, log=True),
         }
 
     def full_params(self, params: dict[str, Any], fold_models: list[Any]) -> dict[str, Any]:
@@ -85,7 +86,8 @@ class CatBoostLearner(Learner):
 
     def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> CatBoostModel:
         params = dict(params)
-        fixed_rounds = params.pop(ROUNDS_KEY, None)
+        rounds = params.pop("rounds", 500)  # used when there is nothing to early-stop on
+        fixed_rounds = params.pop(ROUNDS_KEY, None) or rounds
         if ctx.task is TaskType.binary:
             loss = "Logloss"
         elif ctx.task is TaskType.multiclass:

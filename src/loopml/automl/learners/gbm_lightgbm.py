@@ -52,13 +52,14 @@ class LightGBMLearner(Learner):
     def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
         leaf = min_leaf(n_rows)
         return [
-            {
-                "learning_rate": 0.05,
+            {  # LightGBM's own defaults: hard to beat on small data
+                "learning_rate": 0.1,
                 "num_leaves": 31,
                 "min_data_in_leaf": leaf,
-                "feature_fraction": 0.9,
+                "feature_fraction": 1.0,
                 "lambda_l2": 1e-6,
                 "extra_trees": False,
+                "rounds": 100,
             },
             {
                 "learning_rate": 0.03,
@@ -67,6 +68,7 @@ class LightGBMLearner(Learner):
                 "feature_fraction": 0.9,
                 "lambda_l2": 1e-6,
                 "extra_trees": False,
+                "rounds": 500,
             },
             {
                 "learning_rate": 0.05,
@@ -75,6 +77,7 @@ class LightGBMLearner(Learner):
                 "feature_fraction": 0.75,
                 "lambda_l2": 1.0,
                 "extra_trees": True,
+                "rounds": 300,
             },
         ]
 
@@ -88,6 +91,7 @@ class LightGBMLearner(Learner):
             "feature_fraction": self.suggest(trial, "feature_fraction", 0.4, 1.0),
             "lambda_l2": self.suggest(trial, "lambda_l2", 1e-6, 10.0, log=True),
             "extra_trees": self.suggest(trial, "extra_trees", [False, True]),
+            "rounds": self.suggest(trial, "rounds", 20, 1000, log=True),
         }
 
     def full_params(self, params: dict[str, Any], fold_models: list[Any]) -> dict[str, Any]:
@@ -96,7 +100,8 @@ class LightGBMLearner(Learner):
 
     def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> LightGBMModel:
         params = dict(params)
-        fixed_rounds = params.pop(ROUNDS_KEY, None)
+        rounds = params.pop("rounds", 100)  # used when there is nothing to early-stop on
+        fixed_rounds = params.pop(ROUNDS_KEY, None) or rounds
         config = {
             **_objective(ctx.task, ctx.n_classes),
             **params,

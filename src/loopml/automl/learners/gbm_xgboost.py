@@ -62,13 +62,14 @@ class XGBoostLearner(Learner):
 
     def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
         return [
-            {
-                "eta": 0.1,
+            {  # XGBoost's own defaults
+                "eta": 0.3,
                 "max_depth": 6,
                 "min_child_weight": 1.0,
                 "subsample": 1.0,
                 "colsample_bytree": 1.0,
                 "lambda": 1.0,
+                "rounds": 100,
             },
             {
                 "eta": 0.05,
@@ -77,6 +78,7 @@ class XGBoostLearner(Learner):
                 "subsample": 0.8,
                 "colsample_bytree": 0.7,
                 "lambda": 1.0,
+                "rounds": 400,
             },
         ]
 
@@ -88,6 +90,7 @@ class XGBoostLearner(Learner):
             "subsample": self.suggest(trial, "subsample", 0.5, 1.0),
             "colsample_bytree": self.suggest(trial, "colsample_bytree", 0.3, 1.0),
             "lambda": self.suggest(trial, "lambda", 1e-3, 10.0, log=True),
+            "rounds": self.suggest(trial, "rounds", 20, 1000, log=True),
         }
 
     def full_params(self, params: dict[str, Any], fold_models: list[Any]) -> dict[str, Any]:
@@ -96,7 +99,8 @@ class XGBoostLearner(Learner):
 
     def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> XGBoostModel:
         params = dict(params)
-        fixed_rounds = params.pop(ROUNDS_KEY, None)
+        rounds = params.pop("rounds", 100)  # used when there is nothing to early-stop on
+        fixed_rounds = params.pop(ROUNDS_KEY, None) or rounds
         types = _types(X.shape[1], ctx.categorical)
         if ctx.task is TaskType.binary:
             objective: dict[str, Any] = {"objective": "binary:logistic", "eval_metric": "logloss"}
