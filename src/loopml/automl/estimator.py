@@ -17,8 +17,9 @@ from loopml.automl import persist
 from loopml.automl.columns import check_frame, parse, plan_columns
 from loopml.automl.cv import TrialResult, Workspace, make_folds
 from loopml.automl.decision import choose_threshold, decide, parse_cost_matrix
-from loopml.automl.learners import DEFAULT_LEARNERS, REGISTRY, get_learner
+from loopml.automl.learners import REGISTRY, get_learner
 from loopml.automl.metrics import get_metric
+from loopml.automl.params import check_params
 from loopml.automl.predictor import Member, Predictor
 from loopml.automl.report import baseline_verdict, build_report, leaderboard
 from loopml.automl.search import Progress, Search, greedy_ensemble
@@ -108,50 +109,6 @@ class AutoML:
         self.prediction_budget = prediction_budget
 
     # -- validation ------------------------------------------------------------------
-    def _check_params(self, task: TaskType) -> list[str]:
-        if not isinstance(self.time_budget, int | float) or self.time_budget <= 0:
-            raise InvalidInput(
-                "time_budget must be a positive number of seconds", field="time_budget"
-            )
-        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            raise InvalidInput("seed must be an integer from 0 to 2**32 - 1", field="seed")
-        if not isinstance(self.n_folds, int) or self.n_folds < 2:
-            raise InvalidInput("n_folds must be an integer of at least 2", field="n_folds")
-        if self.max_trials is not None and (
-            not isinstance(self.max_trials, int) or self.max_trials < 1
-        ):
-            raise InvalidInput("max_trials must be a positive integer", field="max_trials")
-        confidence = self.confidence_threshold
-        if confidence is not None and (
-            not isinstance(confidence, int | float) or not 0 < confidence < 1
-        ):
-            raise InvalidInput(
-                "confidence_threshold must lie between 0 and 1", field="confidence_threshold"
-            )
-        budget = self.prediction_budget
-        if budget is not None and (not isinstance(budget, int | float) or budget <= 0):
-            raise InvalidInput(
-                "prediction_budget must be a positive number of seconds per 1,000 rows",
-                field="prediction_budget",
-            )
-        if self.cost_matrix is not None and task is not TaskType.binary:
-            raise InvalidInput("a cost matrix applies to binary tasks only", field="cost_matrix")
-        names = list(self.learners) if self.learners is not None else list(DEFAULT_LEARNERS)
-        if not names:
-            raise InvalidInput("name at least one learner", field="learners")
-        usable = []
-        for name in names:
-            learner = get_learner(name)
-            why = learner.available()
-            if why is None and learner.supports(task):
-                usable.append(name)
-            elif self.learners is not None:
-                raise InvalidInput(
-                    f"learner {name!r} cannot be used here: {why or f'no {task.value} support'}",
-                    field="learners",
-                )
-        return usable
-
     def _threads(self) -> int:
         return os.cpu_count() or 1 if self.n_jobs in (-1, None) else max(1, int(self.n_jobs))
 
@@ -172,7 +129,7 @@ class AutoML:
         target = check_target(y, len(frame))
         task = resolve_task(self.task, target)
         metric = get_metric(self.metric, task)
-        names = self._check_params(task)
+        names = check_params(self.get_params(), task)
         costs = parse_cost_matrix(self.cost_matrix)
         group_values = None if groups is None else np.asarray(groups)
         if group_values is not None and len(group_values) != len(frame):

@@ -1,0 +1,60 @@
+"""Checks of ``AutoML``'s parameters, each naming the parameter at fault."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from loopml.automl.learners import DEFAULT_LEARNERS, get_learner
+from loopml.core.enums import TaskType
+from loopml.core.errors import InvalidInput
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_range(
+    name: str, value: Any, low: float, high: float | None = None, *, integer: bool = False
+) -> None:
+    """``value`` is a number (an integer if asked) with ``low < value`` (``< high``)."""
+    kind_ok = isinstance(value, int) and not isinstance(value, bool) if integer else _number(value)
+    if not kind_ok or not value > low or (high is not None and not value < high):
+        kind = "an integer" if integer else "a number"
+        span = f"above {low:g}" if high is None else f"between {low:g} and {high:g}"
+        raise InvalidInput(f"{name} must be {kind} {span}, got {value!r}", field=name)
+
+
+def check_params(params: dict[str, Any], task: TaskType) -> list[str]:
+    """Check every parameter of an ``AutoML``; return the learners to search."""
+    check_range("time_budget", params["time_budget"], 0)
+    check_range("seed", params["seed"], -1, 2**32, integer=True)
+    check_range("n_folds", params["n_folds"], 1, integer=True)
+    if params["max_trials"] is not None:
+        check_range("max_trials", params["max_trials"], 0, integer=True)
+    if params["confidence_threshold"] is not None:
+        check_range("confidence_threshold", params["confidence_threshold"], 0, 1)
+    if params["prediction_budget"] is not None:
+        check_range("prediction_budget", params["prediction_budget"], 0)
+    if params["cost_matrix"] is not None and task is not TaskType.binary:
+        raise InvalidInput("a cost matrix applies to binary tasks only", field="cost_matrix")
+    return usable_learners(params["learners"], task)
+
+
+def usable_learners(chosen: Sequence[str] | None, task: TaskType) -> list[str]:
+    """The named learners (all of them must work here), or every default one that does."""
+    names = list(chosen) if chosen is not None else list(DEFAULT_LEARNERS)
+    if not names:
+        raise InvalidInput("name at least one learner", field="learners")
+    usable = []
+    for name in names:
+        learner = get_learner(name)
+        why = learner.available()
+        if why is None and learner.supports(task):
+            usable.append(name)
+        elif chosen is not None:
+            raise InvalidInput(
+                f"learner {name!r} cannot be used here: {why or f'no {task.value} support'}",
+                field="learners",
+            )
+    return usable
