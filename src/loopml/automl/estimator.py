@@ -63,7 +63,7 @@ class AutoML:
     fallback_label : object
         What an abstained prediction returns.
     log_path : path, optional
-        Each trial is appended here as a JSON line.
+        Each trial is written here as a JSON line (the file is replaced at each fit).
     on_progress : callable, optional
         Called with a :class:`loopml.automl.search.Progress` after every trial.
     report : bool
@@ -162,14 +162,14 @@ class AutoML:
         candidates = [
             t for t in trials if t.status == "ok" and t.oof is not None and t.learner != "prior"
         ]
-        # Timings vary from run to run: a run bounded by max_trials, which promises the
-        # same model every time, does not let them choose members.
         if not candidates:
             errors = sorted({t.error for t in trials if t.error})
             raise InvalidInput(
                 "no learner could fit this data: " + ("; ".join(errors) or "no trial finished"),
                 field="X",
             )
+        # Timings vary from run to run: a run bounded by max_trials, which promises the
+        # same model every time, does not let them choose members.
         budget = self.prediction_budget if self.max_trials is None else None
         weights = greedy_ensemble(candidates, y_fit, metric, prediction_budget=budget)
         members = [

@@ -143,6 +143,15 @@ def proba_columns(p: np.ndarray, n_classes: int, classes: Any = None) -> np.ndar
 ROUNDS_KEY = "_rounds"  # set by full_params: boost exactly this many rounds
 
 
+def take_rounds(params: dict[str, Any], default: int) -> tuple[dict[str, Any], int]:
+    """The library's own parameters, and how many rounds to boost when there is nothing
+    to early-stop on: a refit's fixed count, else the configuration's ``rounds``."""
+    own = dict(params)
+    rounds = own.pop("rounds", default)
+    fixed = own.pop(ROUNDS_KEY, None)
+    return own, int(fixed or rounds)
+
+
 def refit_rounds(rounds: list[int]) -> int:
     """Rounds for a refit on all rows: the folds' mean, a little more for the extra data."""
     return max(1, round(float(np.mean(rounds)) * 1.1))

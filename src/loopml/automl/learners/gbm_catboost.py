@@ -17,6 +17,7 @@ from loopml.automl.learners.base import (
     Learner,
     proba_columns,
     refit_rounds,
+    take_rounds,
 )
 from loopml.core.enums import TaskType
 
@@ -85,9 +86,7 @@ class CatBoostLearner(Learner):
         return {**params, ROUNDS_KEY: refit_rounds(rounds)}
 
     def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> CatBoostModel:
-        params = dict(params)
-        rounds = params.pop("rounds", 500)  # used when there is nothing to early-stop on
-        fixed_rounds = params.pop(ROUNDS_KEY, None) or rounds
+        params, fixed_rounds = take_rounds(params, 500)
         if ctx.task is TaskType.binary:
             loss = "Logloss"
         elif ctx.task is TaskType.multiclass:
@@ -106,7 +105,7 @@ class CatBoostLearner(Learner):
         cats = ctx.categorical
         train = catboost.Pool(_frame(X, cats), y, cat_features=cats)
         if X_val is None:
-            model = catboost.CatBoost({**config, "iterations": int(fixed_rounds or 100)})
+            model = catboost.CatBoost({**config, "iterations": fixed_rounds})
             model.fit(train, callbacks=[_Deadline(ctx)])
             return CatBoostModel(model, ctx.n_classes, list(cats))
         model = catboost.CatBoost(

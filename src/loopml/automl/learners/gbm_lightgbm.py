@@ -15,6 +15,7 @@ from loopml.automl.learners.base import (
     min_leaf,
     proba_columns,
     refit_rounds,
+    take_rounds,
 )
 from loopml.core.enums import TaskType
 
@@ -99,9 +100,7 @@ class LightGBMLearner(Learner):
         return {**params, ROUNDS_KEY: refit_rounds(rounds)}
 
     def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> LightGBMModel:
-        params = dict(params)
-        rounds = params.pop("rounds", 100)  # used when there is nothing to early-stop on
-        fixed_rounds = params.pop(ROUNDS_KEY, None) or rounds
+        params, fixed_rounds = take_rounds(params, 100)
         config = {
             **_objective(ctx.task, ctx.n_classes),
             **params,
@@ -124,9 +123,7 @@ class LightGBMLearner(Learner):
                 )
 
         if X_val is None:
-            booster = lgb.train(
-                config, train, num_boost_round=int(fixed_rounds or 100), callbacks=[deadline]
-            )
+            booster = lgb.train(config, train, num_boost_round=fixed_rounds, callbacks=[deadline])
             return LightGBMModel(booster, ctx.n_classes)
         valid = lgb.Dataset(X_val, y_val, reference=train)
         history: dict[str, Any] = {}

@@ -14,6 +14,7 @@ from loopml.automl.learners.base import (
     Learner,
     proba_columns,
     refit_rounds,
+    take_rounds,
 )
 from loopml.core.enums import TaskType
 
@@ -98,9 +99,7 @@ class XGBoostLearner(Learner):
         return {**params, ROUNDS_KEY: refit_rounds(rounds)}
 
     def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> XGBoostModel:
-        params = dict(params)
-        rounds = params.pop("rounds", 100)  # used when there is nothing to early-stop on
-        fixed_rounds = params.pop(ROUNDS_KEY, None) or rounds
+        params, fixed_rounds = take_rounds(params, 100)
         types = _types(X.shape[1], ctx.categorical)
         if ctx.task is TaskType.binary:
             objective: dict[str, Any] = {"objective": "binary:logistic", "eval_metric": "logloss"}
@@ -128,7 +127,7 @@ class XGBoostLearner(Learner):
             booster = xgb.train(
                 config,
                 train,
-                num_boost_round=int(fixed_rounds or 100),
+                num_boost_round=fixed_rounds,
                 callbacks=[_Deadline(ctx)],
                 verbose_eval=False,
             )
