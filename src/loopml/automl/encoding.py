@@ -20,7 +20,6 @@ from sklearn.feature_extraction.text import HashingVectorizer
 
 from loopml.automl.columns import RawFrame
 
-FAMILIES = ("native", "dense")
 _MAX_CODES = 512  # categories beyond the most frequent share one "other" code
 _MAX_ONE_HOT = 20
 _TEXT_DIMS = 16

@@ -160,13 +160,3 @@ def refit_rounds(rounds: list[int]) -> int:
 def min_leaf(n_rows: int, default: int = 20) -> int:
     """A minimum leaf size that still lets trees split on tiny data."""
     return int(max(1, min(default, n_rows // 10)))
-
-
-class DeadlineCallback:
-    """Stops boosting when the fit's deadline passes (keeps the trees built so far)."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-
-    def expired(self) -> bool:
-        return time.monotonic() > self.deadline
