@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="A running job silent this long is re-queued or failed."
     )
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(
+        default=4 * 1024**3, gt=0, description="Largest dataset upload or download."
+    )
+    max_expanded_bytes: int = Field(
+        default=16 * 1024**3, gt=0, description="Largest archive content once unpacked."
+    )
     job_kinds: dict[str, str] = Field(
         default_factory=dict,
         description="Extra job kinds, name -> 'package.module:function'.",

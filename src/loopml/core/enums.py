@@ -48,3 +48,24 @@ class Stage(str, Enum):
     staging = "staging"
     production = "production"
     archived = "archived"
+
+
+class ColumnKind(str, Enum):
+    """What a dataset column holds, as far as learning from it is concerned."""
+
+    numeric = "numeric"
+    integer = "integer"
+    boolean = "boolean"
+    categorical = "categorical"
+    datetime = "datetime"
+    text = "text"
+    identifier = "identifier"
+    image = "image"
+
+
+class Severity(str, Enum):
+    """How urgently a data-quality finding needs a person's attention."""
+
+    info = "info"
+    warning = "warning"
+    error = "error"

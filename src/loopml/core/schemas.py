@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loopml.core.enums import JobState, Role
+from loopml.core.enums import ColumnKind, JobState, Role, Severity, TaskType
 
 
 class Entity(BaseModel):
@@ -85,3 +85,77 @@ class BlobInfo(Entity):
     key: str
     size: int
     sha256: str | None = None
+
+
+class ColumnSchema(BaseModel):
+    """One column of a dataset version: what it holds and how training treats it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: ColumnKind
+    dtype: str = Field(description="Storage type (int64, double, string, timestamp[s] ...).")
+    missing: int = 0
+    unique: int | None = Field(default=None, description="Distinct non-missing values.")
+    inferred: ColumnKind | None = Field(
+        default=None, description="What inference said, when the user overrode the kind."
+    )
+
+
+class DatasetSchema(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    columns: list[ColumnSchema]
+    target: str | None = None
+    task: TaskType | None = None
+    suggested_target: str | None = None
+    suggested_task: TaskType | None = None
+
+    def column(self, name: str) -> ColumnSchema | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+class QualityFinding(BaseModel):
+    """One data-quality check that found something, with a message a person can act on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    check: str
+    severity: Severity
+    message: str
+    column: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Dataset(Entity):
+    id: str
+    project: str
+    name: str
+    description: str = ""
+    source: str | None = Field(default=None, description="Where re-syncs read from.")
+    options: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    versions: int = 0
+
+
+class DatasetVersion(Entity):
+    """An immutable snapshot of a dataset: rows (and images) plus what is known about them."""
+
+    id: str
+    project: str
+    dataset: str
+    number: int
+    content_hash: str
+    parent: int | None = None
+    rows: int
+    source: str | None = None
+    data_schema: DatasetSchema
+    quality: list[QualityFinding] = Field(default_factory=list)
+    split: dict[str, Any] = Field(default_factory=dict)
+    changes: dict[str, Any] = Field(default_factory=dict)
+    manifest: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}@{self.number}"

@@ -17,6 +17,7 @@ from loopml.core.errors import InvalidInput
 BUILTIN_KINDS: dict[str, str] = {
     "selfcheck": "loopml.jobs.builtin:selfcheck",
     "automl.train": "loopml.jobs.training:train",
+    "data.ingest": "loopml.jobs.ingest:ingest",
 }
 
 _TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")

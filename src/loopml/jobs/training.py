@@ -6,31 +6,50 @@ import json
 import math
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from loopml.core.errors import InvalidInput
+from loopml.core.schemas import DatasetVersion
+from loopml.data import load
 from loopml.data.builtin import is_builtin, load_builtin
 from loopml.jobs.context import JobContext
+from loopml.store import datasets
 
 _LEADERBOARD_ROWS = 10
 _SUMMARY_COLUMNS = ("rank", "model", "status", "score", "score_std", "fit_seconds")
 
 
-def _load(dataset: str, target: str | None) -> tuple[Any, Any, str]:
-    if not is_builtin(dataset):
-        raise InvalidInput(
-            f"dataset {dataset!r}: only built-in datasets (builtin:<name>) can be trained on "
-            "until dataset versions land",
-            field="dataset",
-        )
-    frame, info = load_builtin(dataset)
-    column = target or info.target
-    if column not in frame.columns:
-        raise InvalidInput(
-            f"dataset {dataset!r} has no column {column!r}; columns: {', '.join(frame.columns)}",
-            field="target",
-        )
-    return frame.drop(columns=[column]), frame[column], column
+def _load(ctx: JobContext, dataset: str, target: str | None) -> _Data:
+    """Training rows (and the frozen test rows of a dataset version) for ``dataset``."""
+    if is_builtin(dataset):
+        frame, info = load_builtin(dataset)
+        column = target or info.target
+        if column not in frame.columns:
+            raise InvalidInput(
+                f"dataset {dataset!r} has no column {column!r}; columns: "
+                f"{', '.join(frame.columns)}",
+                field="target",
+            )
+        return _Data(frame.drop(columns=[column]), frame[column], column, dataset)
+    name, number = datasets.parse_ref(dataset)
+    with ctx.db.session() as s:
+        version = datasets.get_version(s, str(ctx.job.project), name, number)
+    X, y, column = load.features_and_target(
+        load.frame(ctx.blobs, version, "train"), version, target
+    )
+    test = None
+    if version.split.get("test_rows"):
+        test = load.features_and_target(load.frame(ctx.blobs, version, "test"), version, column)
+    return _Data(X, y, column, version.ref, test[:2] if test else None, version)
+
+
+class _Data(NamedTuple):
+    X: Any
+    y: Any
+    target: str
+    ref: str
+    test: tuple[Any, Any] | None = None
+    version: DatasetVersion | None = None
 
 
 def _json(value: Any) -> bytes:
@@ -73,8 +92,13 @@ def train(
     from loopml.automl import AutoML, Progress  # seconds to import: only in training jobs
     from loopml.automl.report_html import render
 
-    X, y, column = _load(dataset, target)
-    ctx.log(f"training on {dataset}: {len(X)} rows, {X.shape[1]} features, target {column!r}")
+    data = _load(ctx, dataset, target)
+    X, y, column = data.X, data.y, data.target
+    held_out = f", {len(data.test[0])} test rows held out" if data.test else ""
+    ctx.log(
+        f"training on {data.ref}: {len(X)} rows, {X.shape[1]} features, target {column!r}"
+        + held_out
+    )
     ctx.progress(0.0, "starting the search")
 
     def on_progress(p: Progress) -> None:
@@ -103,19 +127,28 @@ def train(
         prefix = f"models/{ctx.job.project}/{ctx.job.id}"
         stored = ctx.blobs.put(f"{prefix}/model.zip", model_path.read_bytes())
         ctx.blobs.put(f"{prefix}/trials.jsonl", log_path.read_bytes())
-    ctx.blobs.put(f"{prefix}/report.json", _json(model.report_))
+    report = dict(model.report_ or {})
+    if data.test is not None:
+        ctx.progress(0.98, "scoring the frozen test split")
+        report["test"] = model.evaluate(*data.test)
+    ctx.blobs.put(f"{prefix}/report.json", _json(report))
     page = render(
-        model.report_ or {},
+        report,
         model.leaderboard_.to_dict(orient="records"),
-        f"{ctx.job.project}: training {ctx.job.id} on {dataset}",
+        f"{ctx.job.project}: training {ctx.job.id} on {data.ref}",
     )
     ctx.blobs.put(f"{prefix}/report.html", page.encode())
     board_json = model.leaderboard_.to_json(orient="records")
     ctx.blobs.put(f"{prefix}/leaderboard.json", board_json.encode())
     board = model.leaderboard_.head(_LEADERBOARD_ROWS)
     ctx.log(f"best: {board.iloc[0]['model']} {model.metric_} {board.iloc[0]['score']:.4f}")
+    test_score = ((report.get("test") or {}).get("metrics", {}).get(model.metric_) or {}).get(
+        "value"
+    )
     return {
-        "dataset": dataset,
+        "dataset": data.ref,
+        "dataset_version": data.version.id if data.version else None,
+        "test_score": _finite(test_score) if test_score is not None else None,
         "target": column,
         "task": model.task_.value,
         "metric": model.metric_,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import posixpath
 import re
 import uuid
@@ -89,6 +90,30 @@ class BlobStore:
         except OSError as exc:
             raise StorageError(f"cannot write blob {key!r}: {exc}") from exc
         return BlobInfo(key=key, size=len(data), sha256=sha256_bytes(data))
+
+    def put_file(self, key: str, path: str | os.PathLike[str]) -> BlobInfo:
+        """Copy a local file to ``key`` in chunks (for content too large to hold in memory)."""
+        target = self._path(key)
+        parent = posixpath.dirname(target)
+        digest, size = hashlib.sha256(), 0
+        tmp = f"{target}.{uuid.uuid4().hex}{_PARTIAL}"
+        try:
+            if parent:
+                self.fs.makedirs(parent, exist_ok=True)
+            try:
+                with open(path, "rb") as reader, self.fs.open(tmp, "wb") as writer:
+                    while chunk := reader.read(_CHUNK):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        writer.write(chunk)
+                self.fs.mv(tmp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    self.fs.rm(tmp)
+                raise
+        except OSError as exc:
+            raise StorageError(f"cannot write blob {key!r}: {exc}") from exc
+        return BlobInfo(key=key, size=size, sha256=digest.hexdigest())
 
     def get(self, key: str, *, sha256: str | None = None) -> bytes:
         """Read the blob at ``key``; when ``sha256`` is given, refuse content that differs."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -115,3 +116,42 @@ class JobLogRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     level: Mapped[str] = mapped_column(String(10), default="info")
     message: Mapped[str] = mapped_column(Text)
+
+
+class DatasetRow(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_datasets_project_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DatasetVersionRow(Base):
+    __tablename__ = "dataset_versions"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "number", name="uq_dataset_versions_number"),
+        UniqueConstraint("dataset_id", "content_hash", name="uq_dataset_versions_content"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    parent: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)
+    data_schema: Mapped[dict[str, Any]] = mapped_column(JSON)
+    quality: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    split: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

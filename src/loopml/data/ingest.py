@@ -1,0 +1,306 @@
+"""Ingest: a source becomes an immutable, content-addressed dataset version.
+
+Files are staged and hashed, read, described (schema, quality, profile) and split; the
+rows (as Parquet), images and split go to the blob store under content-addressed keys,
+and only then is the version recorded in the database. A failure at any step leaves no
+version behind; identical content returns the version that already holds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.schemas import DatasetSchema, DatasetVersion
+from loopml.data import splits
+from loopml.data.cifar import is_cifar, read_cifar
+from loopml.data.images import ImageSet, image_folder, is_image
+from loopml.data.profile import profile
+from loopml.data.quality import quality_report
+from loopml.data.schema import infer_schema
+from loopml.data.sources import StagedFile, describe, stage
+from loopml.data.tabular import check_table, read_table, tabular_format
+from loopml.store import datasets
+from loopml.store.blobs import BlobStore
+from loopml.store.db import Database
+
+OnProgress = Callable[[float, str], None]
+READ_OPTIONS = ("format", "delimiter", "encoding", "header", "classes")
+SCHEMA_OPTIONS = ("target", "task", "kinds")
+
+
+def ingest(
+    db: Database,
+    blobs: BlobStore,
+    project: str,
+    name: str,
+    source: str,
+    *,
+    read: dict[str, Any] | None = None,
+    target: str | None = None,
+    task: str | None = None,
+    kinds: dict[str, str] | None = None,
+    split: dict[str, Any] | None = None,
+    description: str = "",
+    max_bytes: int,
+    max_expanded: int,
+    storage_options: dict[str, Any] | None = None,
+    remember_source: bool = True,
+    on_progress: OnProgress | None = None,
+) -> tuple[DatasetVersion, bool]:
+    """Make (or find) the version of dataset ``project/name`` that ``source`` holds.
+
+    Returns the version and whether it is new. The dataset is created on first ingest.
+    ``read`` holds reader options (``format``, ``delimiter``, ``encoding``, ``header``,
+    ``classes`` for CIFAR archives); ``target``, ``task`` and ``kinds`` override schema
+    inference; ``split`` chooses the frozen test split (see :mod:`loopml.data.splits`).
+    """
+    read = _check_read(read or {})
+    split_options = splits.check_split_options(split or {})
+    progress = on_progress or (lambda fraction, message: None)
+    with db.session() as s:
+        try:
+            datasets.get(s, project, name)
+        except NotFound:
+            datasets.create(s, project, name, description=description)
+    with tempfile.TemporaryDirectory(prefix="loopml-ingest-") as tmp:
+        progress(0.0, f"reading {source}")
+        files = stage(
+            source,
+            Path(tmp),
+            max_bytes=max_bytes,
+            blobs=blobs,
+            storage_options=storage_options,
+            on_progress=lambda done: progress(0.0, f"staged {done / 1e6:,.1f} MB"),
+        )
+        progress(0.2, f"parsing {len(files)} file(s)")
+        table, images = _read(files, read, max_expanded)
+    data_hash = _digest({"files": [[f.name, f.sha256] for f in files], "read": read})
+    manifest: dict[str, Any] = {
+        "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in files],
+        "read": read,
+        "data_hash": data_hash,
+    }
+    overrides = {"target": target, "task": task, "kinds": kinds or {}}
+    if remember_source and describe(source) != "upload":
+        with db.session() as s:
+            datasets.set_source(
+                s, project, name, source, {"read": read, **overrides, "split": split_options}
+            )
+    predefined = images.predefined_test if images is not None else None
+    return _record(
+        db, blobs, project, name, table, manifest, overrides, split_options,
+        source=source, images=images, predefined=predefined, progress=progress,
+    )  # fmt: skip
+
+
+def derive(
+    db: Database,
+    blobs: BlobStore,
+    version: DatasetVersion,
+    *,
+    target: str | None = None,
+    task: str | None = None,
+    kinds: dict[str, str] | None = None,
+    split: dict[str, Any] | None = None,
+) -> tuple[DatasetVersion, bool]:
+    """A version with the same rows as ``version`` but another schema or test split.
+
+    Unset arguments keep the parent's choices.
+    """
+    from loopml.data.load import read_rows, test_mask
+
+    schema = version.data_schema
+    overrides = {
+        "target": target if target is not None else schema.target,
+        "task": task if task is not None else (schema.task.value if schema.task else None),
+        "kinds": {
+            **{c.name: c.kind.value for c in schema.columns if c.inferred is not None},
+            **(kinds or {}),
+        },
+    }
+    parent_split = {k: version.split.get(k) for k in ("method", "test_size", "seed", "column")}
+    split_options = splits.check_split_options(split if split is not None else parent_split)
+    predefined = None
+    if version.split.get("method") == "predefined":
+        predefined = test_mask(blobs, version).tolist()
+    manifest = {k: v for k, v in version.manifest.items() if k not in ("table", "profile")}
+    return _record(
+        db, blobs, version.project, version.dataset, read_rows(blobs, version), manifest,
+        overrides, split_options, source=version.source, images=None, predefined=predefined,
+        progress=lambda fraction, message: None,
+    )  # fmt: skip
+
+
+def _record(
+    db: Database,
+    blobs: BlobStore,
+    project: str,
+    name: str,
+    table: pa.Table,
+    manifest: dict[str, Any],
+    overrides: dict[str, Any],
+    split_options: dict[str, Any],
+    *,
+    source: str | None,
+    images: ImageSet | None,
+    predefined: list[bool] | None,
+    progress: OnProgress,
+) -> tuple[DatasetVersion, bool]:
+    """Describe rows, store them and record the version (or find the one that has them)."""
+    progress(0.4, f"{table.num_rows:,} rows: inferring the schema")
+    image_columns = ("image",) if images is not None or "images" in manifest else ()
+    schema = infer_schema(table, image_columns=image_columns, **overrides)
+    data_hash = manifest["data_hash"]
+    content_hash = _digest({"data": data_hash, "schema": overrides, "split": split_options})
+    with db.session() as s:
+        found = datasets.find_version(s, project, name, content_hash)
+    if found is not None:
+        progress(1.0, f"unchanged: {found.ref} already holds this content")
+        return found, False
+    progress(0.5, "checking quality")
+    findings = quality_report(table, schema)
+    test, split_info = splits.assign_split(table, schema, split_options, predefined)
+    progress(0.7, "storing rows")
+    prefix = f"datasets/{project}/{name}"
+    manifest = {
+        **manifest,
+        "table": _put_table(blobs, f"{prefix}/tables/{data_hash}.parquet", table),
+        "columns": table.column_names,
+        "profile": profile(table, schema),
+    }
+    if images is not None:
+        manifest["images"] = _put_images(blobs, project, images, progress)
+    split_table = pa.table({"test": pa.array(test, pa.bool_())})
+    split_info["blob"] = _put_table(blobs, f"{prefix}/splits/{content_hash}.parquet", split_table)
+    with db.session() as s:
+        parent = _latest(s, project, name)
+        version, created = datasets.add_version(
+            s,
+            project,
+            name,
+            content_hash=content_hash,
+            rows=table.num_rows,
+            source=source,
+            data_schema=schema.model_dump(mode="json"),
+            quality=[f.model_dump(mode="json") for f in findings],
+            split=split_info,
+            changes=_changes(parent, manifest, table.num_rows, schema),
+            manifest=manifest,
+        )
+    progress(1.0, f"{version.ref}: {version.rows:,} rows")
+    return version, created
+
+
+def _check_read(read: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(read) - set(READ_OPTIONS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown read options {sorted(unknown)}; known: {', '.join(READ_OPTIONS)}",
+            field="read",
+        )
+    classes = read.get("classes")
+    if isinstance(classes, str):
+        read = {**read, "classes": [c.strip() for c in classes.split(",") if c.strip()]}
+    return {k: v for k, v in sorted(read.items()) if v is not None}
+
+
+def _read(
+    files: list[StagedFile], read: dict[str, Any], max_expanded: int
+) -> tuple[pa.Table, ImageSet | None]:
+    if len(files) == 1 and not is_image(files[0].name) and is_cifar(files[0].path):
+        images = read_cifar(
+            files[0].path, files[0].name, classes=read.get("classes"), max_expanded=max_expanded
+        )
+        return images.table, images
+    if read.get("classes"):
+        raise InvalidInput("the 'classes' option applies to CIFAR archives only", field="read")
+    pictures = [f for f in files if is_image(f.name)]
+    if pictures and len(pictures) == len(files):
+        images = image_folder(pictures)
+        return images.table, images
+    tables = []
+    for f in files:
+        if not read.get("format") and tabular_format(f.name) is None:
+            raise InvalidInput(
+                f"{f.name}: neither a table (csv, tsv, parquet, json, jsonl, feather) nor an "
+                "image (png, jpeg); a source holds tables or images, not both",
+                field="source",
+            )
+        tables.append(read_table(f.path, f.name, read))
+    if len(tables) == 1:
+        return tables[0], None
+    first = tables[0].column_names
+    for f, t in zip(files, tables, strict=False):
+        if set(t.column_names) != set(first):
+            raise InvalidInput(
+                f"{f.name} has columns {t.column_names}, {files[0].name} has {first}: the files "
+                "of one dataset must share their columns",
+                field="source",
+            )
+    try:
+        table = pa.concat_tables([t.select(first) for t in tables], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InvalidInput(f"the files' column types do not agree: {exc}", field="source") from exc
+    return check_table(table, "the source"), None
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _put_table(blobs: BlobStore, key: str, table: pa.Table) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".parquet") as fh:
+        pq.write_table(table, fh.name, compression="zstd")
+        info = blobs.put_file(key, fh.name)
+    return {"key": key, "sha256": info.sha256, "bytes": info.size}
+
+
+def _put_images(
+    blobs: BlobStore, project: str, images: ImageSet, progress: OnProgress
+) -> dict[str, Any]:
+    prefix = f"datasets/{project}/images"
+    for i, (digest, data) in enumerate(images.images.items()):
+        key = f"{prefix}/{digest}"
+        if not blobs.exists(key):
+            blobs.put(key, data)
+        if i % 500 == 0:
+            progress(0.7 + 0.25 * i / len(images.images), f"stored {i:,} images")
+    return {"prefix": prefix, "count": len(images.images), "sizes": images.sizes}
+
+
+def _latest(s: Any, project: str, name: str) -> DatasetVersion | None:
+    try:
+        return datasets.get_version(s, project, name)
+    except NotFound:
+        return None
+
+
+def _changes(
+    parent: DatasetVersion | None, manifest: dict[str, Any], rows: int, schema: DatasetSchema
+) -> dict[str, Any]:
+    if parent is None:
+        return {"first": True}
+    before = {f["name"]: f["sha256"] for f in parent.manifest.get("files", [])}
+    after = {f["name"]: f["sha256"] for f in manifest["files"]}
+    old_columns = set(parent.manifest.get("columns", []))
+    new_columns = set(manifest["columns"])
+    return {
+        "files_added": sorted(set(after) - set(before)),
+        "files_removed": sorted(set(before) - set(after)),
+        "files_changed": sorted(n for n in set(after) & set(before) if after[n] != before[n]),
+        "rows_before": parent.rows,
+        "rows_after": rows,
+        "columns_added": sorted(new_columns - old_columns),
+        "columns_removed": sorted(old_columns - new_columns),
+        "same_data": parent.manifest.get("data_hash") == manifest["data_hash"],
+        "target": None if parent.data_schema.target == schema.target else schema.target,
+    }

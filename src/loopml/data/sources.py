@@ -1,0 +1,187 @@
+"""Sources: where a dataset's files come from, all behind one interface.
+
+:func:`stage` turns a source string into local files with their SHA-256, whatever the
+source is: a local file or folder, any fsspec URL (``s3://``, ``gs://``, ``https://`` ...),
+files uploaded to the blob store, or a built-in dataset. Remote files are copied to a
+staging folder with a size cap; local files are read where they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+
+from loopml.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from loopml.data.builtin import is_builtin, load_builtin
+from loopml.store.blobs import BlobStore
+
+UPLOAD = "upload:"
+_CHUNK = 1024 * 1024
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes staged so far."""
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """One file of a source: its name within the source, a local path and its hash."""
+
+    name: str
+    path: Path
+    sha256: str
+    size: int
+
+
+def describe(source: str) -> str:
+    """What kind of source a string names (for messages and the dataset record)."""
+    if is_builtin(source):
+        return "builtin"
+    if source.startswith(UPLOAD):
+        return "upload"
+    return "url" if "://" in source and not source.startswith("file://") else "local"
+
+
+def stage(
+    source: str,
+    into: Path,
+    *,
+    max_bytes: int,
+    blobs: BlobStore | None = None,
+    storage_options: dict[str, Any] | None = None,
+    on_progress: Progress | None = None,
+) -> list[StagedFile]:
+    """Every file of ``source``, sorted by name, available locally.
+
+    Parameters
+    ----------
+    source : str
+        ``builtin:<name>``, ``upload:<blob prefix>``, a local path or ``file://`` URL,
+        or any other fsspec URL.
+    into : Path
+        A folder for copies of remote files (the caller removes it).
+    max_bytes : int
+        The most bytes a source may hold in all; more is a :class:`PayloadTooLarge`.
+    """
+    kind = describe(source)
+    progress = _Counter(max_bytes, source, on_progress)
+    if kind == "builtin":
+        frame, info = load_builtin(source)
+        path = into / f"{info.name}.csv"
+        frame.to_csv(path, index=False)
+        return [_local_file(path, path.name, progress)]
+    if kind == "upload":
+        if blobs is None:
+            raise InvalidInput("uploads need the blob store", field="source")
+        return _stage_uploads(blobs, source.removeprefix(UPLOAD), into, progress)
+    if kind == "local":
+        return _stage_local(Path(source.removeprefix("file://")).expanduser(), progress)
+    return _stage_url(source, into, storage_options or {}, progress)
+
+
+class _Counter:
+    def __init__(self, cap: int, source: str, callback: Progress | None) -> None:
+        self.cap, self.source, self.callback, self.total = cap, source, callback, 0
+
+    def add(self, n: int) -> None:
+        self.total += n
+        if self.total > self.cap:
+            raise PayloadTooLarge(
+                f"{self.source} holds more than the {self.cap:,} bytes a dataset may have "
+                "(setting max_upload_bytes)",
+                field="source",
+            )
+        if self.callback is not None:
+            self.callback(self.total)
+
+
+def _hash_copy(reader: IO[bytes], writer: IO[bytes] | None, progress: _Counter) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := reader.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        progress.add(len(chunk))
+        if writer is not None:
+            writer.write(chunk)
+    return digest.hexdigest(), size
+
+
+def _local_file(path: Path, name: str, progress: _Counter) -> StagedFile:
+    with path.open("rb") as fh:
+        sha, size = _hash_copy(fh, None, progress)
+    return StagedFile(name=name, path=path, sha256=sha, size=size)
+
+
+def _visible(relative: str) -> bool:
+    return not any(
+        part.startswith((".", "_")) or part == "__MACOSX" for part in relative.split("/")
+    )
+
+
+def _stage_local(path: Path, progress: _Counter) -> list[StagedFile]:
+    if not path.exists():
+        raise NotFound(f"{path} does not exist", field="source")
+    if path.is_file():
+        return [_local_file(path, path.name, progress)]
+    files = sorted(
+        p for p in path.rglob("*") if p.is_file() and _visible(p.relative_to(path).as_posix())
+    )
+    if not files:
+        raise InvalidInput(f"folder {path} holds no files", field="source")
+    return [_local_file(p, p.relative_to(path).as_posix(), progress) for p in files]
+
+
+def _stage_uploads(
+    blobs: BlobStore, prefix: str, into: Path, progress: _Counter
+) -> list[StagedFile]:
+    staged = []
+    for info in blobs.list(prefix):
+        name = info.key[len(prefix) :].lstrip("/")
+        staged.append(_copy(lambda k=info.key: blobs.open(k), name, into, progress))
+    if not staged:
+        raise NotFound(f"upload {prefix!r} holds no files", field="source")
+    return sorted(staged, key=lambda f: f.name)
+
+
+def _copy(opener: Callable[[], IO[bytes]], name: str, into: Path, progress: _Counter) -> StagedFile:
+    target = into / "files" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with opener() as reader, target.open("wb") as writer:
+        sha, size = _hash_copy(reader, writer, progress)
+    return StagedFile(name=name, path=target, sha256=sha, size=size)
+
+
+def _stage_url(
+    url: str, into: Path, options: dict[str, Any], progress: _Counter
+) -> list[StagedFile]:
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **options)
+    except (ImportError, ValueError) as exc:
+        raise InvalidInput(f"cannot open {url!r}: {exc}", field="source") from exc
+    try:
+        is_dir = fs.isdir(root)
+        paths = sorted(fs.find(root)) if is_dir else [root]
+        if not is_dir and not fs.exists(root):
+            raise NotFound(f"{url} does not exist", field="source")
+    except FileNotFoundError as exc:
+        raise NotFound(f"{url} does not exist", field="source") from exc
+    except OSError as exc:
+        raise InvalidInput(f"cannot list {url}: {exc}", field="source") from exc
+    staged = []
+    for path in paths:
+        name = path[len(root) :].lstrip("/") if is_dir else posixpath.basename(path.rstrip("/"))
+        name = name or "data"
+        if not _visible(name):
+            continue
+        try:
+            staged.append(_copy(lambda p=path: fs.open(p, "rb"), name, into, progress))
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {url}/{name}: {exc}", field="source") from exc
+    if not staged:
+        raise InvalidInput(f"{url} holds no files", field="source")
+    return staged
