@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from loopml import __version__
 from loopml.api import auth, problems
 from loopml.api.limits import BodySizeLimit
-from loopml.api.routers import jobs, keys, projects, system, trainings
+from loopml.api.routers import datasets, jobs, keys, projects, system, trainings
 from loopml.core.enums import Role
 from loopml.core.schemas import ApiKey
 from loopml.home import open_home
@@ -83,7 +83,11 @@ def create_app(
     app.state.settings = settings
     app.state.job_kinds = JobKinds(settings.job_kinds)
     problems.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        upload_bytes=settings.max_upload_bytes,
+    )
     for router in (
         system.router,
         projects.router,
@@ -91,6 +95,7 @@ def create_app(
         jobs.router,
         jobs.admin_router,
         trainings.router,
+        datasets.router,
     ):
         app.include_router(router, prefix="/api/v1")
     if trusted_local:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from loopml.cli.context import state
+from loopml.cli.context import CliState, state
 from loopml.cli.output import console, err_console, fields, print_json, table
 from loopml.core.enums import JobState
 from loopml.core.errors import InvalidInput
@@ -50,6 +51,27 @@ def follow(client: Client, job: Job, *, quiet: bool = False) -> Job:
             bar.update(task, completed=current.progress, description=text)
 
         return client.jobs.wait(job.project or "", job.id, on_update=update, poll=0.3)
+
+
+def run_to_end(cli: CliState, job: Job, *, quiet: bool = False) -> Job:
+    """Follow a job to its end; without a server, work the home's queue meanwhile.
+
+    (A ``loopml server`` or ``loopml worker`` on the same home may take the job first.)
+    """
+    client = cli.client()
+    if cli.url:
+        return follow(client, job, quiet=quiet)
+    from loopml.jobs import Worker
+
+    err_console.print("[dim]running the queue of this home until the job ends[/]")
+    stop = threading.Event()
+    thread = threading.Thread(target=Worker(cli.settings()).run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        return follow(client, job, quiet=quiet)
+    finally:
+        stop.set()
+        thread.join(60)
 
 
 def _summary(job: Job) -> dict[str, object]:

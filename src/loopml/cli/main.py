@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 from loopml import __version__
 from loopml.cli.access import keys_app, projects_app
 from loopml.cli.context import CliState
+from loopml.cli.data import data_app
 from loopml.cli.demo import demo
 from loopml.cli.jobs import jobs_app
 from loopml.cli.output import err_console
@@ -80,6 +81,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:

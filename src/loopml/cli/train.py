@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from loopml.cli.context import state
-from loopml.cli.jobs import follow
+from loopml.cli.jobs import run_to_end
 from loopml.cli.output import console, err_console, fields, print_json, table
 from loopml.core.errors import InvalidInput
 from loopml.core.schemas import Job
-from loopml.settings import Settings
 
 
 def show_training(job: Job) -> None:
@@ -47,7 +43,12 @@ def show_training(job: Job) -> None:
         {
             "dataset": result.get("dataset"),
             "task": result.get("task"),
-            "best score": f"{result.get('metric')} {_num(result.get('score'))}",
+            "best score": f"{result.get('metric')} {_num(result.get('score'))} (cross-validated)",
+            "test score": (
+                f"{result.get('metric')} {_num(result.get('test_score'))} (frozen test split)"
+                if result.get("test_score") is not None
+                else "no frozen test split (built-in dataset)"
+            ),
             "verdict": verdict,
             "trials": result.get("trials"),
             "seconds": result.get("fit_seconds"),
@@ -56,20 +57,6 @@ def show_training(job: Job) -> None:
             "report": (result.get("artifacts") or {}).get("report"),
         },
     )
-
-
-@contextmanager
-def _local_worker(settings: Settings) -> Iterator[None]:
-    from loopml.jobs import Worker
-
-    stop = threading.Event()
-    thread = threading.Thread(target=Worker(settings).run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(60)
 
 
 def _num(value: Any) -> str:
@@ -121,14 +108,8 @@ def train(
         seed=seed,
         cost_matrix=costs,
     )
-    if wait and not cli.url:
-        # No server named: this command works the home's queue itself until the training
-        # is done (a `loopml server` or `loopml worker` on the same home may take it first).
-        err_console.print("[dim]running the queue of this home until the training ends[/]")
-        with _local_worker(cli.settings()):
-            job = follow(client, job, quiet=as_json)
-    elif wait:
-        job = follow(client, job, quiet=as_json)
+    if wait:
+        job = run_to_end(cli, job, quiet=as_json)
     if html is not None and job.state.value == "succeeded":
         html.write_text(client.trainings.report_html(project, job.id), encoding="utf-8")
         err_console.print(f"report written to {html}")

@@ -235,7 +235,8 @@ def _duplicates(table: pa.Table, schema: DatasetSchema) -> list[QualityFinding]:
             "duplicate_rows",
             Severity.warning,
             None,
-            f"{duplicates:,} rows ({_pct(duplicates, n)}) repeat another row exactly: copies "
+            f"{duplicates:,} row{'s' if duplicates > 1 else ''} ({_pct(duplicates, n)}) repeat "
+            "another row exactly: copies "
             "in different folds make cross-validation look better than it is",
             count=duplicates,
         )
@@ -246,7 +247,9 @@ def _imbalance(target: str, values: pa.ChunkedArray, task: TaskType) -> list[Qua
     if task is TaskType.regression:
         return []
     counts = pc.value_counts(values.drop_null())
-    sizes = dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=False))
+    sizes = dict(
+        zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=False)
+    )
     total = sum(sizes.values())
     rare, smallest = min(sizes.items(), key=lambda kv: kv[1])
     if smallest < 10:

@@ -9,9 +9,11 @@ staging folder with a size cap; local files are read where they are.
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -136,15 +138,38 @@ def _stage_local(path: Path, progress: _Counter) -> list[StagedFile]:
     return [_local_file(p, p.relative_to(path).as_posix(), progress) for p in files]
 
 
+def put_upload(blobs: BlobStore, prefix: str, files: list[tuple[str, IO[bytes]]]) -> str:
+    """Store uploaded files under ``prefix`` for an ingest job; returns the source string.
+
+    File names (which may hold folders: ``cats/1.png``) are kept in a list beside the
+    content, so that any name a user's files have survives the blob store's key rules.
+    """
+    names = []
+    for i, (name, reader) in enumerate(files):
+        names.append(_safe_name(name))
+        blobs.put_file(f"{prefix}/files/{i}", reader)
+    blobs.put(f"{prefix}/names.json", json.dumps(names).encode())
+    return UPLOAD + prefix
+
+
+def _safe_name(name: str) -> str:
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts or name.startswith("/"):
+        raise InvalidInput(f"upload name {name!r} is not a relative file name", field="files")
+    return "/".join(parts)
+
+
 def _stage_uploads(
     blobs: BlobStore, prefix: str, into: Path, progress: _Counter
 ) -> list[StagedFile]:
-    staged = []
-    for info in blobs.list(prefix):
-        name = info.key[len(prefix) :].lstrip("/")
-        staged.append(_copy(lambda k=info.key: blobs.open(k), name, into, progress))
-    if not staged:
-        raise NotFound(f"upload {prefix!r} holds no files", field="source")
+    try:
+        names = json.loads(blobs.get(f"{prefix}/names.json"))
+    except NotFound:
+        raise NotFound(f"upload {prefix!r} does not exist", field="source") from None
+    staged = [
+        _copy(partial(blobs.open, f"{prefix}/files/{i}"), _safe_name(name), into, progress)
+        for i, name in enumerate(names)
+    ]
     return sorted(staged, key=lambda f: f.name)
 
 
@@ -179,7 +204,7 @@ def _stage_url(
         if not _visible(name):
             continue
         try:
-            staged.append(_copy(lambda p=path: fs.open(p, "rb"), name, into, progress))
+            staged.append(_copy(partial(fs.open, path, "rb"), name, into, progress))
         except OSError as exc:
             raise InvalidInput(f"cannot read {url}/{name}: {exc}", field="source") from exc
     if not staged:

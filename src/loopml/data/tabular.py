@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ _SUFFIXES = {
 _COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 _SNIFF_BYTES = 64 * 1024
 _COLUMN_RE = re.compile(r"column #(\d+)")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _BLOCK = 16 * 1024 * 1024
 
 
@@ -148,13 +150,51 @@ def _sniff_encoding(head: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(head).best()
-    return best.encoding if best is not None else "latin-1"
+    matches = list(from_bytes(head))
+    if matches and not _latin(head, matches[0].encoding):
+        return matches[0].encoding  # Cyrillic, Greek, ...: another script's code page
+    # On short samples charset_normalizer often names the wrong Latin code page (``José``
+    # read as ``Josķ``, ``Zürich`` as ``Z³rich``): take the reading with the fewest
+    # symbols inside words, cp1252 (the commonest) on a tie.
+    candidates = ["cp1252", *(m.encoding for m in matches if _latin(head, m.encoding))]
+    readable = [c for c in candidates if _decodes(head, c)]
+    return min(readable, key=lambda c: _oddities(head.decode(c))) if readable else "latin-1"
 
 
-def _open_raw(path: Path) -> io.BufferedIOBase:
-    stream: Any = pa.input_stream(str(path), compression="detect")
-    return stream
+def _decodes(head: bytes, encoding: str) -> bool:
+    try:
+        head.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
+
+
+def _latin(head: bytes, encoding: str) -> bool:
+    """Whether every letter beyond ASCII that ``encoding`` reads is a Latin one."""
+    try:
+        text = head.decode(encoding, errors="replace")
+    except LookupError:
+        return False
+    return all(
+        unicodedata.name(ch, "").startswith("LATIN")
+        for ch in set(text)
+        if ord(ch) > 127 and ch.isalpha()
+    )
+
+
+def _oddities(text: str) -> int:
+    """Non-ASCII characters that are not letters but sit inside a word (``Z³rich``)."""
+    return sum(
+        1
+        for m in _NON_ASCII.finditer(text)
+        if not m.group().isalpha()
+        and any(0 <= j < len(text) and text[j].isalpha() for j in (m.start() - 1, m.end()))
+    )
+
+
+def _open_raw(path: Path) -> Any:
+    """A binary stream of the file, decompressed when its suffix says so."""
+    return pa.input_stream(str(path), compression="detect")
 
 
 def _read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Table:
@@ -176,7 +216,7 @@ def _read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Ta
             column_types=as_text, strings_can_be_null=True, quoted_strings_can_be_null=False
         )
         try:
-            return pacsv.read_csv(
+            table = pacsv.read_csv(
                 str(path), read_options=read, parse_options=parse, convert_options=convert
             )
         except pa.ArrowInvalid as exc:
@@ -192,7 +232,46 @@ def _read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Ta
             if index >= len(names) or names[index] in as_text:
                 raise _diagnose(path, name, delimiter, encoding, message) from exc
             as_text[names[index]] = pa.string()
+            continue
+        # A quote never closed swallows the rest of the file into one value without an
+        # error from Arrow; an odd number of quote characters is the sign to look.
+        if not _quotes_even(path):
+            unclosed = _unclosed_quote(path, name, delimiter, encoding)
+            if unclosed is not None:
+                raise unclosed
+        return table
     raise InvalidInput(f"{name}: too many columns change type part-way", field="source")
+
+
+def _quotes_even(path: Path) -> bool:
+    count = 0
+    with _open_raw(path) as fh:
+        while chunk := fh.read(_BLOCK):
+            count += chunk.count(b'"')
+    return count % 2 == 0
+
+
+def _unclosed_quote(path: Path, name: str, delimiter: str, encoding: str) -> InvalidInput | None:
+    with _text(path, encoding) as fh:
+        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        while True:
+            start = reader.line_num + 1
+            try:
+                if next(reader, None) is None:
+                    return None
+            except csv.Error as exc:
+                if "unexpected end of data" in str(exc):
+                    return _unclosed(name, start)
+                # Other oddities Arrow accepted (text after a closing quote ...): read on.
+
+
+def _unclosed(name: str, line: int) -> InvalidInput:
+    return InvalidInput(
+        f"{name}: line {line}: a quoted value that starts on this line is never closed "
+        "(a missing or stray '\"')",
+        field="source",
+        line=line,
+    )
 
 
 def _check_encoding(encoding: str) -> None:
@@ -216,8 +295,10 @@ def _diagnose(path: Path, name: str, delimiter: str, encoding: str, message: str
     """Find the first line that breaks the file's shape, to say where it is."""
     with _text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        start = 1
         try:
             header = next(reader, [])
+            start = reader.line_num + 1
             for record in reader:
                 if record and len(record) != len(header):
                     column = header[len(record)] if len(record) < len(header) else None
@@ -233,7 +314,10 @@ def _diagnose(path: Path, name: str, delimiter: str, encoding: str, message: str
                         line=reader.line_num,
                         column=column,
                     )
+                start = reader.line_num + 1
         except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                return _unclosed(name, start)
             return InvalidInput(
                 f"{name}: line {reader.line_num}: {exc}", field="source", line=reader.line_num
             )
@@ -247,10 +331,12 @@ def _read_json(path: Path, name: str, fmt: str) -> pa.Table:
         try:
             return pajson.read_json(str(path))
         except pa.ArrowInvalid as exc:
-            line = re.search(r"[Rr]ow #?(\d+)", str(exc))
-            where = f" near line {line.group(1)}" if line else ""
+            line = _bad_json_line(path)
+            where = f" at line {line}" if line else ""
             raise InvalidInput(
-                f"{name}: not JSON Lines (one object per line){where}: {exc}", field="source"
+                f"{name}: not JSON Lines (one object per line){where}: {exc}",
+                field="source",
+                line=line,
             ) from exc
     with _text(path, "utf-8") as fh:
         try:
@@ -265,7 +351,23 @@ def _read_json(path: Path, name: str, fmt: str) -> pa.Table:
     if bad is not None:
         raise InvalidInput(
             f"{name}: item {bad} of the JSON array is not an object; loopml reads an array "
-            "of records ({{column: value}})",
+            "of records ({column: value})",
             field="source",
         )
     return pa.Table.from_pylist(records)
+
+
+def _bad_json_line(path: Path) -> int | None:
+    """The first line of a JSON Lines file that is not a JSON object (Arrow counts rows
+    within a block from 0, so its own number is not the line)."""
+    with _text(path, "utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                return number
+            if not isinstance(value, dict):
+                return number
+    return None

@@ -9,51 +9,20 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from pydantic import TypeAdapter
 
 from loopml.core.enums import JobState, Role
-from loopml.core.errors import ERRORS_BY_CODE, LoopmlError
 from loopml.core.schemas import ApiKey, Job, JobLogLine, NewApiKey, Project
+from loopml.sdk.datasets import Datasets
+from loopml.sdk.resource import ApiError, Resource, raise_for
 
-T = TypeVar("T")
-_PROBLEM_PREFIX = "urn:loopml:problem:"
-
-
-class ApiError(LoopmlError):
-    """An error answer whose problem type has no matching ``core.errors`` class."""
-
-    code = "api-error"
+__all__ = ["ApiError", "Client"]
 
 
-def _raise_for(response: httpx.Response) -> None:
-    if response.is_success:
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):  # a proxy or gateway answered, not loopml
-        body = {}
-    detail = body.get("detail") or response.text or response.reason_phrase
-    code = str(body.get("type", "")).removeprefix(_PROBLEM_PREFIX)
-    cls = ERRORS_BY_CODE.get(code, ApiError)
-    error = cls(str(detail), field=body.get("field"), errors=body.get("errors"))
-    error.status = response.status_code  # type: ignore[attr-defined]
-    raise error
-
-
-class _Resource:
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    def _call(self, method: str, path: str, model: Any = None, **kwargs: Any) -> Any:
-        return self._client.request(method, path, model, **kwargs)
-
-
-class Projects(_Resource):
+class Projects(Resource):
     def list(self) -> list[Project]:
         return self._call("GET", "/projects", list[Project])
 
@@ -69,7 +38,7 @@ class Projects(_Resource):
         return self._call("PATCH", f"/projects/{name}", Project, json=body)
 
 
-class Keys(_Resource):
+class Keys(Resource):
     def me(self) -> ApiKey:
         return self._call("GET", "/keys/me", ApiKey)
 
@@ -98,7 +67,7 @@ class Keys(_Resource):
         return self._call("DELETE", f"/keys/{key_id}/roles/{project}", ApiKey)
 
 
-class Jobs(_Resource):
+class Jobs(Resource):
     def submit(
         self,
         project: str,
@@ -153,7 +122,7 @@ class Jobs(_Resource):
             time.sleep(poll)
 
 
-class Trainings(_Resource):
+class Trainings(Resource):
     """AutoML trainings: a job of kind ``automl.train`` with its stored artifacts."""
 
     def start(
@@ -249,10 +218,11 @@ class Client:
         self.keys = Keys(self)
         self.jobs = Jobs(self)
         self.trainings = Trainings(self)
+        self.datasets = Datasets(self)
 
     def request(self, method: str, path: str, model: Any = None, **kwargs: Any) -> Any:
         response = self._http.request(method, "/api/v1" + path, **kwargs)
-        _raise_for(response)
+        raise_for(response)
         if model is None:
             return response.json()
         return TypeAdapter(model).validate_python(response.json())
@@ -260,13 +230,13 @@ class Client:
     def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The checked response itself, for bodies that are not JSON (model files)."""
         response = self._http.request(method, "/api/v1" + path, **kwargs)
-        _raise_for(response)
+        raise_for(response)
         return response
 
     def health(self) -> dict[str, Any]:
         response = self._http.get("/api/v1/health")
         if response.status_code not in (200, 503):
-            _raise_for(response)
+            raise_for(response)
         return response.json()
 
     def version(self) -> str:

@@ -91,8 +91,8 @@ class BlobStore:
             raise StorageError(f"cannot write blob {key!r}: {exc}") from exc
         return BlobInfo(key=key, size=len(data), sha256=sha256_bytes(data))
 
-    def put_file(self, key: str, path: str | os.PathLike[str]) -> BlobInfo:
-        """Copy a local file to ``key`` in chunks (for content too large to hold in memory)."""
+    def put_file(self, key: str, source: str | os.PathLike[str] | IO[bytes]) -> BlobInfo:
+        """Copy a local file (a path or an open binary file) to ``key`` in chunks."""
         target = self._path(key)
         parent = posixpath.dirname(target)
         digest, size = hashlib.sha256(), 0
@@ -101,7 +101,12 @@ class BlobStore:
             if parent:
                 self.fs.makedirs(parent, exist_ok=True)
             try:
-                with open(path, "rb") as reader, self.fs.open(tmp, "wb") as writer:
+                reader: IO[bytes] = (
+                    open(source, "rb")  # noqa: SIM115
+                    if isinstance(source, str | os.PathLike)
+                    else source
+                )
+                with reader, self.fs.open(tmp, "wb") as writer:
                     while chunk := reader.read(_CHUNK):
                         digest.update(chunk)
                         size += len(chunk)

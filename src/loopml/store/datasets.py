@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from loopml.core.errors import AlreadyExists, InvalidInput, NotFound
 from loopml.core.ids import check_name, new_id
-from loopml.core.schemas import Dataset, DatasetVersion
+from loopml.core.schemas import Dataset, DatasetSchema, DatasetVersion
 from loopml.store.models import DatasetRow, DatasetVersionRow, utcnow
 from loopml.store.projects import project_id
 
@@ -220,7 +220,7 @@ def _version(row: DatasetVersionRow, project: str, name: str) -> DatasetVersion:
         parent=row.parent,
         rows=row.rows,
         source=row.source,
-        data_schema=row.data_schema,
+        data_schema=DatasetSchema.model_validate(row.data_schema),
         quality=row.quality or [],
         split=row.split or {},
         changes=row.changes or {},

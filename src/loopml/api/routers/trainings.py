@@ -18,10 +18,11 @@ from loopml.automl.decision import parse_cost_matrix
 from loopml.automl.metrics import METRICS, get_metric
 from loopml.core.enums import JobState, TaskType
 from loopml.core.errors import Conflict, InvalidInput, NotFound
+from loopml.core.ids import check_name
 from loopml.core.schemas import Job
 from loopml.data.builtin import BUILTIN_DATASETS, PREFIX
 from loopml.home import Home
-from loopml.store import jobs, projects
+from loopml.store import datasets, jobs, projects
 
 router = APIRouter(prefix="/projects/{project}/trainings", tags=["trainings"])
 KIND = "automl.train"
@@ -33,7 +34,11 @@ class TrainingRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str = Field(description="A built-in dataset, `builtin:<name>`.")
+    dataset: str = Field(
+        description="A dataset of the project, `name` (its latest version) or `name@3`, "
+        "or a built-in one, `builtin:<name>`. Dataset versions train on their training "
+        "part and are scored on their frozen test split."
+    )
     target: str | None = Field(default=None, description="Target column (a built-in's default).")
     time_budget: float = Field(default=60.0, gt=0, le=7 * 24 * 3600, description="Seconds.")
     metric: str = Field(default="auto", description="auto, roc_auc, log_loss, rmse, ...")
@@ -48,9 +53,16 @@ class TrainingRequest(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        if value.removeprefix(PREFIX) not in BUILTIN_DATASETS or not value.startswith(PREFIX):
-            known = ", ".join(PREFIX + n for n in sorted(BUILTIN_DATASETS))
-            raise ValueError(f"unknown dataset {value!r}; built-in datasets: {known}")
+        if value.startswith(PREFIX):
+            if value.removeprefix(PREFIX) not in BUILTIN_DATASETS:
+                known = ", ".join(PREFIX + n for n in sorted(BUILTIN_DATASETS))
+                raise ValueError(f"unknown dataset {value!r}; built-in datasets: {known}")
+            return value
+        try:
+            name, _ = datasets.parse_ref(value)
+            check_name(name, field="dataset")
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
         return value
 
     @field_validator("metric")
@@ -111,8 +123,14 @@ def _artifact(home: Home, project: str, training_id: str, name: str) -> bytes:
 )
 def start_training(project: str, body: TrainingRequest, home: Home = Depends(auth.get_home)) -> Job:
     """Queue an AutoML training; follow it with GET on the training (progress, message)."""
+    params = body.model_dump(exclude_none=True)
     with home.db.session() as s:
-        return jobs.enqueue(s, KIND, body.model_dump(exclude_none=True), project=project)
+        if not body.dataset.startswith(PREFIX):
+            name, number = datasets.parse_ref(body.dataset)
+            version = datasets.get_version(s, project, name, number)
+            # Pin the version now: "latest" must mean the latest when the training was asked for.
+            params["dataset"] = version.ref
+        return jobs.enqueue(s, KIND, params, project=project)
 
 
 @router.get("", response_model=list[Job], dependencies=[Depends(auth.viewer)])

@@ -1,0 +1,296 @@
+"""Datasets of a project: ingest from a source or an upload, re-sync, and read versions,
+their schema, quality report, profile and rows.
+
+Ingests run as ``data.ingest`` jobs (202 with the job; follow its progress); a version
+derived from another (new target, kinds or split) is made at once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from loopml.api import auth
+from loopml.core.enums import ColumnKind, Role
+from loopml.core.errors import Forbidden, InvalidInput
+from loopml.core.ids import check_name
+from loopml.core.schemas import ApiKey, Dataset, DatasetVersion, Job, QualityFinding
+from loopml.data import load
+from loopml.data.ingest import derive
+from loopml.data.sources import describe, put_upload
+from loopml.home import Home
+from loopml.store import datasets, jobs
+
+router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
+KIND = "data.ingest"
+
+
+class ReadOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["csv", "tsv", "parquet", "json", "jsonl", "feather"] | None = None
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    encoding: str | None = None
+    header: bool | None = None
+    classes: list[str] | None = Field(default=None, description="CIFAR archives: class names.")
+
+
+class SplitOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["auto", "random", "stratified", "grouped", "time", "predefined"] = "auto"
+    test_size: float = Field(default=0.2, ge=0, lt=1)
+    seed: int = Field(default=0, ge=0, lt=2**32)
+    column: str | None = Field(default=None, description="Group or time column.")
+
+
+class SchemaChoices(BaseModel):
+    """What the version should say about its columns, replacing what inference says."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str | None = None
+    task: Literal["binary", "multiclass", "regression"] | None = None
+    kinds: dict[str, ColumnKind] | None = None
+    split: SplitOptions | None = None
+
+
+class IngestOptions(SchemaChoices):
+    read: ReadOptions | None = None
+    description: str = ""
+
+
+class IngestRequest(IngestOptions):
+    """A source the server reads: ``builtin:<name>``, a URL, or (admins only) a server path."""
+
+    name: str = Field(description="The dataset's name; created on first ingest.")
+    source: str = Field(min_length=1)
+
+
+def _params(home: Home, options: IngestOptions, name: str, source: str) -> dict[str, Any]:
+    body = options.model_dump(mode="json", exclude_none=True, exclude={"name", "source"})
+    return {
+        **body,
+        "dataset": name,
+        "source": source,
+        "max_bytes": home.settings.max_upload_bytes,
+        "max_expanded": home.settings.max_expanded_bytes,
+        "storage_options": home.settings.storage_options if source.startswith("s3://") else {},
+    }
+
+
+def _enqueue(home: Home, project: str, name: str, params: dict[str, Any]) -> Job:
+    check_name(name)
+    with home.db.session() as s:
+        return jobs.enqueue(s, KIND, params, project=project)
+
+
+@router.post(
+    "",
+    response_model=Job,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Depends(auth.maintainer)],
+)
+def ingest_source(
+    project: str,
+    body: IngestRequest,
+    home: Home = Depends(auth.get_home),
+    key: ApiKey = Depends(auth.maintainer),
+) -> Job:
+    """Read a source into a new version of the dataset (created when new). A server path
+    is read with the server's rights, so only admins may name one."""
+    if describe(body.source) == "local" and key.global_role is not Role.admin:
+        raise Forbidden(
+            "only admin keys may ingest from a path on the server; upload the files instead",
+            field="source",
+        )
+    if describe(body.source) == "upload":
+        raise InvalidInput("use the dataset's /uploads route to send files", field="source")
+    return _enqueue(home, project, body.name, _params(home, body, body.name, body.source))
+
+
+@router.post(
+    "/{name}/uploads",
+    response_model=Job,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Depends(auth.maintainer)],
+)
+def upload(
+    project: str,
+    name: str,
+    files: Annotated[
+        list[UploadFile], File(description="One or more files; names may hold folders.")
+    ],
+    options: Annotated[str, Form(description="IngestOptions as JSON.")] = "{}",
+    home: Home = Depends(auth.get_home),
+) -> Job:
+    """Upload files (streamed, size-capped) as a new version of the dataset."""
+    try:
+        parsed = IngestOptions.model_validate_json(options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "options"
+        raise InvalidInput(f"options: {where}: {first['msg']}", field=f"options.{where}") from None
+    prefix = f"uploads/{project}/{uuid.uuid4().hex}"
+    source = put_upload(home.blobs, prefix, [(f.filename or "upload", f.file) for f in files])
+    return _enqueue(home, project, name, _params(home, parsed, name, source))
+
+
+@router.post(
+    "/{name}/sync",
+    response_model=Job,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Depends(auth.maintainer)],
+)
+def sync(project: str, name: str, home: Home = Depends(auth.get_home)) -> Job:
+    """Read the dataset's source again: new or changed files make a new version,
+    unchanged content returns the latest."""
+    with home.db.session() as s:
+        dataset = datasets.get(s, project, name)
+    if dataset.source is None:
+        raise InvalidInput(
+            f"dataset {name!r} came from uploads and has no source to re-read; upload again",
+            field="name",
+        )
+    options = IngestOptions.model_validate(dataset.options)
+    return _enqueue(home, project, name, _params(home, options, name, dataset.source))
+
+
+@router.get("", response_model=list[Dataset], dependencies=[Depends(auth.viewer)])
+def list_datasets(project: str, home: Home = Depends(auth.get_home)) -> list[Dataset]:
+    with home.db.session() as s:
+        return datasets.list_all(s, project)
+
+
+@router.get("/{name}", response_model=Dataset, dependencies=[Depends(auth.viewer)])
+def get_dataset(project: str, name: str, home: Home = Depends(auth.get_home)) -> Dataset:
+    with home.db.session() as s:
+        return datasets.get(s, project, name)
+
+
+@router.get(
+    "/{name}/versions", response_model=list[DatasetVersion], dependencies=[Depends(auth.viewer)]
+)
+def list_versions(
+    project: str, name: str, home: Home = Depends(auth.get_home)
+) -> list[DatasetVersion]:
+    with home.db.session() as s:
+        return datasets.list_versions(s, project, name)
+
+
+def _version(home: Home, project: str, name: str, version: str) -> DatasetVersion:
+    if version != "latest" and not version.isdigit():
+        raise InvalidInput(f"version {version!r} is neither a number nor 'latest'", field="version")
+    with home.db.session() as s:
+        return datasets.get_version(s, project, name, None if version == "latest" else int(version))
+
+
+VersionPath = Annotated[str, "a version number or 'latest'"]
+
+
+@router.get(
+    "/{name}/versions/{version}",
+    response_model=DatasetVersion,
+    dependencies=[Depends(auth.viewer)],
+)
+def get_version(
+    project: str, name: str, version: VersionPath, home: Home = Depends(auth.get_home)
+) -> DatasetVersion:
+    """A version (a number or ``latest``): schema, quality, split, changes and manifest."""
+    return _version(home, project, name, version)
+
+
+@router.get(
+    "/{name}/versions/{version}/quality",
+    response_model=list[QualityFinding],
+    dependencies=[Depends(auth.viewer)],
+)
+def get_quality(
+    project: str,
+    name: str,
+    version: VersionPath,
+    severity: Literal["info", "warning", "error"] | None = None,
+    home: Home = Depends(auth.get_home),
+) -> list[QualityFinding]:
+    """The version's quality findings, most severe first (optionally of one severity)."""
+    found = _version(home, project, name, version).quality
+    return [f for f in found if severity is None or f.severity.value == severity]
+
+
+@router.post(
+    "/{name}/versions/{version}/derive",
+    response_model=DatasetVersion,
+    dependencies=[Depends(auth.maintainer)],
+)
+def derive_version(
+    project: str,
+    name: str,
+    version: VersionPath,
+    body: SchemaChoices,
+    response: Response,
+    home: Home = Depends(auth.get_home),
+) -> DatasetVersion:
+    """A version with the same rows and another target, task, column kinds or test split
+    (201 when new, 200 when a version already says exactly that)."""
+    parent = _version(home, project, name, version)
+    choices = body.model_dump(mode="json", exclude_none=True)
+    made, created = derive(home.db, home.blobs, parent, **choices)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return made
+
+
+@router.get(
+    "/{name}/versions/{version}/rows",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/csv": {},
+                "application/vnd.apache.parquet": {},
+                "application/json": {},
+            }
+        }
+    },
+    dependencies=[Depends(auth.viewer)],
+)
+def get_rows(
+    project: str,
+    name: str,
+    version: VersionPath,
+    part: Literal["all", "train", "test"] = "all",
+    format: Literal["csv", "parquet", "json"] = "csv",
+    limit: int | None = Query(default=None, ge=1),
+    home: Home = Depends(auth.get_home),
+) -> Response:
+    """The version's rows (or its training or frozen test part) as CSV, Parquet or JSON."""
+    found = _version(home, project, name, version)
+    rows = load.read_rows(home.blobs, found)
+    if part != "all":
+        mask = load.test_mask(home.blobs, found)
+        rows = rows.filter(pa.array(mask if part == "test" else ~mask))
+    if limit is not None:
+        rows = rows.slice(0, limit)
+    buffer = io.BytesIO()
+    if format == "parquet":
+        pq.write_table(rows, buffer)
+        media = "application/vnd.apache.parquet"
+    elif format == "csv":
+        pacsv.write_csv(rows, buffer)
+        media = "text/csv; charset=utf-8"
+    else:
+        buffer.write(json.dumps(rows.to_pylist(), default=str).encode())
+        media = "application/json"
+    filename = f"{project}-{name}-{found.number}-{part}.{format}"
+    return Response(
+        buffer.getvalue(),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

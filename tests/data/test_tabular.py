@@ -1,0 +1,285 @@
+"""Tabular files read as a user means them: CSV delimiters and encodings are sniffed,
+compressed and columnar formats round-trip, and a malformed file is refused with a
+message that names the line (and column) to fix."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+
+from loopml.core.errors import InvalidInput
+from loopml.data.tabular import FORMATS, read_table, sniff_csv, tabular_format
+
+ROWS = [
+    {"id": 1, "amount": 12.5, "city": "Paris"},
+    {"id": 2, "amount": 7.25, "city": "Lyon"},
+    {"id": 3, "amount": 100.0, "city": "Nice"},
+]
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def read(tmp_path: Path, name: str, content: str | bytes, **options: object) -> pa.Table:
+    return read_table(write(tmp_path, name, content), name, options or None)
+
+
+def as_csv(delimiter: str) -> str:
+    header = delimiter.join(ROWS[0])
+    lines = [delimiter.join(str(v) for v in row.values()) for row in ROWS]
+    return "\n".join([header, *lines]) + "\n"
+
+
+# --- CSV dialects and encodings ------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_delimiter_is_sniffed(tmp_path: Path, delimiter: str) -> None:
+    path = write(tmp_path, "data.csv", as_csv(delimiter))
+    assert sniff_csv(path) == (delimiter, "utf-8")
+    table = read_table(path, "data.csv")
+    assert table.column_names == ["id", "amount", "city"]
+    assert table.to_pylist() == ROWS
+
+
+def test_semicolon_file_with_decimal_commas_in_text_keeps_its_columns(tmp_path: Path) -> None:
+    # Commas inside values must not fool the sniffer into splitting on them.
+    content = "name;note;score\n" + "".join(
+        f"item {i};red, large, heavy;{i}\n" for i in range(30)
+    )
+    table = read(tmp_path, "items.csv", content)
+    assert table.column_names == ["name", "note", "score"]
+    assert table.column("note")[0].as_py() == "red, large, heavy"
+    assert table.column("score").to_pylist() == list(range(30))
+
+
+def test_tsv_suffix_reads_tabs(tmp_path: Path) -> None:
+    table = read(tmp_path, "data.tsv", as_csv("\t"))
+    assert table.to_pylist() == ROWS
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+def test_western_european_legacy_encoding_is_read_correctly(
+    tmp_path: Path, encoding: str
+) -> None:
+    text = "nom,ville\nJosé,Zürich\nRené,Besançon\nFrançois,Orléans\n"
+    table = read(tmp_path, "people.csv", text.encode(encoding))
+    assert table.column("nom").to_pylist() == ["José", "René", "François"]
+    assert table.column("ville").to_pylist() == ["Zürich", "Besançon", "Orléans"]
+
+
+def test_cp1252_euro_sign_and_longer_text(tmp_path: Path) -> None:
+    rows = [("Anaïs", "Saint-Étienne", "coût 5 €"), ("Ægir", "Århus", "smørrebrød")] * 10
+    text = "nom,ville,remarque\n" + "".join(",".join(r) + "\n" for r in rows)
+    table = read(tmp_path, "notes.csv", text.encode("cp1252"))
+    assert table.column("remarque").to_pylist()[:2] == ["coût 5 €", "smørrebrød"]
+    assert table.column("ville")[0].as_py() == "Saint-Étienne"
+
+
+def test_other_scripts_keep_their_code_page(tmp_path: Path) -> None:
+    text = "имя,город\nИван,Москва\nПётр,Санкт-Петербург\nАнна,Новосибирск\n"
+    table = read(tmp_path, "ru.csv", text.encode("cp1251"))
+    assert table.column_names == ["имя", "город"]
+    assert table.column("город").to_pylist() == ["Москва", "Санкт-Петербург", "Новосибирск"]
+
+
+def test_explicit_encoding_wins_over_sniffing(tmp_path: Path) -> None:
+    text = "name\nZoë\nNoël\n"
+    table = read(tmp_path, "names.csv", text.encode("utf-16"), encoding="utf-16")
+    assert table.column("name").to_pylist() == ["Zoë", "Noël"]
+
+
+def test_unknown_encoding_is_refused_naming_the_option(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "x.csv", "a\n1\n", encoding="klingon-8")
+    assert err.value.field == "encoding"
+    assert "klingon-8" in err.value.message
+
+
+def test_utf8_bom_does_not_stick_to_the_first_column_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "bom.csv", b"\xef\xbb\xbfid,name\n1,Zo\xc3\xab\n2,Ann\n")
+    assert sniff_csv(path)[1] == "utf-8-sig"
+    table = read_table(path, "bom.csv")
+    assert table.column_names == ["id", "name"]
+    assert table.column("name").to_pylist() == ["Zoë", "Ann"]
+
+
+def test_gzip_compressed_csv(tmp_path: Path) -> None:
+    assert tabular_format("data.csv.gz") == "csv"
+    table = read(tmp_path, "data.csv.gz", gzip.compress(as_csv(";").encode()))
+    assert table.to_pylist() == ROWS
+
+
+def test_no_header_option_names_columns(tmp_path: Path) -> None:
+    table = read(tmp_path, "raw.csv", "1,a\n2,b\n", header=False)
+    assert table.num_rows == 2
+    assert table.column(0).to_pylist() == [1, 2]
+
+
+# --- refusals -------------------------------------------------------------------
+
+
+def test_header_only_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "header.csv", "id,amount,city\n")
+    assert "header.csv" in err.value.message
+    assert "no rows" in err.value.message
+
+
+def test_empty_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "empty.csv", b"")
+    assert err.value.message == "empty.csv is empty"
+    assert err.value.field == "source"
+
+
+def test_line_with_an_extra_field_is_named(tmp_path: Path) -> None:
+    content = "a,b,c\n1,2,3\n4,5,6\n7,8,9,10\n11,12,13\n"
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "extra.csv", content)
+    assert "extra.csv" in err.value.message
+    assert "line 4" in err.value.message
+    assert "1 field(s) more" in err.value.message
+    assert err.value.extra["line"] == 4
+
+
+def test_line_with_a_missing_field_names_the_column(tmp_path: Path) -> None:
+    content = "a,b,c\n1,2,3\n4,5\n7,8,9\n"
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "short.csv", content)
+    assert "line 3" in err.value.message
+    assert "'c'" in err.value.message
+    assert err.value.extra == {"line": 3, "column": "c"}
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        # The quote opens in the last column: Arrow alone would swallow the rest of the file.
+        ('a,b,c\n1,2,3\n4,5,"open\n7,8,9\n10,11,12\n', 3),
+        # ... in a middle column: the row comes up short.
+        ('a,b,c\n1,2,3\n4,"open,6\n7,8,9\n', 3),
+        # ... on the last line, with no newline after it.
+        ('a,b\n1,2\n3,4\n5,"never closed', 4),
+    ],
+)
+def test_unterminated_quote_names_the_line_it_starts_on(
+    tmp_path: Path, content: str, line: int
+) -> None:
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "quotes.csv", content)
+    assert f"line {line}" in err.value.message
+    assert "never closed" in err.value.message
+    assert err.value.extra["line"] == line
+
+
+def test_quoted_newlines_and_escaped_quotes_are_values_not_errors(tmp_path: Path) -> None:
+    content = 'id,note\n1,"two\nlines"\n2,"say ""hi"""\n3,5" screen\n'
+    table = read(tmp_path, "ok.csv", content)
+    assert table.column("note").to_pylist() == ["two\nlines", 'say "hi"', '5" screen']
+
+
+def test_repeated_column_names_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "dup.csv", "id,x,x,y,y\n1,2,3,4,5\n")
+    assert "repeated column names ['x', 'y']" in err.value.message
+
+
+def test_blank_column_name_is_refused_with_its_position(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "blank.csv", "a,,c\n1,2,3\n")
+    assert "column 2 has no name" in err.value.message
+
+
+def test_unsupported_suffix_lists_the_formats(tmp_path: Path) -> None:
+    assert tabular_format("book.xlsx") is None
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "book.xlsx", "a,b\n1,2\n")
+    assert err.value.field == "format"
+    assert "book.xlsx" in err.value.message
+    for fmt in FORMATS:
+        assert fmt in err.value.message
+
+
+def test_format_option_reads_any_suffix(tmp_path: Path) -> None:
+    table = read(tmp_path, "export.dat", as_csv(","), format="csv")
+    assert table.to_pylist() == ROWS
+
+
+# --- columnar and JSON formats --------------------------------------------------
+
+
+def test_parquet_round_trip(tmp_path: Path) -> None:
+    original = pa.Table.from_pylist(ROWS)
+    pq.write_table(original, tmp_path / "rows.parquet")
+    table = read_table(tmp_path / "rows.parquet", "rows.parquet")
+    assert table.equals(original)
+
+
+@pytest.mark.parametrize("name", ["rows.feather", "rows.arrow"])
+def test_feather_round_trip(tmp_path: Path, name: str) -> None:
+    original = pa.Table.from_pylist(ROWS)
+    feather.write_feather(original, tmp_path / name)
+    table = read_table(tmp_path / name, name)
+    assert table.equals(original)
+
+
+def test_corrupt_parquet_is_invalid_input(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "broken.parquet", b"PAR1 this is not really parquet")
+    assert "broken.parquet is not a readable parquet file" in err.value.message
+
+
+def test_json_array_of_records_round_trip(tmp_path: Path) -> None:
+    table = read(tmp_path, "rows.json", json.dumps(ROWS, indent=2))
+    assert table.to_pylist() == ROWS
+
+
+@pytest.mark.parametrize("name", ["rows.jsonl", "rows.ndjson"])
+def test_json_lines_round_trip(tmp_path: Path, name: str) -> None:
+    content = "".join(json.dumps(row) + "\n" for row in ROWS)
+    table = read(tmp_path, name, content)
+    assert table.to_pylist() == ROWS
+
+
+def test_invalid_json_names_line_and_column(tmp_path: Path) -> None:
+    content = '[\n  {"a": 1, "b": "x"},\n  {"a": 2 "b": "y"}\n]\n'
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "bad.json", content)
+    assert "bad.json: invalid JSON at line 3 column 11" in err.value.message
+    assert err.value.extra["line"] == 3
+
+
+def test_invalid_json_lines_names_the_bad_line(tmp_path: Path) -> None:
+    content = '{"a": 1}\n{"a": 2}\n{"a": 3,\n{"a": 4}\n'
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "bad.jsonl", content)
+    assert "bad.jsonl" in err.value.message
+    assert "line 3" in err.value.message
+    assert err.value.extra["line"] == 3
+
+
+def test_json_array_of_non_objects_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "numbers.json", "[1, 2, 3]")
+    assert "item 0 of the JSON array is not an object" in err.value.message
+    assert "{column: value}" in err.value.message
+
+
+def test_nested_values_are_refused_naming_the_column(tmp_path: Path) -> None:
+    content = json.dumps([{"id": 1, "address": {"city": "Lyon"}}])
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "nested.json", content)
+    assert "'address' holds nested values" in err.value.message
