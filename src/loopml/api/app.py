@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from loopml import __version__
 from loopml.api import auth, problems
 from loopml.api.limits import BodySizeLimit
-from loopml.api.routers import datasets, jobs, keys, projects, system, trainings
+from loopml.api.routers import datasets, jobs, keys, labels, projects, system, trainings
 from loopml.core.enums import Role
 from loopml.core.schemas import ApiKey
 from loopml.home import open_home
@@ -96,6 +96,7 @@ def create_app(
         jobs.admin_router,
         trainings.router,
         datasets.router,
+        labels.router,
     ):
         app.include_router(router, prefix="/api/v1")
     if trusted_local:

@@ -49,6 +49,26 @@ def show_project(ctx: typer.Context, name: str, as_json: bool = JSON) -> None:
         fields(f"project {project.name}", project.model_dump())
 
 
+@projects_app.command("set")
+def set_project(
+    ctx: typer.Context,
+    name: str,
+    description: str = typer.Option(None, help="A new description."),
+    label_review: bool = typer.Option(
+        None,
+        "--label-review/--no-label-review",
+        help="Whether labels wait for a reviewer (another key) before training.",
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Change a project's description or label review."""
+    project = state(ctx).client().projects.update(name, description, label_review=label_review)
+    if as_json:
+        print_json(project)
+    else:
+        fields(f"project {project.name}", project.model_dump())
+
+
 def _parse_roles(values: list[str]) -> dict[str, Role]:
     roles = {}
     for value in values:

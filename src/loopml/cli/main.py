@@ -13,6 +13,7 @@ from loopml.cli.context import CliState
 from loopml.cli.data import data_app
 from loopml.cli.demo import demo
 from loopml.cli.jobs import jobs_app
+from loopml.cli.labels import labels_app
 from loopml.cli.output import err_console
 from loopml.cli.serve import db_app, server, worker
 from loopml.cli.train import train
@@ -81,6 +82,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+data_app.add_typer(labels_app, name="labels")
 app.add_typer(data_app, name="data")
 
 

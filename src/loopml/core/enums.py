@@ -69,3 +69,18 @@ class Severity(str, Enum):
     info = "info"
     warning = "warning"
     error = "error"
+
+
+class LabelSource(str, Enum):
+    """Where a label came from."""
+
+    human = "human"
+    import_ = "import"
+    model = "model"
+    feedback = "feedback"
+
+
+class LabelStatus(str, Enum):
+    pending_review = "pending_review"
+    approved = "approved"
+    rejected = "rejected"

@@ -11,7 +11,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loopml.core.enums import ColumnKind, JobState, Role, Severity, TaskType
+from loopml.core.enums import (
+    ColumnKind,
+    JobState,
+    LabelSource,
+    LabelStatus,
+    Role,
+    Severity,
+    TaskType,
+)
 
 
 class Entity(BaseModel):
@@ -22,6 +30,9 @@ class Project(Entity):
     id: str
     name: str
     description: str = ""
+    label_review: bool = Field(
+        default=True, description="Labels wait for a reviewer's approval before training."
+    )
     created_at: datetime
 
 
@@ -159,3 +170,23 @@ class DatasetVersion(Entity):
     @property
     def ref(self) -> str:
         return f"{self.dataset}@{self.number}"
+
+
+class Label(Entity):
+    """A label on one item (a row or an image) of a dataset."""
+
+    id: str
+    project: str
+    dataset: str
+    item: str = Field(description="The row's key or the image's SHA-256.")
+    value: str
+    source: LabelSource
+    status: LabelStatus
+    author: str
+    created_at: datetime
+    reviewer: str | None = None
+    reviewed_at: datetime | None = None
+    note: str = ""
+    applied_in: int | None = Field(
+        default=None, description="The dataset version that first included this label."
+    )

@@ -12,6 +12,7 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,10 @@ from loopml.core.schemas import DatasetSchema, DatasetVersion
 from loopml.data import splits
 from loopml.data.cifar import is_cifar, read_cifar
 from loopml.data.images import ImageSet, image_folder, is_image
-from loopml.data.profile import profile
 from loopml.data.quality import quality_report
 from loopml.data.schema import infer_schema
 from loopml.data.sources import StagedFile, describe, stage
+from loopml.data.stats import summarise
 from loopml.data.tabular import check_table, read_table, tabular_format
 from loopml.store import datasets
 from loopml.store.blobs import BlobStore
@@ -89,6 +90,8 @@ def ingest(
         "read": read,
         "data_hash": data_hash,
     }
+    if images is not None and target is None:
+        target = "label"  # the class folders' names, or empty until images are labelled
     overrides = {"target": target, "task": task, "kinds": kinds or {}}
     if remember_source and describe(source) != "upload":
         with db.session() as s:
@@ -111,10 +114,14 @@ def derive(
     task: str | None = None,
     kinds: dict[str, str] | None = None,
     split: dict[str, Any] | None = None,
+    rows: pa.Table | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> tuple[DatasetVersion, bool]:
-    """A version with the same rows as ``version`` but another schema or test split.
+    """A version made from ``version``: another schema, test split or (with ``rows`` and
+    their ``manifest`` entries, e.g. a new ``data_hash``) changed rows.
 
-    Unset arguments keep the parent's choices.
+    Unset arguments keep the parent's choices. Changed rows keep the parent's test split
+    when their number is the same, so that no row moves between training and test.
     """
     from loopml.data.load import read_rows, test_mask
 
@@ -128,13 +135,18 @@ def derive(
         },
     }
     parent_split = {k: version.split.get(k) for k in ("method", "test_size", "seed", "column")}
-    split_options = splits.check_split_options(split if split is not None else parent_split)
     predefined = None
-    if version.split.get("method") == "predefined":
+    same_rows = rows is None or rows.num_rows == version.rows
+    if version.split.get("method") == "predefined" or (
+        split is None and rows is not None and same_rows
+    ):
         predefined = test_mask(blobs, version).tolist()
-    manifest = {k: v for k, v in version.manifest.items() if k not in ("table", "profile")}
+        parent_split = {**parent_split, "method": "predefined"}
+    split_options = splits.check_split_options(split if split is not None else parent_split)
+    kept = {k: v for k, v in version.manifest.items() if k not in ("table", "profile")}
     return _record(
-        db, blobs, version.project, version.dataset, read_rows(blobs, version), manifest,
+        db, blobs, version.project, version.dataset,
+        rows if rows is not None else read_rows(blobs, version), {**kept, **(manifest or {})},
         overrides, split_options, source=version.source, images=None, predefined=predefined,
         progress=lambda fraction, message: None,
     )  # fmt: skip
@@ -156,26 +168,34 @@ def _record(
     progress: OnProgress,
 ) -> tuple[DatasetVersion, bool]:
     """Describe rows, store them and record the version (or find the one that has them)."""
-    progress(0.4, f"{table.num_rows:,} rows: inferring the schema")
-    image_columns = ("image",) if images is not None or "images" in manifest else ()
-    schema = infer_schema(table, image_columns=image_columns, **overrides)
+    progress(0.4, f"{table.num_rows:,} rows: describing columns")
     data_hash = manifest["data_hash"]
-    content_hash = _digest({"data": data_hash, "schema": overrides, "split": split_options})
-    with db.session() as s:
-        found = datasets.find_version(s, project, name, content_hash)
-    if found is not None:
-        progress(1.0, f"unchanged: {found.ref} already holds this content")
-        return found, False
-    progress(0.5, "checking quality")
-    findings = quality_report(table, schema)
-    test, split_info = splits.assign_split(table, schema, split_options, predefined)
-    progress(0.7, "storing rows")
     prefix = f"datasets/{project}/{name}"
+    table_key = f"{prefix}/tables/{data_hash}.parquet"
+    with ThreadPoolExecutor(1) as pool:
+        # Writing Parquet and describing columns each keep a core busy: do both at once.
+        stored = (
+            None if blobs.exists(table_key) else pool.submit(_put_table, blobs, table_key, table)
+        )
+        summaries = {n: summarise(table.column(n)) for n in table.column_names}
+        image_columns = ("image",) if images is not None or "images" in manifest else ()
+        schema = infer_schema(table, image_columns=image_columns, summaries=summaries, **overrides)
+        content_hash = _digest({"data": data_hash, "schema": overrides, "split": split_options})
+        with db.session() as s:
+            found = datasets.find_version(s, project, name, content_hash)
+        if found is not None:
+            progress(1.0, f"unchanged: {found.ref} already holds this content")
+            return found, False
+        progress(0.5, "checking quality")
+        findings = quality_report(table, schema, summaries=summaries)
+        test, split_info = splits.assign_split(table, schema, split_options, predefined)
+        progress(0.7, "storing rows")
+        table_info = stored.result() if stored else _describe_blob(blobs, table_key)
     manifest = {
         **manifest,
-        "table": _put_table(blobs, f"{prefix}/tables/{data_hash}.parquet", table),
+        "table": table_info,
         "columns": table.column_names,
-        "profile": profile(table, schema),
+        "profile": summaries,
     }
     if images is not None:
         manifest["images"] = _put_images(blobs, project, images, progress)
@@ -262,6 +282,11 @@ def _put_table(blobs: BlobStore, key: str, table: pa.Table) -> dict[str, Any]:
         pq.write_table(table, fh.name, compression="zstd")
         info = blobs.put_file(key, fh.name)
     return {"key": key, "sha256": info.sha256, "bytes": info.size}
+
+
+def _describe_blob(blobs: BlobStore, key: str) -> dict[str, Any]:
+    info = next(b for b in blobs.list(key.rsplit("/", 1)[0]) if b.key == key)
+    return {"key": key, "sha256": blobs.hash(key), "bytes": info.size}
 
 
 def _put_images(

@@ -18,25 +18,41 @@ import pyarrow.compute as pc
 
 from loopml.core.enums import ColumnKind, Severity, TaskType
 from loopml.core.schemas import DatasetSchema, QualityFinding
+from loopml.data.stats import summarise
 
 _SAMPLE = 50_000
 _NUMERIC = (ColumnKind.numeric, ColumnKind.integer)
 _BINS = 32
-_FENCE = 3.0  # IQR multiples: Tukey's "far out" values
-_ROBUST_Z = 5.0
+_MAX_DISTINCT = 10_000
 _NORMALISE = re.compile(r"[\s_\-.]+")
 
 
-def quality_report(table: pa.Table, schema: DatasetSchema, seed: int = 0) -> list[QualityFinding]:
-    """Run every check; findings sorted most severe first."""
+def quality_report(
+    table: pa.Table,
+    schema: DatasetSchema,
+    seed: int = 0,
+    *,
+    summaries: dict[str, dict[str, Any]] | None = None,
+) -> list[QualityFinding]:
+    """Run every check; findings sorted most severe first.
+
+    ``summaries`` are :func:`loopml.data.stats.summarise` of each column when already made.
+    """
     n = table.num_rows
+    summaries = summaries or {c.name: summarise(table.column(c.name)) for c in schema.columns}
     findings: list[QualityFinding] = []
     for column in schema.columns:
         values = table.column(column.name)
-        findings += _missing(column.name, column.missing, n)
+        summary = summaries[column.name]
+        if column.name == schema.target:
+            findings += _unlabelled(column.name, summary["missing"], n)
+            if summary["unique"] == 0:
+                continue
+        else:
+            findings += _missing(column.name, summary["missing"], n)
         if column.kind is ColumnKind.image:
             continue
-        findings += _constant(column.name, values, column.unique or 0, n)
+        findings += _constant(column.name, summary, n)
         if column.kind is ColumnKind.identifier:
             findings.append(
                 _find(
@@ -49,16 +65,16 @@ def quality_report(table: pa.Table, schema: DatasetSchema, seed: int = 0) -> lis
                 )
             )
         if column.kind in _NUMERIC and column.name != schema.target:
-            findings += _outliers(column.name, values)
+            findings += _outliers(column.name, summary)
         if column.kind in (ColumnKind.categorical, ColumnKind.text, ColumnKind.numeric):
             findings += _mixed(column.name, values)
-        if column.kind is ColumnKind.categorical:
+        if column.kind is ColumnKind.categorical and summary["unique"] <= _MAX_DISTINCT:
             findings += _near_duplicates(column.name, values)
-    findings += _duplicates(table, schema)
+    findings += _duplicates(table)
     if schema.target is not None and schema.task is not None:
-        rows = _sample_rows(table, seed)
-        findings += _imbalance(schema.target, table.column(schema.target), schema.task)
-        findings += _leakage(rows, schema)
+        target = schema.target
+        findings += _imbalance(target, table.column(target), summaries[target], schema.task)
+        findings += _leakage(_sample_rows(table, seed), schema)
     order = {Severity.error: 0, Severity.warning: 1, Severity.info: 2}
     return sorted(findings, key=lambda f: order[f.severity])
 
@@ -97,56 +113,58 @@ def _missing(name: str, missing: int, n: int) -> list[QualityFinding]:
     ]
 
 
-def _constant(name: str, values: pa.ChunkedArray, unique: int, n: int) -> list[QualityFinding]:
-    if unique <= 1:
+def _unlabelled(name: str, missing: int, n: int) -> list[QualityFinding]:
+    if missing == 0:
+        return []
+    severity = Severity.warning if missing == n else Severity.info
+    return [
+        _find(
+            "unlabelled",
+            severity,
+            name,
+            f"{missing:,} rows ({_pct(missing, n)}) have no {name!r}: training leaves them "
+            "out; label them (loopml data labels items --unlabelled, then add or import)",
+            missing=missing,
+            share=missing / n,
+        )
+    ]
+
+
+def _constant(name: str, summary: dict[str, Any], n: int) -> list[QualityFinding]:
+    if summary["unique"] <= 1:
         return [
             _find("constant", Severity.warning, name, f"{name!r} holds a single value: it "
-                  "carries no information and training ignores it", unique=unique)
+                  "carries no information and training ignores it", unique=summary["unique"])
         ]  # fmt: skip
-    counts = pc.value_counts(values.drop_null())
-    top = max(counts.field("counts").to_pylist())
-    if top >= 0.99 * n:
-        value = counts.field("values")[int(np.argmax(counts.field("counts")))].as_py()
+    top = summary["top"][0]
+    if top["count"] >= 0.99 * n:
         return [
             _find(
                 "near_constant",
                 Severity.info,
                 name,
-                f"{name!r} is {value!r} on {_pct(top, n)} of rows: little to learn from it "
-                "unless the rare values matter",
-                value=value,
-                share=top / n,
+                f"{name!r} is {top['value']!r} on {_pct(top['count'], n)} of rows: little to "
+                "learn from it unless the rare values matter",
+                value=top["value"],
+                share=top["count"] / n,
             )
         ]
     return []
 
 
-def _outliers(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
-    x = values.to_numpy().astype(float, copy=False)
-    x = x[np.isfinite(x)]
-    if len(x) < 20 or len(np.unique(x[: min(len(x), 1000)])) <= 10:
-        return []
-    q1, median, q3 = np.percentile(x, [25, 50, 75])
-    mad = 1.4826 * np.median(np.abs(x - median))
-    iqr = q3 - q1
-    if iqr <= 0 and mad <= 0:
-        return []
-    low, high = q1 - _FENCE * iqr, q3 + _FENCE * iqr
-    outside = (x < low) | (x > high) if iqr > 0 else np.zeros(len(x), bool)
-    if mad > 0:
-        outside &= np.abs(x - median) / mad > _ROBUST_Z
-    count = int(outside.sum())
+def _outliers(name: str, summary: dict[str, Any]) -> list[QualityFinding]:
+    far = summary.get("far") or {}
+    count = far.get("count", 0)
     if count == 0:
         return []
-    far = x[outside]
-    values, counts = np.unique(far, return_counts=True)
-    sentinel = float(values[np.argmax(counts)]) if counts.max() >= max(3, count / 2) else None
+    valid = summary["rows"] - summary["missing"]
+    repeated = far["most_common_count"]
+    sentinel = far["most_common"] if repeated >= max(3, count / 2) else None
     # Skewed columns have far values by nature; a repeated far value is a placeholder.
-    severity = Severity.warning if sentinel is not None or count > 0.05 * len(x) else Severity.info
-    extremes = (float(x.min()), float(x.max()))
+    severity = Severity.warning if sentinel is not None or count > 0.05 * valid else Severity.info
     hint = (
-        f"{sentinel:g} alone appears {int(counts.max()):,} times: a placeholder for "
-        "'unknown'? If so, make those cells empty"
+        f"{sentinel:g} alone appears {repeated:,} times: a placeholder for 'unknown'? "
+        "If so, make those cells empty"
         if sentinel is not None
         else "check for unit mix-ups and placeholder values such as -1 or 9999"
     )
@@ -155,14 +173,13 @@ def _outliers(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
             "outliers",
             severity,
             name,
-            f"{name!r} has {count:,} far values ({_pct(count, len(x))}) outside "
-            f"[{low:.4g}, {high:.4g}] (range {extremes[0]:.4g} .. {extremes[1]:.4g}); {hint}",
+            f"{name!r} has {count:,} far values ({_pct(count, valid)}) outside "
+            f"[{far['lower']:.4g}, {far['upper']:.4g}] (range {summary['min']:.4g} .. "
+            f"{summary['max']:.4g}); {hint}",
             sentinel=sentinel,
             count=count,
-            lower=float(low),
-            upper=float(high),
-            min=extremes[0],
-            max=extremes[1],
+            lower=far["lower"],
+            upper=far["upper"],
         )
     ]
 
@@ -218,16 +235,14 @@ def _near_duplicates(name: str, values: pa.ChunkedArray) -> list[QualityFinding]
     ]
 
 
-def _duplicates(table: pa.Table, schema: DatasetSchema) -> list[QualityFinding]:
+def _duplicates(table: pa.Table) -> list[QualityFinding]:
     n = table.num_rows
     hashed = np.zeros(n, dtype=np.uint64)
-    for column in schema.columns:
-        values = table.column(column.name).to_pandas()
+    for values in table.columns:
         with np.errstate(over="ignore"):
-            hashed = hashed * np.uint64(1_000_003) ^ pd.util.hash_array(
-                np.asarray(values, dtype=object) if values.dtype == object else values.to_numpy()
-            )
-    duplicates = n - len(np.unique(hashed))
+            hashed = hashed * np.uint64(1_000_003) ^ _row_codes(values)
+    hashed.sort()  # sorting beats np.unique's hash table on a million 64-bit codes
+    duplicates = int(np.count_nonzero(hashed[1:] == hashed[:-1]))
     if duplicates == 0:
         return []
     return [
@@ -236,21 +251,38 @@ def _duplicates(table: pa.Table, schema: DatasetSchema) -> list[QualityFinding]:
             Severity.warning,
             None,
             f"{duplicates:,} row{'s' if duplicates > 1 else ''} ({_pct(duplicates, n)}) repeat "
-            "another row exactly: copies "
-            "in different folds make cross-validation look better than it is",
+            "another row exactly: copies in different folds make cross-validation look "
+            "better than it is",
             count=duplicates,
         )
     ]
 
 
-def _imbalance(target: str, values: pa.ChunkedArray, task: TaskType) -> list[QualityFinding]:
-    if task is TaskType.regression:
+def _row_codes(values: pa.ChunkedArray) -> np.ndarray:
+    """Per row, a 64-bit code equal for equal values (missing values share one code)."""
+    if pa.types.is_floating(values.type) or pa.types.is_integer(values.type):
+        x = values.to_numpy().astype(np.float64, copy=False)
+        x = np.where(np.isnan(x), np.inf, x) + 0.0  # + 0.0 makes -0.0 equal to 0.0
+        return x.view(np.uint64)
+    codes = pc.dictionary_encode(values.combine_chunks()).indices
+    return np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64).view(
+        np.uint64
+    ) + np.uint64(0x9E3779B97F4A7C15)
+
+
+def _imbalance(
+    target: str, values: pa.ChunkedArray, summary: dict[str, Any], task: TaskType
+) -> list[QualityFinding]:
+    if task is TaskType.regression or not summary["top"]:
         return []
-    counts = pc.value_counts(values.drop_null())
-    sizes = dict(
-        zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=False)
-    )
-    total = sum(sizes.values())
+    if summary["unique"] > len(summary["top"]):
+        counts = pc.value_counts(values.drop_null())
+        sizes = dict(
+            zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+        )
+    else:
+        sizes = {t["value"]: t["count"] for t in summary["top"]}
+    total = summary["rows"] - summary["missing"]
     rare, smallest = min(sizes.items(), key=lambda kv: kv[1])
     if smallest < 10:
         severity = Severity.error
@@ -286,8 +318,12 @@ def _leakage(rows: pd.DataFrame, schema: DatasetSchema) -> list[QualityFinding]:
     rows = rows[rows[target].notna()]
     if len(rows) < 20:
         return []
-    y = rows[target]
     classify = schema.task is not TaskType.regression
+    if classify:
+        y_codes, _ = pd.factorize(rows[target])
+        y: np.ndarray = y_codes
+    else:
+        y = pd.to_numeric(rows[target], errors="coerce").to_numpy(dtype=float)
     findings = []
     for column in schema.columns:
         if column.name == target or column.kind in (
@@ -297,7 +333,7 @@ def _leakage(rows: pd.DataFrame, schema: DatasetSchema) -> list[QualityFinding]:
         groups = _groups(rows[column.name], column.kind)
         if groups is None:
             continue
-        score = _purity(groups, y) if classify else _explained(groups, y.astype(float))
+        score = _purity(groups, y) if classify else _explained(groups, y)
         if score >= 0.98:
             what = "accuracy" if classify else "R²"
             findings.append(
@@ -314,27 +350,37 @@ def _leakage(rows: pd.DataFrame, schema: DatasetSchema) -> list[QualityFinding]:
     return findings
 
 
-def _groups(values: pd.Series, kind: ColumnKind) -> pd.Series | None:
+def _groups(values: pd.Series, kind: ColumnKind) -> np.ndarray | None:
+    """Group codes: quantile bins of numbers, the values of everything else."""
     if kind in _NUMERIC:
-        numbers = pd.to_numeric(values, errors="coerce")
-        if numbers.nunique() <= _BINS:
-            return numbers.astype(str)
-        return pd.qcut(numbers, _BINS, labels=False, duplicates="drop").astype(str)
-    if values.nunique() > len(values) / 10:
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        edges = np.unique(np.nanquantile(numbers, np.linspace(0, 1, _BINS + 1)[1:-1]))
+        codes = np.searchsorted(edges, numbers, side="right")
+        return np.where(np.isnan(numbers), len(edges) + 1, codes)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    if len(uniques) > len(values) / 10:
         return None  # nearly one group per row: any column would "predict" perfectly
-    return values.astype(str)
+    return codes
 
 
-def _purity(groups: pd.Series, y: pd.Series) -> float:
-    counts = pd.crosstab(groups, y.astype(str))
-    base = counts.sum(axis=0).max() / len(y)
-    accuracy = counts.max(axis=1).sum() / len(y)
-    return float(accuracy) if base < 0.95 else 0.0
-
-
-def _explained(groups: pd.Series, y: pd.Series) -> float:
-    total = float(((y - y.mean()) ** 2).sum())
-    if total == 0:
+def _purity(groups: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of predicting each group's most common class (0 when one class dominates)."""
+    classes = int(y.max()) + 1
+    table = np.bincount(groups * classes + y, minlength=(groups.max() + 1) * classes)
+    table = table.reshape(-1, classes)
+    if table.sum(axis=0).max() >= 0.95 * len(y):
         return 0.0
-    means = y.groupby(groups).transform("mean")
+    return float(table.max(axis=1).sum() / len(y))
+
+
+def _explained(groups: np.ndarray, y: np.ndarray) -> float:
+    """R² of predicting each group's mean."""
+    keep = np.isfinite(y)
+    groups, y = groups[keep], y[keep]
+    total = float(((y - y.mean()) ** 2).sum())
+    if total == 0 or len(y) == 0:
+        return 0.0
+    sums = np.bincount(groups, weights=y)
+    counts = np.bincount(groups)
+    means = sums[groups] / counts[groups]
     return 1.0 - float(((y - means) ** 2).sum()) / total

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from loopml.core.enums import ColumnKind, TaskType
 from loopml.core.errors import InvalidInput
 from loopml.core.schemas import ColumnSchema, DatasetSchema
+from loopml.data.stats import summarise
 
 _SAMPLE = 10_000
 _TARGET_NAMES = (
@@ -36,6 +36,7 @@ def infer_schema(
     kinds: Mapping[str, str] | None = None,
     target: str | None = None,
     task: str | None = None,
+    summaries: Mapping[str, dict[str, Any]] | None = None,
 ) -> DatasetSchema:
     """Infer each column's kind, a target and a task; apply the user's overrides.
 
@@ -49,13 +50,16 @@ def infer_schema(
         Column name -> :class:`ColumnKind` value, replacing what inference says.
     target, task : str, optional
         The target column and task type, replacing the suggestions.
+    summaries : mapping, optional
+        :func:`loopml.data.stats.summarise` of each column, when already computed.
     """
     kinds = dict(kinds or {})
     _check_columns(table, kinds, "kinds")
     columns = []
     for name in table.column_names:
         column = table.column(name)
-        inferred = ColumnKind.image if name in image_columns else infer_kind(name, column)
+        summary = (summaries or {}).get(name) or summarise(column)
+        inferred = ColumnKind.image if name in image_columns else infer_kind(name, column, summary)
         kind = inferred
         if name in kinds:
             kind = _parse_kind(kinds[name], name)
@@ -65,8 +69,8 @@ def infer_schema(
                 name=name,
                 kind=kind,
                 dtype=str(column.type),
-                missing=_missing(column),
-                unique=int(pc.count_distinct(column).as_py()),
+                missing=summary["missing"],
+                unique=summary["unique"],
                 inferred=inferred if kind != inferred else None,
             )
         )
@@ -90,15 +94,18 @@ def infer_schema(
     )
 
 
-def infer_kind(name: str, column: pa.ChunkedArray) -> ColumnKind:
-    """The kind of one column, from its type and a sample of its values."""
+def infer_kind(
+    name: str, column: pa.ChunkedArray, summary: dict[str, Any] | None = None
+) -> ColumnKind:
+    """The kind of one column, from its type, its counts and a sample of its values."""
+    summary = summary or summarise(column)
     kind_of = column.type
     if pa.types.is_boolean(kind_of):
         return ColumnKind.boolean
     if pa.types.is_temporal(kind_of):
         return ColumnKind.datetime
-    valid = column.length() - column.null_count
-    unique = int(pc.count_distinct(column).as_py()) if valid else 0
+    valid = summary["rows"] - summary["missing"]
+    unique = summary["unique"]
     if pa.types.is_integer(kind_of):
         if unique == valid and valid >= 20 and (_ID_NAME.search(name) or _increasing(column)):
             return ColumnKind.identifier
@@ -175,13 +182,6 @@ def _looks_like_dates(sample: pd.Series) -> bool:
 def _increasing(column: pa.ChunkedArray) -> bool:
     values = column.drop_null().to_numpy()
     return len(values) > 1 and bool(np.all(np.diff(values) > 0))
-
-
-def _missing(column: pa.ChunkedArray) -> int:
-    missing = column.null_count
-    if pa.types.is_floating(column.type):
-        missing += int(pc.sum(pc.is_nan(column)).as_py() or 0)
-    return missing
 
 
 def _check_columns(table: pa.Table, names: Mapping[str, Any], field: str) -> None:

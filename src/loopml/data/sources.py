@@ -130,12 +130,13 @@ def _stage_local(path: Path, progress: _Counter) -> list[StagedFile]:
         raise NotFound(f"{path} does not exist", field="source")
     if path.is_file():
         return [_local_file(path, path.name, progress)]
-    files = sorted(
-        p for p in path.rglob("*") if p.is_file() and _visible(p.relative_to(path).as_posix())
-    )
+    # Sorted by name (``a-c.csv`` before ``a/b.csv``) as uploads and URLs are, not by path
+    # parts, so that one folder gives the same order (and version) however it arrives.
+    names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+    files = [n for n in names if _visible(n)]
     if not files:
         raise InvalidInput(f"folder {path} holds no files", field="source")
-    return [_local_file(p, p.relative_to(path).as_posix(), progress) for p in files]
+    return [_local_file(path / n, n, progress) for n in files]
 
 
 def put_upload(blobs: BlobStore, prefix: str, files: list[tuple[str, IO[bytes]]]) -> str:

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 from loopml.core.enums import JobState, Role
 from loopml.core.schemas import ApiKey, Job, JobLogLine, NewApiKey, Project
 from loopml.sdk.datasets import Datasets
+from loopml.sdk.labels import Labels
 from loopml.sdk.resource import ApiError, Resource, raise_for
 
 __all__ = ["ApiError", "Client"]
@@ -33,8 +34,11 @@ class Projects(Resource):
     def get(self, name: str) -> Project:
         return self._call("GET", f"/projects/{name}", Project)
 
-    def update(self, name: str, description: str) -> Project:
-        body = {"description": description}
+    def update(
+        self, name: str, description: str | None = None, *, label_review: bool | None = None
+    ) -> Project:
+        given = {"description": description, "label_review": label_review}
+        body = {k: v for k, v in given.items() if v is not None}
         return self._call("PATCH", f"/projects/{name}", Project, json=body)
 
 
@@ -219,6 +223,7 @@ class Client:
         self.jobs = Jobs(self)
         self.trainings = Trainings(self)
         self.datasets = Datasets(self)
+        self.labels = Labels(self)
 
     def request(self, method: str, path: str, model: Any = None, **kwargs: Any) -> Any:
         response = self._http.request(method, "/api/v1" + path, **kwargs)

@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from loopml.core.errors import InvalidInput
 from loopml.core.schemas import Dataset, DatasetVersion, Job, QualityFinding
 from loopml.sdk.resource import Resource
 
@@ -61,6 +62,12 @@ class Datasets(Resource):
     ) -> Job:
         """Upload local files; a folder is sent file by file with its sub-folder names."""
         files = _expand(paths)
+        if not files:
+            shown = ", ".join(str(p) for p in paths) or "no paths"
+            raise InvalidInput(
+                f"nothing to upload: {shown} holds no files (hidden ones are skipped)",
+                field="paths",
+            )
         options = json.dumps(_options(locals()))
         with ExitStack() as stack:
             parts = [

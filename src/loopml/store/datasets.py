@@ -177,6 +177,10 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return name, int(number)
 
 
+def dataset_id(session: Session, project: str, name: str) -> str:
+    return _row(session, project, name).id
+
+
 def _latest_number(session: Session, dataset_id: str) -> int:
     value = session.scalar(
         select(func.max(DatasetVersionRow.number)).where(DatasetVersionRow.dataset_id == dataset_id)

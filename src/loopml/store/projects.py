@@ -38,9 +38,19 @@ def list_all(session: Session, names: set[str] | None = None) -> list[Project]:
     return [Project.model_validate(r) for r in session.scalars(query)]
 
 
-def update(session: Session, name: str, description: str) -> Project:
+def update(
+    session: Session,
+    name: str,
+    description: str | None = None,
+    *,
+    label_review: bool | None = None,
+) -> Project:
+    """Change what is given; None leaves a field as it is."""
     row = _row(session, name)
-    row.description = description
+    if description is not None:
+        row.description = description
+    if label_review is not None:
+        row.label_review = label_review
     session.flush()
     return Project.model_validate(row)
 

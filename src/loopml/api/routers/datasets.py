@@ -12,10 +12,12 @@ import json
 import uuid
 from typing import Annotated, Any, Literal
 
+import fsspec
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from fsspec.implementations.local import LocalFileSystem
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loopml.api import auth
@@ -27,7 +29,7 @@ from loopml.data import load
 from loopml.data.ingest import derive
 from loopml.data.sources import describe, put_upload
 from loopml.home import Home
-from loopml.store import datasets, jobs
+from loopml.store import datasets, jobs, projects
 
 router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
 KIND = "data.ingest"
@@ -87,6 +89,43 @@ def _params(home: Home, options: IngestOptions, name: str, source: str) -> dict[
     }
 
 
+def _reads_server_files(source: str) -> bool:
+    """Whether reading ``source`` reads the server's own files: a path, ``file://``, or an
+    fsspec URL that reaches the local filesystem another way (``local://``, or a chain such
+    as ``simplecache::file:///srv/x.csv`` whose last part may even be a bare path)."""
+    kind = describe(source)
+    if kind != "url":
+        return kind == "local"
+    parts = source.split("::")
+    for i, part in enumerate(parts):
+        if "://" in part:
+            protocol = part.split("://", 1)[0]
+        elif i == len(parts) - 1:
+            return True  # fsspec reads a chain's last part without a protocol as a local path
+        else:
+            protocol = part
+        try:
+            if issubclass(fsspec.get_filesystem_class(protocol), LocalFileSystem):
+                return True
+        except (ImportError, ValueError):
+            continue  # unknown here: staging will say it cannot open it
+    return False
+
+
+def _distinct_names(names: list[str]) -> None:
+    """Two uploaded files of one name would be staged over each other: refuse them."""
+    seen: set[str] = set()
+    for name in names:
+        key = "/".join(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
+        if key in seen:
+            raise InvalidInput(
+                f"two uploaded files are named {name!r}; the files of an upload need "
+                "distinct names (send folders with their sub-folder names)",
+                field="files",
+            )
+        seen.add(key)
+
+
 def _enqueue(home: Home, project: str, name: str, params: dict[str, Any]) -> Job:
     check_name(name)
     with home.db.session() as s:
@@ -107,7 +146,7 @@ def ingest_source(
 ) -> Job:
     """Read a source into a new version of the dataset (created when new). A server path
     is read with the server's rights, so only admins may name one."""
-    if describe(body.source) == "local" and key.global_role is not Role.admin:
+    if _reads_server_files(body.source) and key.global_role is not Role.admin:
         raise Forbidden(
             "only admin keys may ingest from a path on the server; upload the files instead",
             field="source",
@@ -139,9 +178,19 @@ def upload(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "options"
         raise InvalidInput(f"options: {where}: {first['msg']}", field=f"options.{where}") from None
+    check_name(name)
+    _distinct_names([f.filename or "upload" for f in files])
+    with home.db.session() as s:
+        projects.get(s, project)  # before anything is stored
     prefix = f"uploads/{project}/{uuid.uuid4().hex}"
-    source = put_upload(home.blobs, prefix, [(f.filename or "upload", f.file) for f in files])
-    return _enqueue(home, project, name, _params(home, parsed, name, source))
+    try:
+        source = put_upload(home.blobs, prefix, [(f.filename or "upload", f.file) for f in files])
+        return _enqueue(home, project, name, _params(home, parsed, name, source))
+    except BaseException:
+        # A refused upload (a bad file name, ...) keeps none of its files.
+        for blob in list(home.blobs.list(prefix + "/")):
+            home.blobs.delete(blob.key)
+        raise
 
 
 @router.post(

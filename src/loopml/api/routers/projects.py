@@ -19,7 +19,10 @@ class ProjectCreate(BaseModel):
 
 
 class ProjectUpdate(BaseModel):
-    description: str = Field(max_length=10_000)
+    description: str | None = Field(default=None, max_length=10_000)
+    label_review: bool | None = Field(
+        default=None, description="Whether labels wait for a reviewer before training."
+    )
 
 
 @router.get("", response_model=list[Project])
@@ -54,4 +57,4 @@ def update_project(
     project: str, body: ProjectUpdate, home: Home = Depends(auth.get_home)
 ) -> Project:
     with home.db.session() as s:
-        return projects.update(s, project, body.description)
+        return projects.update(s, project, body.description, label_review=body.label_review)

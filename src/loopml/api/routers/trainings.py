@@ -61,8 +61,13 @@ class TrainingRequest(BaseModel):
         try:
             name, _ = datasets.parse_ref(value)
             check_name(name, field="dataset")
-        except InvalidInput as exc:
-            raise ValueError(exc.message) from None
+        except InvalidInput:
+            known = ", ".join(PREFIX + n for n in sorted(BUILTIN_DATASETS))
+            raise ValueError(
+                f"{value!r} is neither a dataset of the project (name or name@version) nor "
+                f"a built-in one; add sources as datasets first (POST .../datasets or "
+                f"`loopml data add`). Built-in datasets: {known}"
+            ) from None
         return value
 
     @field_validator("metric")

@@ -1,0 +1,87 @@
+"""Ingest benchmark: loopml's ingest (read, hash, schema, quality report, split, Parquet
+in the blob store, version recorded) against pandas' ``read_csv`` + ``describe()`` on the
+same CSV, each in a fresh process timed by GNU time (wall seconds and peak RSS).
+
+    .venv/bin/python -m benchmarks.data.run [--rows 1000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.data.generate import frame
+
+# Each script prints the seconds of its work alone (imports and set-up excluded).
+PANDAS = """
+import sys, time, pandas as pd
+start = time.perf_counter()
+df = pd.read_csv(sys.argv[1])
+df.describe(include="all")
+print("WORK", time.perf_counter() - start)
+"""
+LOOPML = """
+import sys, tempfile, pathlib, time
+from loopml.data.ingest import ingest
+from loopml.store import projects
+from loopml.store.blobs import BlobStore
+from loopml.store.db import Database
+home = pathlib.Path(tempfile.mkdtemp())
+db = Database(f"sqlite:///{home}/loopml.db"); db.upgrade()
+blobs = BlobStore((home / "blobs").as_uri())
+with db.session() as s:
+    projects.create(s, "bench")
+start = time.perf_counter()
+version, _ = ingest(db, blobs, "bench", "big", sys.argv[1], max_bytes=2**40, max_expanded=2**40)
+print("WORK", time.perf_counter() - start)
+print("PARQUET", version.manifest["table"]["bytes"], "FINDINGS", len(version.quality))
+"""
+IMPORTS = {
+    "pandas": "import pandas",
+    "loopml": "import loopml.data.ingest, loopml.store.db",
+}
+
+
+def timed(code: str, *args: str) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MB and stdout of ``python -c code args`` under GNU time."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        done = subprocess.run(
+            ["/usr/bin/time", "-f", "%e %M", "-o", out.name, sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seconds, kbytes = out.read().split()[-2:]
+    return float(seconds), int(kbytes) / 1024, done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--csv", type=Path, default=Path(tempfile.gettempdir()) / "loopml-bench.csv"
+    )
+    args = parser.parse_args()
+    if not args.csv.exists():
+        frame(args.rows).to_csv(args.csv, index=False)
+    print(f"{args.csv}: {args.csv.stat().st_size / 1e6:.0f} MB")
+    for name, code in (("pandas read_csv + describe", PANDAS), ("loopml ingest", LOOPML)):
+        runs = [timed(code, str(args.csv)) for _ in range(args.repeat)]
+        base = timed(IMPORTS["loopml" if "loopml" in name else "pandas"])[1]
+        work = [float(r[2].split("WORK")[1].split()[0]) for r in runs]
+        peak = max(r[1] for r in runs)
+        print(
+            f"{name}: work median {statistics.median(work):.2f} s {[round(w, 2) for w in work]}, "
+            f"process median {statistics.median(r[0] for r in runs):.2f} s, "
+            f"peak RSS {peak:.0f} MB ({peak - base:.0f} MB above its imports); "
+            + runs[-1][2].split("\n", 1)[-1].strip()
+        )
+
+
+if __name__ == "__main__":
+    main()

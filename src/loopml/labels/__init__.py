@@ -1,0 +1,1 @@
+"""The label store: labels on dataset items, their review, and applying them as versions."""
