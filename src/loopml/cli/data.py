@@ -310,7 +310,7 @@ def rows(
         sys.stdout.buffer.write(body)
     else:
         output.write_bytes(body)
-        err_console.print(f"wrote {len(body):,} bytes to {output}")
+        err_console.print(f"wrote {len(body):,} bytes to {output}", soft_wrap=True)
 
 
 for command, command_name in (

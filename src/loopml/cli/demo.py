@@ -13,12 +13,15 @@ from loopml.cli.output import console, fields
 from loopml.cli.serve import build_server, check_port_free
 from loopml.cli.train import show_training
 from loopml.core.errors import AlreadyExists, StorageError
+from loopml.data.builtin import load_builtin
 from loopml.home import read_admin_key
 from loopml.sdk import Client
 from loopml.settings import Settings
 
 DEMO_PROJECT = "demo"
-DEMO_DATASET = "builtin:breast_cancer"
+DEMO_DATASET = "breast-cancer"
+DEMO_SOURCE = "builtin:breast_cancer"
+DEMO_UNLABELLED = 30
 DEMO_BUDGET = 20.0
 
 
@@ -46,9 +49,11 @@ def _run_loop(settings: Settings, budget: float) -> dict[str, str]:
             raise StorageError(f"self-check job {job.state.value}: {job.error}")
         timings = ", ".join(f"{k} {v} ms" for k, v in job.result["milliseconds"].items())
         console.print(f"   self-check passed: {timings}")
+        version = _data_and_labels(client, settings)
         console.print(
-            f"[green]4.[/] AutoML trains on [bold]{DEMO_DATASET}[/] for {budget:g} s "
-            "(baselines, a portfolio of strong defaults, then a guided search):"
+            f"[green]6.[/] AutoML trains on [bold]{version}[/] for {budget:g} s (baselines, a "
+            "portfolio of strong defaults, then a guided search), never seeing its frozen "
+            "test split, then is scored on it:"
         )
         training = client.trainings.start(DEMO_PROJECT, DEMO_DATASET, time_budget=budget)
         training = follow(client, training)
@@ -69,6 +74,64 @@ def _run_loop(settings: Settings, budget: float) -> dict[str, str]:
         "home": str(settings.home.resolve()),
         "try": f"curl -H 'Authorization: Bearer {key}' {base}/api/v1/projects",
     }
+
+
+def _data_and_labels(client: Client, settings: Settings) -> str:
+    """Upload a CSV with some rows unlabelled, label them as a labeller, approve as admin."""
+    frame, info = load_builtin(DEMO_SOURCE)
+    truth = frame[info.target].iloc[-DEMO_UNLABELLED:].tolist()
+    frame.loc[frame.index[-DEMO_UNLABELLED:], info.target] = None
+    path = settings.home / "demo-data" / "breast_cancer.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    console.print(
+        f"[green]4.[/] upload [bold]{path.name}[/] ({len(frame)} rows, the last "
+        f"{DEMO_UNLABELLED} without a diagnosis) as dataset [bold]{DEMO_DATASET}[/]:"
+    )
+    job = follow(client, client.datasets.upload(DEMO_PROJECT, DEMO_DATASET, [path]))
+    if job.state.value != "succeeded":
+        raise StorageError(f"ingest job {job.state.value}: {job.error}")
+    first = client.datasets.version(DEMO_PROJECT, DEMO_DATASET, job.result["version"])
+    split, schema = first.split, first.data_schema
+    severities = [f.severity.value for f in first.quality]
+    counts = ", ".join(f"{severities.count(s)} {s}" for s in ("error", "warning", "info"))
+    console.print(
+        f"   {first.ref}: target {schema.target!r} "
+        f"({schema.task.value if schema.task else 'no task'}), frozen test split "
+        f"{split['test_rows']} rows ({split['method']}); quality report: {counts}, e.g.:"
+    )
+    shown = [f for f in first.quality if f.check == "unlabelled"] + first.quality[:2]
+    for finding in shown[:3]:
+        console.print(f"     {finding.severity.value}: {finding.message}", soft_wrap=True)
+    console.print(
+        f"[green]5.[/] a labeller labels the {DEMO_UNLABELLED} rows, the admin approves, "
+        "the labels become a new version:"
+    )
+    unlabelled = client.labels.items(
+        DEMO_PROJECT, DEMO_DATASET, unlabelled=True, limit=DEMO_UNLABELLED
+    )
+    if len(unlabelled) != DEMO_UNLABELLED:  # a demo run before labelled them already
+        latest = client.datasets.version(DEMO_PROJECT, DEMO_DATASET)
+        console.print(f"   already labelled in an earlier demo run: {latest.ref}")
+        return latest.ref
+    labeller = client.keys.create("demo-labeller", roles={DEMO_PROJECT: "labeller"})
+    with Client(settings.base_url, labeller.secret) as as_labeller:
+        made = as_labeller.labels.add(
+            DEMO_PROJECT,
+            DEMO_DATASET,
+            [(item["item"], value) for item, value in zip(unlabelled, truth, strict=True)],
+        )
+    for label in made:
+        client.labels.review(DEMO_PROJECT, DEMO_DATASET, label.id, approve=True)
+    client.keys.revoke(labeller.key.id)
+    applied = client.labels.apply(DEMO_PROJECT, DEMO_DATASET)
+    version = applied["version"]
+    console.print(
+        f"   {len(made)} labels by {labeller.key.name}, approved by the admin: "
+        f"{DEMO_DATASET}@{version['number']} has {applied['changed']} newly labelled rows "
+        f"(parent {version['parent']})"
+    )
+    return f"{DEMO_DATASET}@{version['number']}"
 
 
 def demo(

@@ -121,7 +121,11 @@ class Worker:
                 with self.db.session() as s:
                     cancel = job_store.heartbeat(s, job_id, self.name)
             except Conflict:
-                log.warning("job %s was taken from this worker; stopping it", job_id)
+                with self.db.session() as s:
+                    finished = job_store.get(s, job_id).state.finished
+                # The job process may have recorded its outcome just before this beat.
+                if not finished:
+                    log.warning("job %s was taken from this worker; stopping it", job_id)
                 run.execution.stop()
                 del self.running[job_id]
                 continue
