@@ -39,6 +39,16 @@ def _sklearn(name: str, target_names: bool) -> Callable[[], pd.DataFrame]:
     return load
 
 
+def _shipped(filename: str) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        from importlib.resources import files
+
+        with files("loopml.data").joinpath("files", filename).open("rb") as fh:
+            return pd.read_csv(fh)
+
+    return load
+
+
 BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
     d.name: d
     for d in (
@@ -59,6 +69,12 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
             "target",
             "1797 8x8 digit images as 64 pixels; 10 digits",
             _sklearn("digits", False),
+        ),
+        BuiltinDataset(
+            "penguins",
+            "species",
+            "344 penguins, bill and flipper sizes, island, sex (some missing); 3 species",
+            _shipped("penguins.csv"),
         ),
         BuiltinDataset(
             "diabetes",
