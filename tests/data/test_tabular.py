@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from loopml.core.errors import InvalidInput
-from loopml.data.tabular import FORMATS, read_table, sniff_csv, tabular_format
+from loopml.data.csvfile import sniff_csv
+from loopml.data.tabular import FORMATS, read_table, tabular_format
 
 ROWS = [
     {"id": 1, "amount": 12.5, "city": "Paris"},
@@ -56,9 +57,7 @@ def test_delimiter_is_sniffed(tmp_path: Path, delimiter: str) -> None:
 
 def test_semicolon_file_with_decimal_commas_in_text_keeps_its_columns(tmp_path: Path) -> None:
     # Commas inside values must not fool the sniffer into splitting on them.
-    content = "name;note;score\n" + "".join(
-        f"item {i};red, large, heavy;{i}\n" for i in range(30)
-    )
+    content = "name;note;score\n" + "".join(f"item {i};red, large, heavy;{i}\n" for i in range(30))
     table = read(tmp_path, "items.csv", content)
     assert table.column_names == ["name", "note", "score"]
     assert table.column("note")[0].as_py() == "red, large, heavy"
@@ -71,9 +70,7 @@ def test_tsv_suffix_reads_tabs(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
-def test_western_european_legacy_encoding_is_read_correctly(
-    tmp_path: Path, encoding: str
-) -> None:
+def test_western_european_legacy_encoding_is_read_correctly(tmp_path: Path, encoding: str) -> None:
     text = "nom,ville\nJosé,Zürich\nRené,Besançon\nFrançois,Orléans\n"
     table = read(tmp_path, "people.csv", text.encode(encoding))
     assert table.column("nom").to_pylist() == ["José", "René", "François"]
@@ -89,7 +86,7 @@ def test_cp1252_euro_sign_and_longer_text(tmp_path: Path) -> None:
 
 
 def test_other_scripts_keep_their_code_page(tmp_path: Path) -> None:
-    text = "имя,город\nИван,Москва\nПётр,Санкт-Петербург\nАнна,Новосибирск\n"
+    text = "имя,город\nИван,Москва\nПётр,Санкт-Петербург\nАнна,Новосибирск\n"  # noqa: RUF001
     table = read(tmp_path, "ru.csv", text.encode("cp1251"))
     assert table.column_names == ["имя", "город"]
     assert table.column("город").to_pylist() == ["Москва", "Санкт-Петербург", "Новосибирск"]
@@ -275,7 +272,7 @@ def test_json_array_of_non_objects_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as err:
         read(tmp_path, "numbers.json", "[1, 2, 3]")
     assert "item 0 of the JSON array is not an object" in err.value.message
-    assert "{column: value}" in err.value.message
+    assert "({column: value})" in err.value.message
 
 
 def test_nested_values_are_refused_naming_the_column(tmp_path: Path) -> None:
@@ -283,3 +280,49 @@ def test_nested_values_are_refused_naming_the_column(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as err:
         read(tmp_path, "nested.json", content)
     assert "'address' holds nested values" in err.value.message
+
+
+@pytest.mark.parametrize("scan_bytes", [7, 64, 1 << 20])
+@pytest.mark.parametrize(
+    ("content", "line", "column"),
+    [
+        # a quoted delimiter and a quoted newline do not count; the short line is line 5
+        ('a,b,c\r\n1,"x,y",3\r\n"multi\nline",5,6\r\n7,8\r\n', 5, "c"),
+        # blank lines are skipped, as pandas skips them
+        ("a,b,c\n\n1,2,3\n\n4\n", 5, "b"),
+        # the last line has no newline
+        ('a,b,c\n1,2,3\n"q""uote",5', 3, "c"),
+    ],
+)
+def test_short_lines_are_found_across_block_boundaries(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    scan_bytes: int,
+    content: str,
+    line: int,
+    column: str,
+) -> None:
+    from loopml.data import csvfile
+
+    monkeypatch.setattr(csvfile, "_SCAN_BYTES", scan_bytes)
+    path = tmp_path / "short.csv"
+    path.write_bytes(content.encode())
+    with pytest.raises(InvalidInput) as err:
+        read_table(path, "short.csv")
+    assert err.value.extra["line"] == line
+    assert err.value.extra["column"] == column
+    assert f"line {line}" in err.value.message
+
+
+@pytest.mark.parametrize("scan_bytes", [5, 1 << 20])
+def test_well_formed_quoting_passes_the_shape_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scan_bytes: int
+) -> None:
+    from loopml.data import csvfile
+
+    monkeypatch.setattr(csvfile, "_SCAN_BYTES", scan_bytes)
+    path = tmp_path / "ok.csv"
+    path.write_bytes(b'a,b\r\n"1,5","two\nlines"\r\n\r\n3,""""\r\n4,x')
+    table = read_table(path, "ok.csv")
+    assert table.column("a").to_pylist() == ["1,5", "3", "4"]
+    assert table.column("b").to_pylist() == ["two\nlines", '"', "x"]

@@ -13,6 +13,7 @@ import json
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.ids import check_name
 from loopml.core.schemas import DatasetSchema, DatasetVersion
 from loopml.data import splits
 from loopml.data.cifar import is_cifar, read_cifar
@@ -29,7 +31,7 @@ from loopml.data.schema import infer_schema
 from loopml.data.sources import StagedFile, describe, stage
 from loopml.data.stats import summarise
 from loopml.data.tabular import check_table, read_table, tabular_format
-from loopml.store import datasets
+from loopml.store import datasets, projects
 from loopml.store.blobs import BlobStore
 from loopml.store.db import Database
 
@@ -64,14 +66,12 @@ def ingest(
     ``classes`` for CIFAR archives); ``target``, ``task`` and ``kinds`` override schema
     inference; ``split`` chooses the frozen test split (see :mod:`loopml.data.splits`).
     """
+    check_name(name)
     read = _check_read(read or {})
     split_options = splits.check_split_options(split or {})
     progress = on_progress or (lambda fraction, message: None)
     with db.session() as s:
-        try:
-            datasets.get(s, project, name)
-        except NotFound:
-            datasets.create(s, project, name, description=description)
+        projects.get(s, project)
     with tempfile.TemporaryDirectory(prefix="loopml-ingest-") as tmp:
         progress(0.0, f"reading {source}")
         files = stage(
@@ -93,16 +93,30 @@ def ingest(
     if images is not None and target is None:
         target = "label"  # the class folders' names, or empty until images are labelled
     overrides = {"target": target, "task": task, "kinds": kinds or {}}
+    record = _DatasetRecord(description=description)
     if remember_source and describe(source) != "upload":
-        with db.session() as s:
-            datasets.set_source(
-                s, project, name, source, {"read": read, **overrides, "split": split_options}
-            )
+        record.source = (source, {"read": read, **overrides, "split": split_options})
     predefined = images.predefined_test if images is not None else None
     return _record(
         db, blobs, project, name, table, manifest, overrides, split_options,
-        source=source, images=images, predefined=predefined, progress=progress,
+        source=source, images=images, predefined=predefined, progress=progress, record=record,
     )  # fmt: skip
+
+
+@dataclass
+class _DatasetRecord:
+    """What the dataset row gets with its version: made on the first, in one transaction."""
+
+    description: str = ""
+    source: tuple[str, dict[str, Any]] | None = None
+
+    def save(self, s: Any, project: str, name: str) -> None:
+        try:
+            datasets.get(s, project, name)
+        except NotFound:
+            datasets.create(s, project, name, description=self.description)
+        if self.source is not None:
+            datasets.set_source(s, project, name, *self.source)
 
 
 def derive(
@@ -126,15 +140,21 @@ def derive(
     from loopml.data.load import read_rows, test_mask
 
     schema = version.data_schema
-    overrides = {
-        "target": target if target is not None else schema.target,
-        "task": task if task is not None else (schema.task.value if schema.task else None),
-        "kinds": {
-            **{c.name: c.kind.value for c in schema.columns if c.inferred is not None},
-            **(kinds or {}),
-        },
+    chosen = version.manifest.get("choices") or {
+        "target": schema.target,
+        "task": schema.task.value if schema.task else None,
+        "kinds": {c.name: c.kind.value for c in schema.columns if c.inferred is not None},
     }
-    parent_split = {k: version.split.get(k) for k in ("method", "test_size", "seed", "column")}
+    new_target = target is not None and target != chosen["target"]
+    overrides = {
+        "target": target if target is not None else chosen["target"],
+        # Another target is another task unless one is named.
+        "task": task if task is not None else (None if new_target else chosen["task"]),
+        "kinds": {**chosen["kinds"], **(kinds or {})},
+    }
+    parent_split = version.split.get("options") or {
+        k: version.split.get(k) for k in ("method", "test_size", "seed", "column")
+    }
     predefined = None
     same_rows = rows is None or rows.num_rows == version.rows
     if version.split.get("method") == "predefined" or (
@@ -166,8 +186,10 @@ def _record(
     images: ImageSet | None,
     predefined: list[bool] | None,
     progress: OnProgress,
+    record: _DatasetRecord | None = None,
 ) -> tuple[DatasetVersion, bool]:
     """Describe rows, store them and record the version (or find the one that has them)."""
+    record = record or _DatasetRecord()
     progress(0.4, f"{table.num_rows:,} rows: describing columns")
     data_hash = manifest["data_hash"]
     prefix = f"datasets/{project}/{name}"
@@ -183,6 +205,8 @@ def _record(
         content_hash = _digest({"data": data_hash, "schema": overrides, "split": split_options})
         with db.session() as s:
             found = datasets.find_version(s, project, name, content_hash)
+            if found is not None:
+                record.save(s, project, name)
         if found is not None:
             progress(1.0, f"unchanged: {found.ref} already holds this content")
             return found, False
@@ -196,12 +220,15 @@ def _record(
         "table": table_info,
         "columns": table.column_names,
         "profile": summaries,
+        "choices": overrides,
     }
     if images is not None:
         manifest["images"] = _put_images(blobs, project, images, progress)
     split_table = pa.table({"test": pa.array(test, pa.bool_())})
+    split_info["options"] = split_options
     split_info["blob"] = _put_table(blobs, f"{prefix}/splits/{content_hash}.parquet", split_table)
     with db.session() as s:
+        record.save(s, project, name)
         parent = _latest(s, project, name)
         version, created = datasets.add_version(
             s,

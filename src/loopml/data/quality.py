@@ -250,9 +250,9 @@ def _duplicates(table: pa.Table) -> list[QualityFinding]:
             "duplicate_rows",
             Severity.warning,
             None,
-            f"{duplicates:,} row{'s' if duplicates > 1 else ''} ({_pct(duplicates, n)}) repeat "
-            "another row exactly: copies in different folds make cross-validation look "
-            "better than it is",
+            f"{duplicates:,} row{'s' if duplicates > 1 else ''} ({_pct(duplicates, n)}) "
+            f"repeat{'' if duplicates > 1 else 's'} another row exactly: copies in "
+            "different folds make cross-validation look better than it is",
             count=duplicates,
         )
     ]
@@ -354,6 +354,8 @@ def _groups(values: pd.Series, kind: ColumnKind) -> np.ndarray | None:
     """Group codes: quantile bins of numbers, the values of everything else."""
     if kind in _NUMERIC:
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        if np.isnan(numbers).all():
+            return None
         edges = np.unique(np.nanquantile(numbers, np.linspace(0, 1, _BINS + 1)[1:-1]))
         codes = np.searchsorted(edges, numbers, side="right")
         return np.where(np.isnan(numbers), len(edges) + 1, codes)

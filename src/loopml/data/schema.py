@@ -107,7 +107,13 @@ def infer_kind(
     valid = summary["rows"] - summary["missing"]
     unique = summary["unique"]
     if pa.types.is_integer(kind_of):
-        if unique == valid and valid >= 20 and (_ID_NAME.search(name) or _increasing(column)):
+        named_target = name.lower() in _TARGET_NAMES
+        if (
+            unique == valid
+            and valid >= 20
+            and not named_target
+            and (_ID_NAME.search(name) or _increasing(column))
+        ):
             return ColumnKind.identifier
         return ColumnKind.integer
     if pa.types.is_floating(kind_of) or pa.types.is_decimal(kind_of):
@@ -215,7 +221,11 @@ def _parse_task(value: str) -> TaskType:
 
 
 def _check_override(name: str, column: pa.ChunkedArray, kind: ColumnKind) -> None:
-    numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+    numeric = (
+        pa.types.is_integer(column.type)
+        or pa.types.is_floating(column.type)
+        or pa.types.is_boolean(column.type)  # true and false as 1 and 0
+    )
     if kind in (ColumnKind.numeric, ColumnKind.integer) and not numeric:
         sample = _sample(column)
         bad = sample[pd.to_numeric(sample, errors="coerce").isna()]

@@ -119,10 +119,16 @@ def _local_file(path: Path, name: str, progress: _Counter) -> StagedFile:
     return StagedFile(name=name, path=path, sha256=sha, size=size)
 
 
+_TOOL_FILES = ("_SUCCESS", "_committed_", "_started_", "_metadata", "_common_metadata")
+
+
 def _visible(relative: str) -> bool:
-    return not any(
-        part.startswith((".", "_")) or part == "__MACOSX" for part in relative.split("/")
-    )
+    """Skip hidden entries, macOS archive debris and the marker files Spark and Hadoop
+    leave beside their output (``_SUCCESS``); a folder named ``_unknown`` is data."""
+    parts = relative.split("/")
+    if any(p.startswith(".") or p in ("__MACOSX", "_temporary") for p in parts):
+        return False
+    return not parts[-1].startswith(_TOOL_FILES)
 
 
 def _stage_local(path: Path, progress: _Counter) -> list[StagedFile]:

@@ -121,9 +121,9 @@ def _grouped(groups: pd.Series, test_size: float, rng: np.random.Generator) -> n
 
 
 def _time(times: pd.Series, test_size: float) -> np.ndarray:
-    order = (
-        pd.to_datetime(times, errors="coerce", format="mixed") if times.dtype == object else times
-    )
+    # Text (object, or pandas' own string dtype) is parsed; numbers and times order as they are.
+    text = times.dtype == object or pd.api.types.is_string_dtype(times.dtype)
+    order = pd.to_datetime(times, errors="coerce", format="mixed") if text else times
     if order.isna().all():
         raise InvalidInput("the time split column holds no readable times", field="split")
     cutoff = order.quantile(1 - test_size)

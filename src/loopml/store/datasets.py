@@ -74,7 +74,10 @@ def set_source(
 def find_version(
     session: Session, project: str, name: str, content_hash: str
 ) -> DatasetVersion | None:
-    row = _row(session, project, name)
+    """The version of a dataset holding ``content_hash``; None also when there is no dataset."""
+    row = _find(session, project_id(session, project), name)
+    if row is None:
+        return None
     version = session.scalar(
         select(DatasetVersionRow).where(
             DatasetVersionRow.dataset_id == row.id,
