@@ -22,10 +22,6 @@ import pyarrow as pa
 from loopml.core.errors import InvalidInput, PayloadTooLarge
 from loopml.data.images import ImageSet, encode_png
 
-URLS = {
-    "cifar-10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    "cifar-100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-}
 _LAYOUTS = {
     # folder: (label key, names file, names key, training members, test member)
     "cifar-100-python": (b"fine_labels", "meta", b"fine_label_names", ("train",), "test"),

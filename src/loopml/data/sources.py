@@ -24,6 +24,11 @@ from loopml.data.builtin import is_builtin, load_builtin
 from loopml.store.blobs import BlobStore
 
 UPLOAD = "upload:"
+# Short names for public archives, read from their URL like any other (online only).
+ALIASES = {
+    "cifar:10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    "cifar:100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+}
 _CHUNK = 1024 * 1024
 
 Progress = Callable[[int], None]
@@ -44,6 +49,8 @@ def describe(source: str) -> str:
     """What kind of source a string names (for messages and the dataset record)."""
     if is_builtin(source):
         return "builtin"
+    if source in ALIASES:
+        return "url"
     if source.startswith(UPLOAD):
         return "upload"
     return "url" if "://" in source and not source.startswith("file://") else "local"
@@ -70,6 +77,7 @@ def stage(
     max_bytes : int
         The most bytes a source may hold in all; more is a :class:`PayloadTooLarge`.
     """
+    source = ALIASES.get(source, source)
     kind = describe(source)
     progress = _Counter(max_bytes, source, on_progress)
     if kind == "builtin":
