@@ -7,6 +7,7 @@ and a key with exactly the role it asks for.
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from fastapi import Depends, FastAPI
 from loopml.api import auth
 from loopml.api.app import PUBLIC_PATHS, create_app
 from loopml.core.enums import JobState, Role
+from loopml.core.schemas import Job
 from loopml.settings import Settings
 from tests.api.routes import Endpoint, endpoints
 from tests.api.support import assert_problem, client, serve
@@ -43,17 +45,37 @@ def ids(items: list[Endpoint]) -> list[str]:
     return [e.id for e in items]
 
 
-# Minimal valid bodies; a new route taking a body must be added here (the tests say so).
-BODIES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
-    ("POST", "/api/v1/projects"): lambda: {"name": f"p-{uuid.uuid4().hex[:10]}"},
-    ("PATCH", "/api/v1/projects/{project}"): lambda: {"description": "changed"},
-    ("POST", "/api/v1/keys"): lambda: {"name": "made-by-matrix"},
-    ("PUT", "/api/v1/keys/{key_id}/roles/{project}"): lambda: {"role": "viewer"},
-    ("POST", "/api/v1/projects/{project}/jobs"): lambda: {"kind": "selfcheck"},
-    ("POST", "/api/v1/projects/{project}/trainings"): lambda: {
-        "dataset": "builtin:iris",
-        "time_budget": 1,
-        "max_trials": 1,
+# Minimal valid requests of the routes that take a body: httpx keyword arguments (json=,
+# files=, content=, params=) made in the world of the test. A new route taking a body must
+# be added here (the tests say so).
+BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
+    ("POST", "/api/v1/projects"): lambda w: {"json": {"name": f"p-{uuid.uuid4().hex[:10]}"}},
+    ("PATCH", "/api/v1/projects/{project}"): lambda w: {"json": {"description": "changed"}},
+    ("POST", "/api/v1/keys"): lambda w: {"json": {"name": "made-by-matrix"}},
+    ("PUT", "/api/v1/keys/{key_id}/roles/{project}"): lambda w: {"json": {"role": "viewer"}},
+    ("POST", "/api/v1/projects/{project}/jobs"): lambda w: {"json": {"kind": "selfcheck"}},
+    ("POST", "/api/v1/projects/{project}/trainings"): lambda w: {
+        "json": {"dataset": "builtin:iris", "time_budget": 1, "max_trials": 1}
+    },
+    ("POST", "/api/v1/projects/{project}/datasets"): lambda w: {
+        "json": {"name": "iris", "source": "builtin:iris"}
+    },
+    ("POST", "/api/v1/projects/{project}/datasets/{name}/uploads"): lambda w: {
+        "files": [("files", ("tiny.csv", b"x,y\n1,a\n2,b\n3,a\n4,b\n", "text/csv"))],
+        "data": {"options": "{}"},
+    },
+    ("POST", "/api/v1/projects/{project}/datasets/{name}/versions/{version}/derive"): lambda w: {
+        "json": {"split": {"method": "random", "test_size": 0.3}}
+    },
+    ("POST", "/api/v1/projects/{project}/datasets/{name}/labels"): lambda w: {
+        "json": {"labels": [w.item()]}
+    },
+    ("POST", "/api/v1/projects/{project}/datasets/{name}/labels/import"): lambda w: {
+        "content": "item,label\n{item},{value}\n".format(**w.item()).encode(),
+        "params": {"format": "csv"},
+    },
+    ("POST", "/api/v1/projects/{project}/datasets/{name}/labels/{label_id}/review"): lambda w: {
+        "json": {"approve": True}
     },
 }
 
@@ -86,6 +108,24 @@ POLICY: dict[str, str] = {
     "GET /api/v1/projects/{project}/trainings/{training_id}/trials": "viewer",
     "GET /api/v1/projects/{project}/trainings/{training_id}/report.html": "viewer",
     "GET /api/v1/projects/{project}/trainings/{training_id}/model": "viewer",
+    "GET /api/v1/projects/{project}/datasets": "viewer",
+    "POST /api/v1/projects/{project}/datasets": "maintainer",
+    "GET /api/v1/projects/{project}/datasets/{name}": "viewer",
+    "POST /api/v1/projects/{project}/datasets/{name}/uploads": "maintainer",
+    "POST /api/v1/projects/{project}/datasets/{name}/sync": "maintainer",
+    "GET /api/v1/projects/{project}/datasets/{name}/versions": "viewer",
+    "GET /api/v1/projects/{project}/datasets/{name}/versions/{version}": "viewer",
+    "GET /api/v1/projects/{project}/datasets/{name}/versions/{version}/quality": "viewer",
+    "POST /api/v1/projects/{project}/datasets/{name}/versions/{version}/derive": "maintainer",
+    "GET /api/v1/projects/{project}/datasets/{name}/versions/{version}/rows": "viewer",
+    "GET /api/v1/projects/{project}/datasets/{name}/items": "viewer",
+    "GET /api/v1/projects/{project}/datasets/{name}/images/{sha256}": "viewer",
+    "GET /api/v1/projects/{project}/datasets/{name}/labels": "viewer",
+    "GET /api/v1/projects/{project}/datasets/{name}/labels/export": "viewer",
+    "POST /api/v1/projects/{project}/datasets/{name}/labels": "labeller",
+    "POST /api/v1/projects/{project}/datasets/{name}/labels/import": "labeller",
+    "POST /api/v1/projects/{project}/datasets/{name}/labels/{label_id}/review": "maintainer",
+    "POST /api/v1/projects/{project}/datasets/{name}/labels/apply": "maintainer",
 }
 
 
@@ -110,6 +150,8 @@ class World:
     forged: str  # a real key's prefix with the wrong secret
     clients: dict[str | None, httpx.Client] = field(default_factory=dict)
     finished_training: str | None = None
+    ingested: str | None = None
+    images: tuple[str, str] | None = None  # an image dataset and one of its images
 
     def key_id(self) -> str:
         """A fresh key to revoke or grant roles to."""
@@ -129,13 +171,76 @@ class World:
             body = {"dataset": "builtin:iris", "time_budget": 1, "max_trials": 1}
             r = self.admin.post(f"/projects/{self.project}/trainings", json=body)
             assert r.status_code == 202, r.text
-            queue = Queue(self.server.settings.resolved_database_url)
-            with worker_thread(self.server.settings):
-                job = queue.wait(r.json()["id"], timeout=120)
-            queue.close()
+            job = self.run_job(r.json()["id"])
             assert job.state is JobState.succeeded, job.error
             self.finished_training = job.id
         return self.finished_training
+
+    def run_job(self, job_id: str) -> Job:
+        """Run the queue (a worker thread) until job ``job_id`` ends; the server has none."""
+        queue = Queue(self.server.settings.resolved_database_url)
+        try:
+            with worker_thread(self.server.settings):
+                return queue.wait(job_id, timeout=120)
+        finally:
+            queue.close()
+
+    def dataset(self) -> str:
+        """A dataset of ``project`` with a version, a source and an approved label
+        (ingested once from builtin:iris), so that its versions can be read, derived and
+        re-synced and its labels listed, reviewed and applied."""
+        if self.ingested is None:
+            body = {"name": "iris", "source": "builtin:iris"}
+            r = self.admin.post(f"/projects/{self.project}/datasets", json=body)
+            assert r.status_code == 202, r.text
+            job = self.run_job(r.json()["id"])
+            assert job.state is JobState.succeeded, job.error
+            self.ingested = str(job.result["dataset"])
+            review = f"/projects/{self.project}/datasets/iris/labels/{self.label_id()}/review"
+            r = self.client(self.role_keys[Role.maintainer]).post(review, json={"approve": True})
+            assert r.status_code == 200, r.text
+        return self.ingested
+
+    def item(self) -> dict[str, str]:
+        """An item of the dataset and its current value: a label that is always valid."""
+        r = self.admin.get(f"/projects/{self.project}/datasets/{self.dataset()}/items")
+        assert r.status_code == 200, r.text
+        first = r.json()[0]
+        return {"item": first["item"], "value": first["value"]}
+
+    def label_id(self) -> str:
+        """A fresh label waiting for review, by the server's admin key (so that the
+        maintainer key may review it: nobody reviews their own labels)."""
+        path = f"/projects/{self.project}/datasets/{self.dataset()}/labels"
+        r = self.admin.post(path, json={"labels": [self.item()]})
+        assert r.status_code == 201, r.text
+        (label,) = r.json()
+        assert label["status"] == "pending_review", label
+        return str(label["id"])
+
+    def image_dataset(self) -> str:
+        """A dataset of two uploaded images (once), for the routes that serve images."""
+        if self.images is None:
+            parts = [
+                ("files", (f"{colour}/{colour}.png", png(colour), "image/png"))
+                for colour in ("red", "blue")
+            ]
+            r = self.admin.post(f"/projects/{self.project}/datasets/pictures/uploads", files=parts)
+            assert r.status_code == 202, r.text
+            job = self.run_job(r.json()["id"])
+            assert job.state is JobState.succeeded, job.error
+            rows = self.admin.get(
+                f"/projects/{self.project}/datasets/pictures/versions/latest/rows",
+                params={"format": "json"},
+            )
+            self.images = ("pictures", str(rows.json()[0]["image"]))
+        return self.images[0]
+
+    def image(self) -> str:
+        """The SHA-256 of an image of :meth:`image_dataset`."""
+        self.image_dataset()
+        assert self.images is not None
+        return self.images[1]
 
     def url(self, endpoint: Endpoint) -> str:
         def value(match: re.Match[str]) -> str:
@@ -148,6 +253,15 @@ class World:
                 return self.job_id()
             if name == "training_id":
                 return self.training_id()
+            if name == "name":
+                return self.image_dataset() if "{sha256}" in endpoint.path else self.dataset()
+            if name == "sha256":
+                return self.image()
+            if name == "label_id":
+                return self.label_id()
+            if name == "version":
+                self.dataset()
+                return "1"
             pytest.fail(
                 f"{endpoint.id}: no value for path parameter {{{name}}}; "
                 "teach World.url in tests/api/test_auth_matrix.py to make one"
@@ -158,17 +272,27 @@ class World:
     def call(self, endpoint: Endpoint, key: str | None) -> httpx.Response:
         kwargs: dict[str, Any] = {}
         if endpoint.has_body:
-            body = BODIES.get((endpoint.method, endpoint.path))
-            if body is None:
+            request = BODIES.get((endpoint.method, endpoint.path))
+            if request is None:
                 pytest.fail(
                     f"{endpoint.id} takes a body: add a minimal valid one to BODIES "
                     "in tests/api/test_auth_matrix.py"
                 )
-            kwargs["json"] = body()
-        url = self.url(endpoint)
+            kwargs = request(self)
+        return self.client(key).request(endpoint.method, self.url(endpoint), **kwargs)
+
+    def client(self, key: str | None) -> httpx.Client:
         if key not in self.clients:
             self.clients[key] = client(self.server, key)
-        return self.clients[key].request(endpoint.method, url, **kwargs)
+        return self.clients[key]
+
+
+def png(colour: str) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +356,9 @@ def too_weak_key(world: World, guard: auth.Require) -> str:
 def test_route_table_is_the_served_one(world: World) -> None:
     served = {(e.method, e.path) for e in endpoints(world.server.app)}
     assert served == {(e.method, e.path) for e in ALL}
-    assert len(GUARDED) >= 16  # projects, keys, jobs: nothing silently vanished
+    # projects, keys, jobs, trainings, datasets: nothing silently vanished
+    assert len(GUARDED) >= 34
+    assert {e.id for e in GUARDED} >= set(POLICY)
 
 
 @pytest.mark.parametrize("endpoint", GUARDED, ids=ids(GUARDED))

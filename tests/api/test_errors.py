@@ -126,7 +126,7 @@ def test_wrong_type_is_422_naming_the_field(
     ("method", "path", "body", "field"),
     [
         ("POST", "/projects", {"description": "no name"}, "body.name"),
-        ("PATCH", "/projects/alpha", {}, "body.description"),
+        ("PATCH", "/projects/alpha", {}, "body"),
         ("POST", "/keys", {"admin": True}, "body.name"),
         ("PUT", "/keys/{viewer_key}/roles/alpha", {}, "body.role"),
         ("POST", "/projects/alpha/jobs", {"params": {}}, "body.kind"),

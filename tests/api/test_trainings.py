@@ -49,7 +49,13 @@ def finished(sdk: Client, admin: httpx.Client) -> dict[str, Any]:
     ("body", "field", "words"),
     [
         ({"dataset": "builtin:nope"}, "body.dataset", "unknown dataset 'builtin:nope'"),
-        ({"dataset": "s3://bucket/x.csv"}, "body.dataset", "built-in datasets"),
+        (
+            {"dataset": "s3://bucket/x.csv"},
+            "body.dataset",
+            "add sources as datasets first",
+        ),
+        ({"dataset": "s3://bucket/x.csv"}, "body.dataset", "Built-in datasets: builtin:"),
+        ({"dataset": "churn@0"}, "body.dataset", "neither a dataset of the project"),
         ({"dataset": "builtin:iris", "metric": "bogus"}, "body.metric", "unknown metric"),
         (
             {"dataset": "builtin:iris", "task": "regression", "metric": "roc_auc"},

@@ -389,7 +389,12 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
     assert key in out
     assert "created project demo" in out
     assert "self-check passed" in out
-    assert "AutoML trains on builtin:breast_cancer" in out
+    assert "upload breast_cancer.csv (569 rows, the last 30 without a diagnosis)" in out
+    assert re.search(r"breast-cancer@1: target 'target' \(binary\), frozen test split", out)
+    assert "30 labels by demo-labeller, approved by the admin" in out
+    assert "breast-cancer@2 has 30 newly labelled rows" in out
+    assert "AutoML trains on breast-cancer@2" in out
+    assert re.search(r"test score\s+│\s+roc_auc 0\.\d{4} \(frozen test split\)", out), out
     assert "leaderboard (roc_auc, cross-validated)" in out
     assert re.search(r"content hash\s+│\s+[0-9a-f]{20}", out), out
     page = (home / "demo-report.html").read_text()

@@ -182,7 +182,8 @@ class Label(Entity):
     value: str
     source: LabelSource
     status: LabelStatus
-    author: str
+    author: str = Field(description="The name of the key that made the label.")
+    author_key: str = Field(description="The id of that key.")
     created_at: datetime
     reviewer: str | None = None
     reviewed_at: datetime | None = None

@@ -57,6 +57,7 @@ def ingest(
     max_expanded: int,
     storage_options: dict[str, Any] | None = None,
     remember_source: bool = True,
+    shown_source: str | None = None,
     on_progress: OnProgress | None = None,
 ) -> tuple[DatasetVersion, bool]:
     """Make (or find) the version of dataset ``project/name`` that ``source`` holds.
@@ -65,6 +66,8 @@ def ingest(
     ``read`` holds reader options (``format``, ``delimiter``, ``encoding``, ``header``,
     ``classes`` for CIFAR archives); ``target``, ``task`` and ``kinds`` override schema
     inference; ``split`` chooses the frozen test split (see :mod:`loopml.data.splits`).
+    ``shown_source`` is what the version says it came from, when not ``source`` itself
+    (an upload's file names rather than where they were staged).
     """
     check_name(name)
     read = _check_read(read or {})
@@ -99,7 +102,8 @@ def ingest(
     predefined = images.predefined_test if images is not None else None
     return _record(
         db, blobs, project, name, table, manifest, overrides, split_options,
-        source=source, images=images, predefined=predefined, progress=progress, record=record,
+        source=shown_source or source, images=images, predefined=predefined, progress=progress,
+        record=record,
     )  # fmt: skip
 
 

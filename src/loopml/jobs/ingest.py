@@ -26,6 +26,7 @@ def ingest(
     split: dict[str, Any] | None = None,
     description: str = "",
     storage_options: dict[str, Any] | None = None,
+    shown_source: str | None = None,
 ) -> dict[str, Any]:
     """Read ``source`` into a new version of ``dataset`` (or find the one that holds it)."""
     last = [0.0]
@@ -52,6 +53,7 @@ def ingest(
             max_bytes=max_bytes,
             max_expanded=max_expanded,
             storage_options=storage_options,
+            shown_source=shown_source,
             on_progress=on_progress,
         )
     finally:

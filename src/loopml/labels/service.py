@@ -33,6 +33,7 @@ def add_labels(
     pairs: Sequence[tuple[str, str]],
     *,
     author: str,
+    author_key: str,
     source: LabelSource = LabelSource.human,
 ) -> list[Label]:
     """Record labels on items of the dataset's latest version.
@@ -58,7 +59,10 @@ def add_labels(
     _check_values(version, rows.column(target), [v for _, v in pairs])
     status = LabelStatus.pending_review if review else LabelStatus.approved
     with db.session() as s:
-        return labels.add(s, project, dataset, pairs, source=source, author=author, status=status)
+        return labels.add(
+            s, project, dataset, pairs,
+            source=source, author=author, author_key=author_key, status=status,
+        )  # fmt: skip
 
 
 def apply_labels(

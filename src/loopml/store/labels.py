@@ -27,9 +27,10 @@ def add(
     *,
     source: LabelSource,
     author: str,
+    author_key: str,
     status: LabelStatus,
 ) -> list[Label]:
-    """Record ``(item, value)`` labels by ``author``."""
+    """Record ``(item, value)`` labels by ``author`` (a key's name) with key ``author_key``."""
     owner = dataset_id(session, project, dataset)
     now = utcnow()
     rows = [
@@ -41,6 +42,7 @@ def add(
             source=source.value,
             status=status.value,
             author=author,
+            author_key=author_key,
             created_at=now,
             reviewer=author if status is LabelStatus.approved else None,
             reviewed_at=now if status is LabelStatus.approved else None,
@@ -85,15 +87,16 @@ def review(
     *,
     approve: bool,
     reviewer: str,
+    reviewer_key: str,
     note: str = "",
 ) -> Label:
-    """Approve or reject a pending label; nobody reviews their own labels."""
+    """Approve or reject a pending label; no key reviews the labels it made."""
     row = _label(session, project, dataset, label_id)
     if row.status != LabelStatus.pending_review.value:
         raise Conflict(f"label {label_id} was already {row.status}", field="label_id")
-    if row.author == reviewer:
+    if row.author_key == reviewer_key:
         raise Conflict(
-            f"label {label_id} is by {reviewer}: another person must review it",
+            f"label {label_id} was made with this key ({reviewer}): another key must review it",
             field="label_id",
         )
     row.status = (LabelStatus.approved if approve else LabelStatus.rejected).value
@@ -130,6 +133,7 @@ def _entity(row: LabelRow, project: str, dataset: str) -> Label:
         source=LabelSource(row.source),
         status=LabelStatus(row.status),
         author=row.author,
+        author_key=row.author_key,
         created_at=row.created_at,
         reviewer=row.reviewer,
         reviewed_at=row.reviewed_at,

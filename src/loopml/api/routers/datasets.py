@@ -12,17 +12,16 @@ import json
 import uuid
 from typing import Annotated, Any, Literal
 
-import fsspec
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
-from fsspec.implementations.local import LocalFileSystem
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loopml.api import auth
-from loopml.core.enums import ColumnKind, Role
-from loopml.core.errors import Forbidden, InvalidInput
+from loopml.api.source_policy import check_source
+from loopml.core.enums import ColumnKind
+from loopml.core.errors import InvalidInput
 from loopml.core.ids import check_name
 from loopml.core.schemas import ApiKey, Dataset, DatasetVersion, Job, QualityFinding
 from loopml.data import load
@@ -79,37 +78,17 @@ class IngestRequest(IngestOptions):
 
 def _params(home: Home, options: IngestOptions, name: str, source: str) -> dict[str, Any]:
     body = options.model_dump(mode="json", exclude_none=True, exclude={"name", "source"})
+    scheme = home.settings.resolved_storage_url.split("://", 1)[0]
+    same_storage = scheme != "file" and source.startswith(scheme + "://")
     return {
         **body,
         "dataset": name,
         "source": source,
         "max_bytes": home.settings.max_upload_bytes,
         "max_expanded": home.settings.max_expanded_bytes,
-        "storage_options": home.settings.storage_options if source.startswith("s3://") else {},
+        # A source on the blob store's kind of storage is read with its credentials.
+        "storage_options": home.settings.storage_options if same_storage else {},
     }
-
-
-def _reads_server_files(source: str) -> bool:
-    """Whether reading ``source`` reads the server's own files: a path, ``file://``, or an
-    fsspec URL that reaches the local filesystem another way (``local://``, or a chain such
-    as ``simplecache::file:///srv/x.csv`` whose last part may even be a bare path)."""
-    kind = describe(source)
-    if kind != "url":
-        return kind == "local"
-    parts = source.split("::")
-    for i, part in enumerate(parts):
-        if "://" in part:
-            protocol = part.split("://", 1)[0]
-        elif i == len(parts) - 1:
-            return True  # fsspec reads a chain's last part without a protocol as a local path
-        else:
-            protocol = part
-        try:
-            if issubclass(fsspec.get_filesystem_class(protocol), LocalFileSystem):
-                return True
-        except (ImportError, ValueError):
-            continue  # unknown here: staging will say it cannot open it
-    return False
 
 
 def _distinct_names(names: list[str]) -> None:
@@ -146,11 +125,7 @@ def ingest_source(
 ) -> Job:
     """Read a source into a new version of the dataset (created when new). A server path
     is read with the server's rights, so only admins may name one."""
-    if _reads_server_files(body.source) and key.global_role is not Role.admin:
-        raise Forbidden(
-            "only admin keys may ingest from a path on the server; upload the files instead",
-            field="source",
-        )
+    check_source(body.source, key)
     if describe(body.source) == "upload":
         raise InvalidInput("use the dataset's /uploads route to send files", field="source")
     return _enqueue(home, project, body.name, _params(home, body, body.name, body.source))
@@ -185,7 +160,14 @@ def upload(
     prefix = f"uploads/{project}/{uuid.uuid4().hex}"
     try:
         source = put_upload(home.blobs, prefix, [(f.filename or "upload", f.file) for f in files])
-        return _enqueue(home, project, name, _params(home, parsed, name, source))
+        params = _params(home, parsed, name, source)
+        shown = [f.filename or "upload" for f in files]
+        params["shown_source"] = (
+            "upload: "
+            + ", ".join(shown[:3])
+            + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+        )
+        return _enqueue(home, project, name, params)
     except BaseException:
         # A refused upload (a bad file name, ...) keeps none of its files.
         for blob in list(home.blobs.list(prefix + "/")):
@@ -200,8 +182,8 @@ def upload(
     dependencies=[Depends(auth.maintainer)],
 )
 def sync(project: str, name: str, home: Home = Depends(auth.get_home)) -> Job:
-    """Read the dataset's source again: new or changed files make a new version,
-    unchanged content returns the latest."""
+    """Read the dataset's source again: new or changed files make a new version;
+    content a version already holds returns that version."""
     with home.db.session() as s:
         dataset = datasets.get(s, project, name)
     if dataset.source is None:

@@ -136,7 +136,14 @@ def create_labels(
     """Label items; with review on they wait for a maintainer's approval."""
     pairs = [(label.item, label.value) for label in body.labels]
     return add_labels(
-        home.db, home.blobs, project, name, pairs, author=key.name, source=LabelSource(body.source)
+        home.db,
+        home.blobs,
+        project,
+        name,
+        pairs,
+        author=key.name,
+        author_key=key.id,
+        source=LabelSource(body.source),
     )
 
 
@@ -157,7 +164,14 @@ def import_labels(
     """Import a label file (the request body) as labels from ``import``."""
     pairs = formats.parse(data, format)
     return add_labels(
-        home.db, home.blobs, project, name, pairs, author=key.name, source=LabelSource.import_
+        home.db,
+        home.blobs,
+        project,
+        name,
+        pairs,
+        author=key.name,
+        author_key=key.id,
+        source=LabelSource.import_,
     )
 
 
@@ -206,7 +220,14 @@ def review_label(
     """Approve or reject a pending label (not one's own)."""
     with home.db.session() as s:
         return labels.review(
-            s, project, name, label_id, approve=body.approve, reviewer=key.name, note=body.note
+            s,
+            project,
+            name,
+            label_id,
+            approve=body.approve,
+            reviewer=key.name,
+            reviewer_key=key.id,
+            note=body.note,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from loopml.api import auth
 from loopml.core.schemas import ApiKey, Project
@@ -19,10 +19,18 @@ class ProjectCreate(BaseModel):
 
 
 class ProjectUpdate(BaseModel):
+    """What to change; at least one field."""
+
     description: str | None = Field(default=None, max_length=10_000)
     label_review: bool | None = Field(
         default=None, description="Whether labels wait for a reviewer before training."
     )
+
+    @model_validator(mode="after")
+    def _something(self) -> ProjectUpdate:
+        if self.description is None and self.label_review is None:
+            raise ValueError("give description or label_review: there is nothing to change")
+        return self
 
 
 @router.get("", response_model=list[Project])

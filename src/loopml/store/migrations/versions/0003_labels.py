@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("author", sa.String(length=200), nullable=False),
+        sa.Column("author_key", sa.String(length=32), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("reviewer", sa.String(length=200), nullable=True),
         sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True),
