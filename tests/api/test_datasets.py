@@ -300,8 +300,25 @@ def test_a_maintainer_may_not_have_the_server_read_its_own_files(
     body = {"name": "server-files", "source": source.format(folder=folder)}
     r = maintainer.post(f"/projects/{PROJECT}/datasets", json=body)
     problem = assert_problem(r, 403, field="source", code="forbidden")
-    assert "path on the server" in problem["detail"]
+    assert "only admin keys may have the server read its own files" in problem["detail"]
     assert_problem(maintainer.get(f"/projects/{PROJECT}/datasets/server-files"), 404)
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ("http://127.0.0.1:9/x.csv", "'127.0.0.1' is not a public address"),
+        ("https://localhost/x.csv", "'localhost' is not a public address"),
+        ("http://169.254.169.254/latest/meta-data", "not a public address"),
+        ("memory://x.csv", "only admin keys"),
+        ("ftp://example.org/x.csv", "only admin keys"),
+    ],
+)
+def test_a_maintainer_may_not_have_the_server_fetch_from_its_network(
+    maintainer: httpx.Client, source: str, words: str
+) -> None:
+    r = maintainer.post(f"/projects/{PROJECT}/datasets", json={"name": "probe", "source": source})
+    assert words in assert_problem(r, 403, field="source", code="forbidden")["detail"]
 
 
 def test_an_upload_source_cannot_be_named_directly(admin: httpx.Client) -> None:

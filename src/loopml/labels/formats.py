@@ -74,7 +74,8 @@ def _parse_label_studio(text: str) -> list[tuple[str, str]]:
         raise InvalidInput("a Label Studio export is a JSON array of tasks", field="file")
     pairs = []
     for index, task in enumerate(tasks):
-        item = (task.get("data") or {}).get("item") if isinstance(task, dict) else None
+        data = task.get("data") if isinstance(task, dict) else None
+        item = data.get("item") if isinstance(data, dict) else None
         if item is None:
             raise InvalidInput(f"task {index} has no data.item (the loopml item key)", field="file")
         choice = _choice(task.get("annotations") or []) or _choice(task.get("predictions") or [])
@@ -85,12 +86,16 @@ def _parse_label_studio(text: str) -> list[tuple[str, str]]:
 
 def _choice(annotations: Sequence[Any]) -> str | None:
     """The first choice of the latest annotation that was not cancelled."""
+    if not isinstance(annotations, list):
+        return None
     for annotation in reversed(annotations):
         if not isinstance(annotation, dict) or annotation.get("was_cancelled"):
             continue
-        for result in annotation.get("result") or []:
-            choices = (result.get("value") or {}).get("choices") or []
-            if choices:
+        results = annotation.get("result")
+        for result in results if isinstance(results, list) else []:
+            value = result.get("value") if isinstance(result, dict) else None
+            choices = value.get("choices") if isinstance(value, dict) else None
+            if isinstance(choices, list) and choices:
                 return str(choices[0])
     return None
 

@@ -104,6 +104,12 @@ def apply_labels(
         "changed": int(changed),
         "missing_items": len(latest) - len(applied),
     }
+    if not changed:
+        # The latest version already holds every approved label: no new version (the
+        # digest below chains on its data_hash, so deriving would make an identical one).
+        with db.session() as s:
+            labels.mark_applied(s, [latest[item].id for item, _ in applied], version.number)
+        return version, False, counts
     made, created = derive(
         db, blobs, version, rows=labelled,
         manifest={"data_hash": digest, "labels": {**counts, "from_version": version.number}},

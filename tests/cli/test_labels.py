@@ -1,0 +1,96 @@
+"""``loopml data labels`` in local mode: list the items to label, add labels, see that
+the local key may not approve its own, turn review off, apply, export and import."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from tests.api.test_labels import UNLABELLED, pets_csv
+from tests.cli.test_cli import cli, ok, ok_json
+
+
+@pytest.fixture
+def pets() -> str:
+    """``farm/pets@1`` from a local CSV: pets ``pet000``... the first six unlabelled."""
+    path = Path("pets.csv")
+    path.write_bytes(pets_csv())
+    ok("data", "add", str(path), "-p", "farm", "-n", "pets", "-t", "kind")
+    return "farm/pets"
+
+
+def test_label_review_and_apply_from_the_command_line(pets: str, tmp_path: Path) -> None:
+    todo = ok_json("data", "labels", "items", pets, "--unlabelled")
+    assert [i["item"] for i in todo] == [f"pet{i:03d}" for i in range(UNLABELLED)]
+    assert all(i["value"] is None for i in todo)
+    shown = ok("data", "labels", "items", pets, "--limit", "8").stdout
+    assert "pet000" in shown and "pet007" in shown and "pet008" not in shown
+
+    added = ok("data", "labels", "add", pets, "pet000=cat", "pet001=dog").stdout
+    assert "pending_review" in added and "pet001" in added
+
+    # The local key made them: it may not approve them, and says so.
+    refused = cli("data", "labels", "review", pets, "--approve")
+    assert refused.exit_code == 1
+    assert "another key must review it" in refused.stderr
+    assert "Traceback" not in refused.output
+    statuses = ok_json("data", "labels", "list", pets)
+    assert [x["status"] for x in statuses] == ["pending_review", "pending_review"]
+    nothing = cli("data", "labels", "apply", pets)
+    assert nothing.exit_code == 1 and "no approved labels to apply" in nothing.stderr
+
+    project = ok_json("projects", "set", "farm", "--no-label-review")
+    assert project["label_review"] is False
+    made = ok_json("data", "labels", "add", pets, "pet002=dog", "pet003=cat")
+    assert [(x["item"], x["status"]) for x in made] == [
+        ("pet002", "approved"),
+        ("pet003", "approved"),
+    ]
+
+    applied = ok("data", "labels", "apply", pets).stdout
+    assert "new version: 2 labels applied, 2 rows changed" in applied
+    assert "farm/pets@2" in applied
+    left = ok_json("data", "labels", "items", pets, "--unlabelled")
+    assert [i["item"] for i in left] == ["pet000", "pet001", "pet004", "pet005"]
+    again = ok("data", "labels", "apply", pets).stdout
+    assert "unchanged: the latest version already holds them" in again
+    assert "farm/pets@3" not in again
+
+    out = tmp_path / "labels.csv"
+    wrote = ok("data", "labels", "export", pets, "--format", "csv", "-o", str(out))
+    assert f"to {out}" in wrote.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [(r["item"], r["label"], r["status"]) for r in rows] == [
+        ("pet000", "cat", "pending_review"),
+        ("pet001", "dog", "pending_review"),
+        ("pet002", "dog", "approved"),
+        ("pet003", "cat", "approved"),
+    ]
+
+
+def test_import_a_label_file_and_bad_input(pets: str) -> None:
+    Path("mine.csv").write_text("item,label\npet004,cat\npet005,dog\n")
+    out = ok("data", "labels", "import", pets, "mine.csv")
+    assert "imported 2 labels from mine.csv" in out.stdout
+    listed = ok_json("data", "labels", "list", pets)
+    assert [(x["item"], x["value"], x["source"]) for x in listed] == [
+        ("pet004", "cat", "import"),
+        ("pet005", "dog", "import"),
+    ]
+
+    Path("ghosts.csv").write_text("item,label\nghost,cat\n")
+    bad = cli("data", "labels", "import", pets, "ghosts.csv")
+    assert bad.exit_code == 2 and "ghost" in bad.stderr
+    Path("labels.txt").write_text("item,label\npet004,cat\n")
+    unknown = cli("data", "labels", "import", pets, "labels.txt")
+    assert unknown.exit_code == 2 and "pass --format" in unknown.stderr
+    ok("data", "labels", "import", pets, "labels.txt", "--format", "csv")
+
+    wrong = cli("data", "labels", "add", pets, "pet004")
+    assert wrong.exit_code == 2 and "expected ITEM=LABEL" in wrong.stderr
+    parrot = cli("data", "labels", "add", pets, "pet004=parrot")
+    assert parrot.exit_code == 2 and "'parrot' not among the classes" in parrot.stderr
+    assert len(ok_json("data", "labels", "list", pets)) == 3
