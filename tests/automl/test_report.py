@@ -201,3 +201,18 @@ def test_the_html_page_of_a_regression_shows_residuals() -> None:
     page = render(model.report_, model.leaderboard_.to_dict(orient="records"), "diabetes")
     assert "residuals" in page and "ROC curve" not in page
     assert "rmse" in page
+
+
+def test_the_html_page_sets_frozen_test_scores_beside_the_cross_validated_ones(
+    fitted: tuple[AutoML, pd.DataFrame, np.ndarray],
+) -> None:
+    from loopml.automl.report_html import render
+
+    model, X, y = fitted
+    report = dict(model.report_ or {})
+    assert "frozen test split" not in render(report, [], "no test")
+    report["test"] = model.evaluate(X.iloc[:40], y[:40])
+    page = render(report, [], "with test")
+    assert "frozen test split" in page
+    value = report["test"]["metrics"][model.metric_]["value"]
+    assert f"{value:.4f}" in page

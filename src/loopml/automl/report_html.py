@@ -227,10 +227,23 @@ def _findings(report: dict[str, Any]) -> str:
 
 def render(report: dict[str, Any], leaderboard: Sequence[dict[str, Any]], title: str) -> str:
     """The HTML page for a fitted model's ``report_`` and leaderboard rows."""
+    test = (report.get("test") or {}).get("metrics") or {}
     metrics = [
-        (_e(name), _num(m["value"]), f"{_num(m['ci_low'])} &ndash; {_num(m['ci_high'])}")
+        (
+            _e(name),
+            _num(m["value"]),
+            f"{_num(m['ci_low'])} &ndash; {_num(m['ci_high'])}",
+            *(
+                (_num(test[name]["value"]),
+                 f"{_num(test[name]['ci_low'])} &ndash; {_num(test[name]['ci_high'])}")
+                if name in test else ()
+            ),
+        )
         for name, m in report.get("metrics", {}).items()
-    ]
+    ]  # fmt: skip
+    columns = ["metric", "cross-validated", "interval"]
+    if test:
+        columns += ["frozen test split", "interval"]
     board = [
         (
             r.get("rank"),
@@ -248,7 +261,7 @@ def render(report: dict[str, Any], leaderboard: Sequence[dict[str, Any]], title:
         f"<p class='note'>{_e(report.get('task'))} · metric {_e(report.get('metric'))} · "
         f"{report.get('n_rows')} rows · {_e(report.get('evaluation'))}</p>"
         f"{_verdict(report)}<h2>Metrics (95% intervals)</h2>"
-        f"{_table(['metric', 'value', 'interval'], metrics)}"
+        f"{_table(columns, metrics)}"
         f"<h2>Plots</h2>{_plots(report)}<h2>Checks</h2>{_findings(report)}"
         f"<h2>Leaderboard</h2>"
         f"{_table(['rank', 'model', 'status', 'score', '± fold std', 'fit s'], board)}"
