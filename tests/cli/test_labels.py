@@ -29,8 +29,12 @@ def test_label_review_and_apply_from_the_command_line(pets: str, tmp_path: Path)
     shown = ok("data", "labels", "items", pets, "--limit", "8").stdout
     assert "pet000" in shown and "pet007" in shown and "pet008" not in shown
 
-    added = ok("data", "labels", "add", pets, "pet000=cat", "pet001=dog").stdout
-    assert "pending_review" in added and "pet001" in added
+    added = ok_json("data", "labels", "add", pets, "pet000=cat", "pet001=dog")
+    assert [(x["item"], x["value"], x["status"]) for x in added] == [
+        ("pet000", "cat", "pending_review"),
+        ("pet001", "dog", "pending_review"),
+    ]
+    assert "pet001" in ok("data", "labels", "list", pets).stdout
 
     # The local key made them: it may not approve them, and says so.
     refused = cli("data", "labels", "review", pets, "--approve")

@@ -86,7 +86,8 @@ def test_a_csv_row_without_a_value_is_refused_naming_its_line() -> None:
 
 
 def test_jsonl_takes_label_or_value_skipping_blank_lines() -> None:
-    data = b'{"item": "a", "label": "cat"}\n\n{"item": "b", "value": 3.5}\n{"item": 7, "label": 0}\n'
+    data = b'{"item": "a", "label": "cat"}\n\n{"item": "b", "value": 3.5}\n'
+    data += b'{"item": 7, "label": 0}\n'
     assert parse(data, "jsonl") == [("a", "cat"), ("b", "3.5"), ("7", "0")]
 
 
@@ -120,7 +121,7 @@ def test_label_studio_falls_back_to_predictions_and_skips_unlabelled_tasks() -> 
     data = studio(
         task("i1", predictions=[annotation("cat")]),
         task("i2", annotations=[annotation("dog")], predictions=[annotation("cat")]),
-        task("i3", annotations=[annotation("dog", cancelled=True)], predictions=[annotation("cat")]),
+        task("i3", annotations=[annotation("dog", True)], predictions=[annotation("cat")]),
         task("i4", annotations=[], predictions=[]),
         task("i5"),
         task("i6", annotations=[{"result": [{"type": "rectanglelabels", "value": {}}]}]),
@@ -172,7 +173,7 @@ def test_unknown_formats_and_non_utf8_files_are_refused() -> None:
 
 LABELS = [
     made("row-00000000000000aa", "cat", 1),
-    made(SHA, "big, \"fluffy\" dog", 2),
+    made(SHA, 'big, "fluffy" dog', 2),
     made("pet003", "3.25", 3, status=LabelStatus.pending_review),
     made("row-00000000000000aa", "dog", 4),  # an item labelled twice
 ]

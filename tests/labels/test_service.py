@@ -90,9 +90,7 @@ def label(
     return add_labels(db, blobs, PROJECT, name, pairs, author=key, author_key=key)
 
 
-def review(
-    db: Database, label_id: str, approve: bool = True, key: str = "key-maintainer"
-) -> Label:
+def review(db: Database, label_id: str, approve: bool = True, key: str = "key-maintainer") -> Label:
     with db.session() as s:
         return labels.review(
             s, PROJECT, "pets", label_id, approve=approve, reviewer=key, reviewer_key=key
@@ -389,7 +387,7 @@ def test_apply_without_approved_labels_is_a_conflict(
     keys = keys_of(blobs, add_csv(db, blobs, tmp_path, pets()))
     with pytest.raises(Conflict, match="farm/pets has no approved labels to apply"):
         apply_labels(db, blobs, PROJECT, "pets")
-    first, second = label(db, blobs, [(keys[0], "cat"), (keys[1], "dog")])
+    _, second = label(db, blobs, [(keys[0], "cat"), (keys[1], "dog")])
     review(db, second.id, approve=False)  # one pending, one rejected
     with pytest.raises(Conflict, match="no approved labels"):
         apply_labels(db, blobs, PROJECT, "pets")
