@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import posixpath
 import re
@@ -71,31 +72,15 @@ class BlobStore:
 
     def put(self, key: str, data: bytes) -> BlobInfo:
         """Write ``data`` at ``key`` (replacing what was there) and return its size and hash."""
-        path = self._path(key)
-        parent = posixpath.dirname(path)
-        try:
-            if parent:
-                self.fs.makedirs(parent, exist_ok=True)
-            # Write to a temporary name first so a crash never leaves a half-written blob;
-            # the name is unique so that concurrent puts of one key never share it.
-            tmp = f"{path}.{uuid.uuid4().hex}{_PARTIAL}"
-            try:
-                with self.fs.open(tmp, "wb") as fh:
-                    fh.write(data)
-                self.fs.mv(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    self.fs.rm(tmp)
-                raise
-        except OSError as exc:
-            raise StorageError(f"cannot write blob {key!r}: {exc}") from exc
-        return BlobInfo(key=key, size=len(data), sha256=sha256_bytes(data))
+        return self.put_file(key, io.BytesIO(data))
 
     def put_file(self, key: str, source: str | os.PathLike[str] | IO[bytes]) -> BlobInfo:
         """Copy a local file (a path or an open binary file) to ``key`` in chunks."""
         target = self._path(key)
         parent = posixpath.dirname(target)
         digest, size = hashlib.sha256(), 0
+        # Write to a temporary name first so a crash never leaves a half-written blob;
+        # the name is unique so that concurrent puts of one key never share it.
         tmp = f"{target}.{uuid.uuid4().hex}{_PARTIAL}"
         try:
             if parent:
