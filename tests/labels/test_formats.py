@@ -47,7 +47,7 @@ def annotation(choice: str, cancelled: bool = False) -> dict[str, Any]:
     }
 
 
-def studio(*tasks: dict[str, Any]) -> bytes:
+def studio(*tasks: Any) -> bytes:
     return json.dumps(list(tasks)).encode()
 
 

@@ -26,7 +26,7 @@ from loopml.store.db import Database
 from tests.data.support import image_folder, png
 
 PROJECT = "farm"
-LIMITS = {"max_bytes": 50_000_000, "max_expanded": 50_000_000}
+LIMITS: dict[str, Any] = {"max_bytes": 50_000_000, "max_expanded": 50_000_000}
 UNLABELLED = 6  # the first rows of pets() have no kind
 
 
@@ -224,6 +224,25 @@ def test_regression_labels_must_be_finite_numbers(
     assert counts == {"labels": 2, "changed": 2, "missing_items": 0}
 
 
+def test_a_fractional_label_on_a_whole_number_target_is_kept_not_truncated(
+    db: Database, blobs: BlobStore, tmp_path: Path
+) -> None:
+    frame = pd.DataFrame({"size": np.arange(30) * 1.5, "age": np.arange(30) % 17 + 20})
+    path = tmp_path / "ages.csv"
+    frame.to_csv(path, index=False)
+    options = {"target": "age", "task": "regression", **LIMITS}
+    version, _ = ingest(db, blobs, PROJECT, "ages", str(path), **options)
+    keys = keys_of(blobs, version)
+    review_off(db)
+    label(db, blobs, [(keys[0], "31")], name="ages")
+    second, _, _ = apply_labels(db, blobs, PROJECT, "ages")
+    assert column(blobs, second, "age")[:2] == [31, 21]
+    assert load.read_rows(blobs, second).column("age").type == "int64"  # whole: still integers
+    label(db, blobs, [(keys[1], "30.5")], name="ages")
+    third, _, _ = apply_labels(db, blobs, PROJECT, "ages")
+    assert column(blobs, third, "age")[:3] == [31.0, 30.5, 22.0]
+
+
 def test_a_dataset_without_a_target_cannot_be_labelled(
     db: Database, blobs: BlobStore, tmp_path: Path
 ) -> None:
@@ -416,3 +435,27 @@ def test_an_unlabelled_image_folder_labelled_and_applied_becomes_a_binary_task(
     assert keys_of(blobs, second) == keys
     assert second.manifest["images"] == first.manifest["images"]  # the same stored images
     assert np.array_equal(load.test_mask(blobs, second), load.test_mask(blobs, first))
+
+
+def test_a_yes_no_target_takes_the_words_people_write(
+    db: Database, blobs: BlobStore, tmp_path: Path
+) -> None:
+    frame = pets().assign(kind=[None] * 3 + [True, False] * 13 + [True])
+    version = add_csv(db, blobs, tmp_path, frame, name="flags")
+    keys = keys_of(blobs, version)
+    made = add_labels(
+        db, blobs, PROJECT, "flags", [(keys[0], " Yes"), (keys[1], "no"), (keys[2], "TRUE")],
+        author="k", author_key="k",
+    )  # fmt: skip
+    assert len(made) == 3
+    with pytest.raises(InvalidInput, match="'maybe': a yes/no target takes true or false"):
+        add_labels(db, blobs, PROJECT, "flags", [(keys[0], "maybe")], author="k", author_key="k")
+    review_off(db)
+    with db.session() as s:
+        for made_label in made:
+            labels.review(
+                s, PROJECT, "flags", made_label.id, approve=True, reviewer="r", reviewer_key="r"
+            )
+    applied, created, _ = apply_labels(db, blobs, PROJECT, "flags")
+    assert created
+    assert column(blobs, applied, "kind")[:3] == [True, False, True]

@@ -360,4 +360,5 @@ def _changes(
         "columns_removed": sorted(old_columns - new_columns),
         "same_data": parent.manifest.get("data_hash") == manifest["data_hash"],
         "target": None if parent.data_schema.target == schema.target else schema.target,
+        "labels": manifest.get("labels"),
     }

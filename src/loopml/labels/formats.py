@@ -32,9 +32,11 @@ def parse(data: bytes, fmt: str) -> list[tuple[str, str]]:
 
 
 def _pair(item: Any, value: Any, where: str) -> tuple[str, str]:
-    if item in (None, "") or value in (None, ""):
+    # Spreadsheets pad cells with spaces; item keys and classes never have them at the ends.
+    item, value = str(item or "").strip(), str(value if value is not None else "").strip()
+    if not item or not value:
         raise InvalidInput(f"{where}: needs both an item and a label value", field="file")
-    return str(item), str(value)
+    return item, value
 
 
 def _parse_csv(text: str) -> list[tuple[str, str]]:

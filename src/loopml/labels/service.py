@@ -23,6 +23,7 @@ from loopml.store.blobs import BlobStore
 from loopml.store.db import Database
 
 _SHOWN = 5
+_BOOLEAN_WORDS = {"true", "false", "yes", "no", "1", "0"}
 
 
 def add_labels(
@@ -93,7 +94,9 @@ def apply_labels(
             changed += values[index] != new
             values[index] = new
     labelled = rows.set_column(
-        rows.column_names.index(target), target, pa.array(values, type=_label_type(column.type))
+        rows.column_names.index(target),
+        target,
+        pa.array(values, type=_label_type(column.type, values)),
     )
     applied = sorted((item, label.value) for item, label in latest.items() if item in present)
     digest = hashlib.sha256(
@@ -140,6 +143,15 @@ def _check_values(version: DatasetVersion, column: pa.ChunkedArray, values: list
                 field="value",
             )
         return
+    if pa.types.is_boolean(column.type):
+        bad = sorted({v for v in values if v.strip().lower() not in _BOOLEAN_WORDS})
+        if bad:
+            raise InvalidInput(
+                f"{', '.join(map(repr, bad[:_SHOWN]))}: a yes/no target takes true or false "
+                "(also yes/no, 1/0)",
+                field="value",
+            )
+        return
     classes = {str(v) for v in pc.unique(column.drop_null()).to_pylist()}
     bad = sorted({v for v in values if v not in classes})
     if classes and bad:
@@ -168,6 +180,11 @@ def _typed(value: str, kind: pa.DataType) -> Any:
     return value
 
 
-def _label_type(kind: pa.DataType) -> pa.DataType:
+def _label_type(kind: pa.DataType, values: list[Any]) -> pa.DataType:
     # An all-missing target (unlabelled images) is typed null: labels make it text.
-    return pa.string() if pa.types.is_null(kind) else kind
+    if pa.types.is_null(kind):
+        return pa.string()
+    # A fractional label on a whole-number target (regression): pyarrow would truncate it.
+    if pa.types.is_integer(kind) and any(isinstance(v, float) for v in values):
+        return pa.float64()
+    return kind

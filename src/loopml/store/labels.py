@@ -96,7 +96,9 @@ def review(
         raise Conflict(f"label {label_id} was already {row.status}", field="label_id")
     if row.author_key == reviewer_key:
         raise Conflict(
-            f"label {label_id} was made with this key ({reviewer}): another key must review it",
+            f"label {label_id} was made with this key ({reviewer}): another key must review "
+            "it (a maintainer's key; or turn review off: loopml projects set P "
+            "--no-label-review)",
             field="label_id",
         )
     row.status = (LabelStatus.approved if approve else LabelStatus.rejected).value
