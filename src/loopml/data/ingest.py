@@ -310,8 +310,7 @@ def _digest(value: Any) -> str:
 
 def _put_table(blobs: BlobStore, key: str, table: pa.Table) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".parquet") as fh:
-        # Row groups of 128k rows: the writer holds one group at a time, not the table.
-        pq.write_table(table, fh.name, compression="zstd", row_group_size=131_072)
+        pq.write_table(table, fh.name, compression="zstd")
         info = blobs.put_file(key, fh.name)
     return {"key": key, "sha256": info.sha256, "bytes": info.size}
 

@@ -21,6 +21,7 @@ from loopml.core.schemas import DatasetSchema, QualityFinding
 from loopml.data.stats import summarise
 
 _SAMPLE = 50_000
+_TEXT_SAMPLE = 10_000  # values read as Python strings: the dearest to look at
 _NUMERIC = (ColumnKind.numeric, ColumnKind.integer)
 _BINS = 32
 _MAX_DISTINCT = 10_000
@@ -187,7 +188,7 @@ def _outliers(name: str, summary: dict[str, Any]) -> list[QualityFinding]:
 def _mixed(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         return []
-    sample = pd.Series(values.drop_null().slice(0, _SAMPLE).to_pylist(), dtype=object)
+    sample = pd.Series(values.drop_null().slice(0, _TEXT_SAMPLE).to_pylist(), dtype=object)
     if sample.empty:
         return []
     numeric = pd.to_numeric(sample.str.strip(), errors="coerce").notna()
