@@ -470,3 +470,21 @@ def test_derived_choices_and_the_same_choices_at_ingest_are_one_version(
     again, created = run(sqlite_db, blobs, source, target="plan")
     assert not created
     assert again.number == 2
+
+
+def test_a_column_that_turns_to_text_late_in_a_large_csv_becomes_text(
+    sqlite_db: Database, blobs: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.data import csvfile
+
+    monkeypatch.setattr(csvfile, "_CHUNK_BYTES", 1)  # chunks of the least rows: 10,000
+    rows = 25_000
+    frame = pd.DataFrame({"code": [str(i) for i in range(rows)], "x": np.arange(rows) * 0.5})
+    frame.loc[rows - 1, "code"] = "n/a-later"
+    frame["y"] = np.where(np.arange(rows) % 2, "a", "b")
+    version, _ = run(sqlite_db, blobs, write_csv(tmp_path / "src" / "late.csv", frame), target="y")
+    assert version.rows == rows
+    schema = version.data_schema
+    assert schema.column("code").dtype == "string"  # only the column that changed
+    assert schema.column("x").dtype == "double"
+    assert load.frame(blobs, version)["code"].iloc[-1] == "n/a-later"

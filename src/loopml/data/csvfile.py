@@ -13,6 +13,7 @@ import csv
 import io
 import re
 import unicodedata
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,44 @@ def text(path: Path, encoding: str) -> io.TextIOWrapper:
 
 
 def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Table:
-    """Read a CSV/TSV file; options ``delimiter``, ``encoding``, ``header``."""
+    """Read a CSV/TSV file whole; options ``delimiter``, ``encoding``, ``header``."""
+    parts = list(iter_csv(path, name, fmt, options))
+    if not parts:
+        raise InvalidInput(f"{name} has a header but no rows", field="source")
+    return concat(parts)
+
+
+def concat(parts: list[pa.Table]) -> pa.Table:
+    """One table of chunks read on their own: numbers with and without gaps take the wider
+    type, and a column that is integers in one chunk and text in another becomes text."""
+    try:
+        return pa.concat_tables(parts, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    columns = {}
+    for name in parts[0].column_names:
+        fields = [p.schema.field(name) for p in parts]
+        try:
+            kind = (
+                pa.unify_schemas([pa.schema([f]) for f in fields], promote_options="permissive")
+                .field(name)
+                .type
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            kind = pa.string()
+        columns[name] = pa.chunked_array(
+            [chunk for p in parts for chunk in p.column(name).cast(kind).chunks], type=kind
+        )
+    return pa.table(columns)
+
+
+def iter_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> Iterator[pa.Table]:
+    """The rows of a CSV/TSV file in chunks of about 64 MB of text.
+
+    A line with too few fields is an :class:`InvalidInput` raised after the last chunk
+    (the check runs beside the parser), so a consumer must not keep what it wrote of the
+    chunks when iteration fails.
+    """
     delimiter, encoding = sniff_csv(path, fmt)
     delimiter = options.get("delimiter") or delimiter
     encoding = options.get("encoding") or encoding
@@ -57,7 +95,7 @@ def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Tab
         shape = None
         if _byte_safe(encoding) and delimiter.isascii():
             shape = pool.submit(_short_line, path, delimiter, len(names), header)
-        table = _parse(path, name, delimiter, encoding, header)
+        yield from _parse(path, name, delimiter, encoding, header)
         short = shape.result() if shape is not None else None
     if short is not None:
         line, fields = short
@@ -69,10 +107,11 @@ def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Tab
             line=line,
             column=missing,
         )
-    return table
 
 
-def _parse(path: Path, name: str, delimiter: str, encoding: str, header: bool) -> pa.Table:
+def _parse(
+    path: Path, name: str, delimiter: str, encoding: str, header: bool
+) -> Iterator[pa.Table]:
     rows_per_chunk = max(10_000, _CHUNK_BYTES // max(1, _line_bytes(path)))
     try:
         chunks = pd.read_csv(
@@ -84,7 +123,8 @@ def _parse(path: Path, name: str, delimiter: str, encoding: str, header: bool) -
             engine="c",
             chunksize=rows_per_chunk,
         )
-        parts = [pa.Table.from_pandas(chunk, preserve_index=False) for chunk in chunks]
+        for chunk in chunks:
+            yield _named(pa.Table.from_pandas(chunk, preserve_index=False), name, header)
     except pd.errors.EmptyDataError as exc:
         raise InvalidInput(f"{name} is empty", field="source") from exc
     except UnicodeDecodeError as exc:
@@ -95,26 +135,17 @@ def _parse(path: Path, name: str, delimiter: str, encoding: str, header: bool) -
         ) from exc
     except (pd.errors.ParserError, ValueError) as exc:
         raise _diagnose(path, name, delimiter, encoding, str(exc)) from exc
-    if not parts:
-        raise InvalidInput(f"{name} has a header but no rows", field="source")
-    try:
-        # Chunks infer types on their own: a column of integers in one and text in the
-        # next becomes text, numbers with and without gaps become the wider type.
-        table = pa.concat_tables(parts, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        table = pa.concat_tables([_as_text(p) for p in parts])
+
+
+def _named(table: pa.Table, name: str, header: bool) -> pa.Table:
     columns = [str(c) for c in table.column_names]
     if not header:
-        columns = [f"f{i}" for i in range(len(columns))]
+        return table.rename_columns([f"f{i}" for i in range(len(columns))])
     unnamed = [c for c in columns if c.startswith("Unnamed: ")]
-    if header and unnamed:
+    if unnamed:
         position = columns.index(unnamed[0]) + 1
         raise InvalidInput(f"{name}: column {position} has no name in the header", field="source")
     return table.rename_columns(columns)
-
-
-def _as_text(table: pa.Table) -> pa.Table:
-    return table.cast(pa.schema([pa.field(f.name, pa.string()) for f in table.schema]))
 
 
 def _line_bytes(path: Path) -> int:

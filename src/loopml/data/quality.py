@@ -306,11 +306,10 @@ def _imbalance(
 
 
 def _sample_rows(table: pa.Table, seed: int) -> pd.DataFrame:
-    if table.num_rows > _SAMPLE:
-        rng = np.random.default_rng(seed)
-        index = np.sort(rng.choice(table.num_rows, _SAMPLE, replace=False))
-        table = table.take(pa.array(index))
-    return table.to_pandas()
+    rng = np.random.default_rng(seed)
+    size = min(table.num_rows, _SAMPLE)
+    index = np.sort(rng.choice(table.num_rows, size, replace=False))
+    return table.take(pa.array(index)).to_pandas()
 
 
 def _leakage(rows: pd.DataFrame, schema: DatasetSchema) -> list[QualityFinding]:
