@@ -12,12 +12,23 @@ from fastapi import FastAPI
 from loopml import __version__
 from loopml.api import auth, problems
 from loopml.api.limits import BodySizeLimit
-from loopml.api.routers import datasets, jobs, keys, labels, projects, system, trainings
+from loopml.api.routers import (
+    datasets,
+    deployments,
+    jobs,
+    keys,
+    labels,
+    models,
+    projects,
+    system,
+    trainings,
+)
 from loopml.core.enums import Role
 from loopml.core.schemas import ApiKey
 from loopml.home import open_home
 from loopml.jobs.kinds import JobKinds
 from loopml.jobs.worker import Worker
+from loopml.serving.models import ModelCache
 from loopml.settings import Settings
 
 log = logging.getLogger("loopml.api")
@@ -59,6 +70,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.home = open_home(settings, announce=announce)
+        app.state.models = ModelCache(app.state.home.blobs)
         stop = threading.Event()
         thread = None
         if run_worker:
@@ -97,6 +109,8 @@ def create_app(
         trainings.router,
         datasets.router,
         labels.router,
+        models.router,
+        deployments.router,
     ):
         app.include_router(router, prefix="/api/v1")
     if trusted_local:

@@ -16,6 +16,7 @@ from loopml.cli.jobs import jobs_app
 from loopml.cli.labels import labels_app
 from loopml.cli.output import err_console
 from loopml.cli.serve import db_app, server, worker
+from loopml.cli.serving import deploy, models_app, predict
 from loopml.cli.train import train
 from loopml.core.errors import InvalidInput, LoopmlError
 from loopml.settings import Settings
@@ -78,12 +79,15 @@ app.command()(server)
 app.command()(worker)
 app.command()(demo)
 app.command()(train)
+app.command()(deploy)
+app.command()(predict)
 app.add_typer(db_app, name="db")
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 data_app.add_typer(labels_app, name="labels")
 app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
 
 
 def main() -> None:

@@ -55,6 +55,12 @@ def show_training(job: Job) -> None:
             "model": (result.get("artifacts") or {}).get("model"),
             "content hash": (result.get("model") or {}).get("content_hash"),
             "report": (result.get("artifacts") or {}).get("report"),
+            "model version": (
+                f"v{result['model_version']}" if result.get("model_version") else None
+            ),
+            "gates": "; ".join(g["message"] for g in result.get("gates") or [] if not g["passed"])
+            or ("passed" if result.get("gates") else "none set"),
+            "deployed to": result.get("deployed_to") or "not deployed",
         },
     )
 
@@ -80,6 +86,9 @@ def train(
     seed: int = typer.Option(0, help="Random seed."),
     cost_matrix: str = typer.Option(
         None, help='Binary tasks: JSON costs, e.g. \'{"fp": 1, "fn": 5}\'.'
+    ),
+    deploy: str = typer.Option(
+        None, "--deploy", help="Deploy the model under this name if it passes the gates."
     ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the job to its end."),
     html: Path = typer.Option(
@@ -107,6 +116,7 @@ def train(
         task=task,
         seed=seed,
         cost_matrix=costs,
+        deploy=deploy,
     )
     if wait:
         job = run_to_end(cli, job, quiet=as_json)

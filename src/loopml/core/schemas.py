@@ -18,6 +18,7 @@ from loopml.core.enums import (
     LabelStatus,
     Role,
     Severity,
+    Stage,
     TaskType,
 )
 
@@ -32,6 +33,10 @@ class Project(Entity):
     description: str = ""
     label_review: bool = Field(
         default=True, description="Labels wait for a reviewer's approval before training."
+    )
+    gates: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Quality gates a model must pass to be deployed automatically.",
     )
     created_at: datetime
 
@@ -191,3 +196,67 @@ class Label(Entity):
     applied_in: int | None = Field(
         default=None, description="The dataset version that first included this label."
     )
+
+
+class GateResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    gate: str
+    passed: bool
+    message: str
+
+
+class ModelVersion(Entity):
+    """A trained model in the registry: its artifact, where it came from, how good it is."""
+
+    id: str
+    project: str
+    number: int
+    stage: Stage
+    task: TaskType
+    metric: str
+    score: float | None = Field(default=None, description="Cross-validated, best first.")
+    test_score: float | None = Field(default=None, description="On the frozen test split.")
+    beats_baselines: bool = False
+    training: str | None = Field(default=None, description="The training job it came from.")
+    dataset: str | None = Field(default=None, description="The dataset version it saw.")
+    artifact: str
+    artifact_sha256: str
+    content_hash: str
+    size_bytes: int
+    predict_seconds_per_1000: float | None = None
+    classes: list[Any] | None = None
+    inputs: list[dict[str, Any]] = Field(
+        default_factory=list, description="The columns it reads: name and kind."
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+    gates: list[GateResult] = Field(default_factory=list)
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"v{self.number}"
+
+
+class StageChange(Entity):
+    model: int
+    from_stage: Stage | None
+    to_stage: Stage
+    actor: str
+    reason: str = ""
+    at: datetime
+
+
+class Deployment(Entity):
+    """A named endpoint serving one model version."""
+
+    id: str
+    project: str
+    name: str
+    model: int = Field(description="The model version number served.")
+    confidence_threshold: float | None = Field(
+        default=None, description="Below it a prediction abstains."
+    )
+    fallback_label: str = "unknown"
+    created_at: datetime
+    updated_at: datetime

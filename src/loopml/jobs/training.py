@@ -13,6 +13,7 @@ from loopml.core.schemas import DatasetVersion
 from loopml.data import load
 from loopml.data.builtin import is_builtin, load_builtin
 from loopml.jobs.context import JobContext
+from loopml.registry.service import register_training
 from loopml.store import datasets
 
 _LEADERBOARD_ROWS = 10
@@ -83,8 +84,11 @@ def train(
     max_trials: int | None = None,
     cost_matrix: dict[str, float] | None = None,
     confidence_threshold: float | None = None,
+    deploy: str | None = None,
 ) -> dict[str, Any]:
-    """Search models for ``target`` within ``time_budget`` seconds; store the best ensemble.
+    """Search models for ``target`` within ``time_budget`` seconds; store the best ensemble,
+    register it as a model version and, when it passes the project's gates, deploy it to
+    ``deploy`` (or the project's ``auto_deploy`` deployment).
 
     The model, the trial log and the report go to the blob store under
     ``models/<project>/<job id>/``; the result carries the leaderboard's top rows.
@@ -145,9 +149,16 @@ def train(
     test_score = ((report.get("test") or {}).get("metrics", {}).get(model.metric_) or {}).get(
         "value"
     )
-    return {
+    kinds = {c.name: c.kind for c in model.schema_.columns}
+    result: dict[str, Any] = {
         "dataset": data.ref,
         "dataset_version": data.version.id if data.version else None,
+        "predict_seconds_per_1000": _finite(report.get("prediction_seconds_per_1000_rows")),
+        "classes": None if model.classes_ is None else _clean(model.classes_.tolist()),
+        "inputs": [
+            {"name": str(n), "kind": kinds.get(str(n), "ignored")} for n in model.feature_names_in_
+        ],
+        "params": {k: v for k, v in ctx.params.items() if k != "deploy"},
         "test_score": _finite(test_score) if test_score is not None else None,
         "target": column,
         "task": model.task_.value,
@@ -170,3 +181,19 @@ def train(
             for row in board.to_dict(orient="records")
         ],
     }
+    version, deployment = register_training(
+        ctx.db, str(ctx.job.project), ctx.job.id, result, actor=f"training {ctx.job.id}",
+        deploy_to=deploy,
+    )  # fmt: skip
+    failed = [g.message for g in version.gates if not g.passed]
+    ctx.log(
+        f"registered model v{version.number}"
+        + (f", deployed to {deployment.name}" if deployment else "")
+        + (f"; gates failed: {'; '.join(failed)}" if failed else "")
+    )
+    result.update(
+        model_version=version.number,
+        gates=[g.model_dump() for g in version.gates],
+        deployed_to=deployment.name if deployment else None,
+    )
+    return result

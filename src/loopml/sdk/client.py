@@ -18,6 +18,7 @@ from loopml.core.enums import JobState, Role
 from loopml.core.schemas import ApiKey, Job, JobLogLine, NewApiKey, Project
 from loopml.sdk.datasets import Datasets
 from loopml.sdk.labels import Labels
+from loopml.sdk.models import Deployments, Models
 from loopml.sdk.resource import ApiError, Resource, raise_for
 
 __all__ = ["ApiError", "Client"]
@@ -142,8 +143,10 @@ class Trainings(Resource):
         max_trials: int | None = None,
         cost_matrix: Mapping[str, float] | None = None,
         confidence_threshold: float | None = None,
+        deploy: str | None = None,
     ) -> Job:
-        """Queue a training; follow it with :meth:`wait`."""
+        """Queue a training; follow it with :meth:`wait`. With ``deploy``, a model that
+        passes the project's gates is deployed under that name."""
         body = {
             "dataset": dataset,
             "target": target,
@@ -154,6 +157,7 @@ class Trainings(Resource):
             "max_trials": max_trials,
             "cost_matrix": dict(cost_matrix) if cost_matrix is not None else None,
             "confidence_threshold": confidence_threshold,
+            "deploy": deploy,
         }
         body = {k: v for k, v in body.items() if v is not None}
         return self._call("POST", f"/projects/{project}/trainings", Job, json=body)
@@ -224,6 +228,8 @@ class Client:
         self.trainings = Trainings(self)
         self.datasets = Datasets(self)
         self.labels = Labels(self)
+        self.models = Models(self)
+        self.deployments = Deployments(self)
 
     def request(self, method: str, path: str, model: Any = None, **kwargs: Any) -> Any:
         response = self._http.request(method, "/api/v1" + path, **kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import exc, select
 from sqlalchemy.orm import Session
 
@@ -44,9 +46,12 @@ def update(
     description: str | None = None,
     *,
     label_review: bool | None = None,
+    gates: dict[str, Any] | None = None,
 ) -> Project:
     """Change what is given; None leaves a field as it is."""
     row = _row(session, name)
+    if gates is not None:
+        row.gates = dict(gates)
     if description is not None:
         row.description = description
     if label_review is not None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, Field, model_validator
 
 from loopml.api import auth
 from loopml.core.schemas import ApiKey, Project
 from loopml.home import Home
+from loopml.registry.gates import check_gate_settings
 from loopml.store import projects
 
 router = APIRouter(prefix="/projects", tags=["projects"])
@@ -25,11 +28,16 @@ class ProjectUpdate(BaseModel):
     label_review: bool | None = Field(
         default=None, description="Whether labels wait for a reviewer before training."
     )
+    gates: dict[str, Any] | None = Field(
+        default=None,
+        description="Quality gates (min_score, beat_baselines, max_predict_seconds_per_1000, "
+        "max_size_bytes) and auto_deploy, the deployment passing trainings go to.",
+    )
 
     @model_validator(mode="after")
     def _something(self) -> ProjectUpdate:
-        if self.description is None and self.label_review is None:
-            raise ValueError("give description or label_review: there is nothing to change")
+        if self.description is None and self.label_review is None and self.gates is None:
+            raise ValueError("give description, label_review or gates: there is nothing to change")
         return self
 
 
@@ -65,4 +73,7 @@ def update_project(
     project: str, body: ProjectUpdate, home: Home = Depends(auth.get_home)
 ) -> Project:
     with home.db.session() as s:
-        return projects.update(s, project, body.description, label_review=body.label_review)
+        gates = None if body.gates is None else check_gate_settings(body.gates)
+        return projects.update(
+            s, project, body.description, label_review=body.label_review, gates=gates
+        )

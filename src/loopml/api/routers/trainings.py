@@ -49,6 +49,20 @@ class TrainingRequest(BaseModel):
         default=None, description='Binary tasks: e.g. {"fp": 1, "fn": 5}.'
     )
     confidence_threshold: float | None = Field(default=None, gt=0, lt=1)
+    deploy: str | None = Field(
+        default=None,
+        description="A deployment to serve the model from when it passes the project's gates.",
+    )
+
+    @field_validator("deploy")
+    @classmethod
+    def _deployment_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_name(value, field="deploy")
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
+        return value
 
     @field_validator("dataset")
     @classmethod

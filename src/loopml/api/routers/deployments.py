@@ -1,0 +1,194 @@
+"""Deployments of a project: named endpoints serving a model version, and predictions.
+
+``POST .../deployments/{name}/predict`` (alias ``/invocations``, as SageMaker names it)
+takes JSON records (a list, ``{"records": [...]}`` or ``{"instances": [...]}``) or CSV
+with a header, and answers one prediction per row.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from loopml.api import auth
+from loopml.core.enums import Stage
+from loopml.core.errors import InvalidInput
+from loopml.core.schemas import ApiKey, Deployment
+from loopml.home import Home
+from loopml.serving.models import ModelCache
+from loopml.serving.predict import answer, check_rows
+from loopml.store import registry
+
+router = APIRouter(prefix="/projects/{project}/deployments", tags=["deployments"])
+IGNORED_HEADER = "X-Loopml-Ignored-Columns"
+
+
+class DeployRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: int = Field(ge=1, description="The model version number to serve.")
+    confidence_threshold: float | None = Field(
+        default=None, gt=0, lt=1, description="Below it a prediction abstains."
+    )
+    fallback_label: str | None = Field(
+        default=None, max_length=200, description='What an abstaining row says ("unknown").'
+    )
+    reason: str = Field(default="", max_length=10_000)
+
+
+class Predictions(BaseModel):
+    model_version: int
+    predictions: list[dict[str, Any]] = Field(
+        description="Per row: label (or value), probabilities, confidence, abstained, "
+        "prediction_id, model_version."
+    )
+
+
+def get_models(request: Request) -> ModelCache:
+    models: ModelCache = request.app.state.models
+    return models
+
+
+@router.get("", response_model=list[Deployment], dependencies=[Depends(auth.viewer)])
+def list_deployments(project: str, home: Home = Depends(auth.get_home)) -> list[Deployment]:
+    with home.db.session() as s:
+        return registry.list_deployments(s, project)
+
+
+@router.put("/{name}", response_model=Deployment, dependencies=[Depends(auth.maintainer)])
+def deploy(
+    project: str,
+    name: str,
+    body: DeployRequest,
+    response: Response,
+    key: ApiKey = Depends(auth.maintainer),
+    home: Home = Depends(auth.get_home),
+    models: ModelCache = Depends(get_models),
+) -> Deployment:
+    """Serve a model version under ``name`` (201 when the deployment is new). The model is
+    loaded and checked before the switch, so requests never meet a model that fails to load;
+    it moves to the production stage, with the reason kept in its history."""
+    with home.db.session() as s:
+        version = registry.get_model(s, project, body.model)
+    models.get(version)
+    with home.db.session() as s:
+        registry.set_stage(
+            s, project, body.model, Stage.production, actor=key.name,
+            reason=body.reason or f"deployed to {name}",
+        )  # fmt: skip
+        deployment, created = registry.deploy(
+            s, project, name, body.model,
+            confidence_threshold=body.confidence_threshold, fallback_label=body.fallback_label,
+        )  # fmt: skip
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return deployment
+
+
+@router.get("/{name}", response_model=Deployment, dependencies=[Depends(auth.viewer)])
+def get_deployment(project: str, name: str, home: Home = Depends(auth.get_home)) -> Deployment:
+    with home.db.session() as s:
+        return registry.get_deployment(s, project, name)
+
+
+@router.delete(
+    "/{name}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Depends(auth.maintainer)]
+)
+def delete_deployment(project: str, name: str, home: Home = Depends(auth.get_home)) -> Response:
+    with home.db.session() as s:
+        registry.delete_deployment(s, project, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+_PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"type": "array", "items": {"type": "object"}},
+                        {"type": "object", "properties": {"records": {"type": "array"}}},
+                        {"type": "object", "properties": {"instances": {"type": "array"}}},
+                    ]
+                },
+                "example": [{"mean radius": 14.2, "mean texture": 19.1}],
+            },
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+async def _records(request: Request) -> list[Any]:
+    body = await request.body()
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if media == "text/csv":
+        try:
+            frame = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"the CSV body cannot be read: {exc}", field="body") from exc
+        return frame.to_dict(orient="records")
+    if media not in ("application/json", ""):
+        raise InvalidInput(
+            f"content type {media!r}: send application/json records or text/csv", field="body"
+        )
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"the body is not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})",
+            field="body",
+        ) from exc
+    if isinstance(data, dict):
+        data = data.get("records", data.get("instances"))
+    if not isinstance(data, list):
+        raise InvalidInput(
+            'send a list of records, {"records": [...]} or {"instances": [...]}', field="body"
+        )
+    return data
+
+
+@router.post(
+    "/{name}/predict",
+    response_model=Predictions,
+    openapi_extra=_PREDICT_BODY,
+    dependencies=[Depends(auth.viewer)],
+)
+async def predict(
+    project: str,
+    name: str,
+    request: Request,
+    response: Response,
+    home: Home = Depends(auth.get_home),
+    models: ModelCache = Depends(get_models),
+) -> Predictions:
+    """Predict rows with the deployment's model. Values of the wrong kind are a 422 naming
+    the row and column; unknown columns are ignored and listed in the
+    ``X-Loopml-Ignored-Columns`` header."""
+    records = await _records(request)
+    with home.db.session() as s:
+        deployment = registry.get_deployment(s, project, name)
+        version = registry.get_model(s, project, deployment.model)
+    rows = check_rows(records, version)
+    model = models.get(version)
+    if rows.ignored:
+        response.headers[IGNORED_HEADER] = ",".join(rows.ignored)
+    return Predictions(
+        model_version=version.number, predictions=answer(model, rows, version, deployment)
+    )
+
+
+router.add_api_route(
+    "/{name}/invocations",
+    predict,
+    methods=["POST"],
+    response_model=Predictions,
+    openapi_extra=_PREDICT_BODY,
+    dependencies=[Depends(auth.viewer)],
+    summary="Predict (SageMaker's name for it)",
+)

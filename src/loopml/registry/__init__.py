@@ -1,0 +1,1 @@
+"""The model registry: versions from trainings, quality gates, stages, model cards."""

@@ -1,0 +1,1 @@
+"""Serving: loading registered models once, checking inputs, and answering predictions."""

@@ -1,0 +1,123 @@
+"""Checking request rows against a model's inputs, and answering them.
+
+A value of the wrong kind is refused naming its row and column; a column the model does
+not know is ignored (and reported); a column the request lacks is a missing value, which
+every loopml model handles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from loopml.core.enums import TaskType
+from loopml.core.errors import InvalidInput
+from loopml.core.ids import new_id
+from loopml.core.schemas import Deployment, ModelVersion
+
+if TYPE_CHECKING:
+    from loopml.automl import AutoML
+
+MAX_ROWS = 100_000
+
+
+@dataclass
+class Rows:
+    """Request rows as the model reads them."""
+
+    frame: pd.DataFrame
+    ignored: list[str]
+
+
+def check_rows(records: Any, version: ModelVersion) -> Rows:
+    """A frame of ``records`` (a list of objects) with the model's columns."""
+    if not isinstance(records, list) or not records:
+        raise InvalidInput("send a non-empty list of records (objects)", field="records")
+    if len(records) > MAX_ROWS:
+        raise InvalidInput(f"at most {MAX_ROWS:,} records per request", field="records")
+    inputs = [c for c in version.inputs]
+    names = [c["name"] for c in inputs]
+    numeric = {c["name"] for c in inputs if c["kind"] == "numeric"}
+    seen: set[str] = set()
+    columns: dict[str, list[Any]] = {n: [] for n in names}
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise InvalidInput(f"record {i} is not an object", field=f"records[{i}]")
+        seen.update(record)
+        for name in names:
+            value = record.get(name)
+            if name in numeric:
+                value = _number(value, i, name)
+            elif isinstance(value, dict | list):
+                raise InvalidInput(
+                    f"record {i}: {name!r} holds a nested value", field=f"records[{i}].{name}"
+                )
+            columns[name].append(value)
+    ignored = sorted(seen - set(names))
+    return Rows(frame=pd.DataFrame(columns, columns=names), ignored=ignored)
+
+
+def _number(value: Any, row: int, column: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _not_a_number(value, row, column)
+    try:
+        number = float(value)
+    except ValueError:
+        raise _not_a_number(value, row, column) from None
+    return number if math.isfinite(number) else None
+
+
+def _not_a_number(value: Any, row: int, column: str) -> InvalidInput:
+    return InvalidInput(
+        f"record {row}: {column!r} must be a number, got {value!r}",
+        field=f"records[{row}].{column}",
+        row=row,
+        column=column,
+    )
+
+
+def answer(
+    model: AutoML, rows: Rows, version: ModelVersion, deployment: Deployment
+) -> list[dict[str, Any]]:
+    """One answer per row: label (or value), probabilities, confidence, abstained, ids."""
+    if version.task is TaskType.regression:
+        values = model.predict(rows.frame)
+        return [
+            {"prediction_id": new_id(), "value": float(v), "model_version": version.number}
+            for v in values
+        ]
+    proba = model.predict_proba(rows.frame)
+    classes: Sequence[Any] = list(model.classes_) if model.classes_ is not None else []
+    if model.threshold_ is not None and proba.shape[1] == 2:
+        codes = (proba[:, 1] >= model.threshold_).astype(np.int64)
+    else:
+        codes = proba.argmax(axis=1)
+    confidence = proba[np.arange(len(proba)), codes]
+    limit = deployment.confidence_threshold
+    out = []
+    for i, code in enumerate(codes):
+        abstained = limit is not None and bool(confidence[i] < limit)
+        out.append(
+            {
+                "prediction_id": new_id(),
+                "label": deployment.fallback_label if abstained else _plain(classes[code]),
+                "probabilities": {
+                    str(_plain(c)): float(p) for c, p in zip(classes, proba[i], strict=True)
+                },
+                "confidence": float(confidence[i]),
+                "abstained": abstained,
+                "model_version": version.number,
+            }
+        )
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
