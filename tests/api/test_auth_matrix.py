@@ -48,6 +48,13 @@ def ids(items: list[Endpoint]) -> list[str]:
 # Minimal valid requests of the routes that take a body: httpx keyword arguments (json=,
 # files=, content=, params=) made in the world of the test. A new route taking a body must
 # be added here (the tests say so).
+IRIS_ROW = {
+    "sepal length (cm)": 5.1,
+    "sepal width (cm)": 3.5,
+    "petal length (cm)": 1.4,
+    "petal width (cm)": 0.2,
+}
+CSV_ROW = (",".join(IRIS_ROW) + "\n" + ",".join(map(str, IRIS_ROW.values())) + "\n").encode()
 BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("POST", "/api/v1/projects"): lambda w: {"json": {"name": f"p-{uuid.uuid4().hex[:10]}"}},
     ("PATCH", "/api/v1/projects/{project}"): lambda w: {"json": {"description": "changed"}},
@@ -76,6 +83,20 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     },
     ("POST", "/api/v1/projects/{project}/datasets/{name}/labels/{label_id}/review"): lambda w: {
         "json": {"approve": True}
+    },
+    ("POST", "/api/v1/projects/{project}/models/{number}/stage"): lambda w: {
+        "json": {"stage": "production", "reason": "checked by the matrix"}
+    },
+    ("PUT", "/api/v1/projects/{project}/deployments/{name}"): lambda w: {
+        "json": {"model": w.model_number()}
+    },
+    # Predict reads its body itself (JSON records or CSV), so FastAPI sees no body field.
+    ("POST", "/api/v1/projects/{project}/deployments/{name}/predict"): lambda w: {
+        "json": [IRIS_ROW]
+    },
+    ("POST", "/api/v1/projects/{project}/deployments/{name}/invocations"): lambda w: {
+        "content": CSV_ROW,
+        "headers": {"Content-Type": "text/csv"},
     },
 }
 
@@ -126,6 +147,17 @@ POLICY: dict[str, str] = {
     "POST /api/v1/projects/{project}/datasets/{name}/labels/import": "labeller",
     "POST /api/v1/projects/{project}/datasets/{name}/labels/{label_id}/review": "maintainer",
     "POST /api/v1/projects/{project}/datasets/{name}/labels/apply": "maintainer",
+    "GET /api/v1/projects/{project}/models": "viewer",
+    "GET /api/v1/projects/{project}/models/{number}": "viewer",
+    "GET /api/v1/projects/{project}/models/{number}/history": "viewer",
+    "GET /api/v1/projects/{project}/models/{number}/card": "viewer",
+    "POST /api/v1/projects/{project}/models/{number}/stage": "maintainer",
+    "GET /api/v1/projects/{project}/deployments": "viewer",
+    "PUT /api/v1/projects/{project}/deployments/{name}": "maintainer",
+    "GET /api/v1/projects/{project}/deployments/{name}": "viewer",
+    "DELETE /api/v1/projects/{project}/deployments/{name}": "maintainer",
+    "POST /api/v1/projects/{project}/deployments/{name}/predict": "viewer",
+    "POST /api/v1/projects/{project}/deployments/{name}/invocations": "viewer",
 }
 
 
@@ -152,6 +184,7 @@ class World:
     finished_training: str | None = None
     ingested: str | None = None
     images: tuple[str, str] | None = None  # an image dataset and one of its images
+    served: str | None = None  # a deployment serving the finished training's model
 
     def key_id(self) -> str:
         """A fresh key to revoke or grant roles to."""
@@ -242,6 +275,28 @@ class World:
         assert self.images is not None
         return self.images[1]
 
+    def model_number(self) -> int:
+        """The model version the finished training registered (other trainings queued by
+        the matrix may have run first, so its number is looked up, not assumed)."""
+        training = self.training_id()
+        r = self.admin.get(f"/projects/{self.project}/models")
+        assert r.status_code == 200, r.text
+        (number,) = [m["number"] for m in r.json() if m["training"] == training]
+        return int(number)
+
+    def deployment(self, fresh: bool = False) -> str:
+        """A deployment serving :meth:`model_number` (a new one each time when ``fresh``,
+        for the route that deletes it)."""
+        if fresh or self.served is None:
+            name = f"served-{uuid.uuid4().hex[:8]}" if fresh else "served"
+            path = f"/projects/{self.project}/deployments/{name}"
+            r = self.admin.put(path, json={"model": self.model_number()})
+            assert r.status_code in (200, 201), r.text
+            if fresh:
+                return name
+            self.served = name
+        return self.served
+
     def url(self, endpoint: Endpoint) -> str:
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -253,8 +308,12 @@ class World:
                 return self.job_id()
             if name == "training_id":
                 return self.training_id()
+            if name == "name" and "/deployments/" in endpoint.path:
+                return self.deployment(fresh=endpoint.method == "DELETE")
             if name == "name":
                 return self.image_dataset() if "{sha256}" in endpoint.path else self.dataset()
+            if name == "number":
+                return str(self.model_number())
             if name == "sha256":
                 return self.image()
             if name == "label_id":
@@ -271,13 +330,13 @@ class World:
 
     def call(self, endpoint: Endpoint, key: str | None) -> httpx.Response:
         kwargs: dict[str, Any] = {}
-        if endpoint.has_body:
-            request = BODIES.get((endpoint.method, endpoint.path))
-            if request is None:
-                pytest.fail(
-                    f"{endpoint.id} takes a body: add a minimal valid one to BODIES "
-                    "in tests/api/test_auth_matrix.py"
-                )
+        request = BODIES.get((endpoint.method, endpoint.path))
+        if request is None and endpoint.has_body:
+            pytest.fail(
+                f"{endpoint.id} takes a body: add a minimal valid one to BODIES "
+                "in tests/api/test_auth_matrix.py"
+            )
+        if request is not None:  # also routes that read their body themselves (predict)
             kwargs = request(self)
         return self.client(key).request(endpoint.method, self.url(endpoint), **kwargs)
 
@@ -356,8 +415,8 @@ def too_weak_key(world: World, guard: auth.Require) -> str:
 def test_route_table_is_the_served_one(world: World) -> None:
     served = {(e.method, e.path) for e in endpoints(world.server.app)}
     assert served == {(e.method, e.path) for e in ALL}
-    # projects, keys, jobs, trainings, datasets: nothing silently vanished
-    assert len(GUARDED) >= 34
+    # projects, keys, jobs, trainings, datasets, models, deployments: nothing vanished
+    assert len(GUARDED) >= 52
     assert {e.id for e in GUARDED} >= set(POLICY)
 
 

@@ -395,6 +395,11 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
     assert "breast-cancer@2 has 30 newly labelled rows" in out
     assert "AutoML trains on breast-cancer@2" in out
     assert re.search(r"test score\s+│\s+roc_auc 0\.\d{4} \(frozen test split\)", out), out
+    assert "model v1 is registered and deployed as demo/cancer" in out
+    served = re.search(r"114 rows: (\d+) abstained, (\d+) of the (\d+) answered are right", out)
+    assert served, out
+    abstained, right, answered = map(int, served.groups())
+    assert abstained + answered == 114 and right >= 0.9 * answered
     assert "leaderboard (roc_auc, cross-validated)" in out
     assert re.search(r"content hash\s+│\s+[0-9a-f]{20}", out), out
     page = (home / "demo-report.html").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -22,6 +23,8 @@ DEMO_PROJECT = "demo"
 DEMO_DATASET = "breast-cancer"
 DEMO_SOURCE = "builtin:breast_cancer"
 DEMO_UNLABELLED = 30
+DEMO_DEPLOYMENT = "cancer"
+DEMO_CONFIDENCE = 0.9
 DEMO_BUDGET = 20.0
 
 
@@ -55,7 +58,9 @@ def _run_loop(settings: Settings, budget: float) -> dict[str, str]:
             "portfolio of strong defaults, then a guided search), never seeing its frozen "
             "test split, then is scored on it:"
         )
-        training = client.trainings.start(DEMO_PROJECT, DEMO_DATASET, time_budget=budget)
+        training = client.trainings.start(
+            DEMO_PROJECT, DEMO_DATASET, time_budget=budget, deploy=DEMO_DEPLOYMENT
+        )
         training = follow(client, training)
         if training.state.value != "succeeded":
             raise StorageError(f"training job {training.state.value}: {training.error}")
@@ -63,6 +68,7 @@ def _run_loop(settings: Settings, budget: float) -> dict[str, str]:
         report = settings.home / "demo-report.html"
         report.write_text(client.trainings.report_html(DEMO_PROJECT, training.id), "utf-8")
         console.print(f"   the report with its plots: [bold]{report.resolve()}[/]")
+        _serve_and_predict(client, training.result or {})
     base = settings.base_url
     return {
         "API": f"{base}/api/v1",
@@ -132,6 +138,40 @@ def _data_and_labels(client: Client, settings: Settings) -> str:
         f"(parent {version['parent']})"
     )
     return f"{DEMO_DATASET}@{version['number']}"
+
+
+def _serve_and_predict(client: Client, result: dict[str, Any]) -> None:
+    """The registered model is served: predict frozen-test rows, abstaining when unsure."""
+    version = int(result["model_version"])
+    deployed = client.deployments.deploy(
+        DEMO_PROJECT, DEMO_DEPLOYMENT, version, confidence_threshold=DEMO_CONFIDENCE,
+        reason="the demo serves the model it trained",
+    )  # fmt: skip
+    console.print(
+        f"[green]7.[/] model v{version} is registered and deployed as "
+        f"[bold]{DEMO_PROJECT}/{deployed.name}[/], abstaining below {DEMO_CONFIDENCE:.0%} "
+        "confidence; it predicts the frozen test split over HTTP:"
+    )
+    rows = json.loads(client.datasets.rows(DEMO_PROJECT, DEMO_DATASET, part="test", format="json"))
+    truth = [row.pop("target") for row in rows]
+    answers = client.deployments.predict(DEMO_PROJECT, DEMO_DEPLOYMENT, rows)["predictions"]
+    decided = [(a, t) for a, t in zip(answers, truth, strict=True) if not a["abstained"]]
+    right = sum(a["label"] == t for a, t in decided)
+    console.print(
+        f"   {len(rows)} rows: {len(rows) - len(decided)} abstained, {right} of the "
+        f"{len(decided)} answered are right; the three least sure:"
+    )
+    for answer, actual in sorted(
+        zip(answers, truth, strict=True), key=lambda p: p[0]["confidence"]
+    )[:3]:
+        console.print(
+            f"   {answer['label']!s:9} confidence {answer['confidence']:.3f}"
+            f"{' (abstained)' if answer['abstained'] else ''}, actually {actual}"
+        )
+    console.print(
+        f"   POST /api/v1/projects/{DEMO_PROJECT}/deployments/{DEMO_DEPLOYMENT}/predict "
+        "answers any client; its OpenAPI schema is at /docs"
+    )
 
 
 def demo(
