@@ -389,14 +389,15 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
     assert key in out
     assert "created project demo" in out
     assert "self-check passed" in out
-    assert "upload breast_cancer.csv (569 rows, the last 30 without a diagnosis)" in out
-    assert re.search(r"breast-cancer@1: target 'target' \(binary\), frozen test split", out)
-    assert "30 labels by demo-labeller, approved by the admin" in out
-    assert "breast-cancer@2 has 30 newly labelled rows" in out
-    assert "AutoML trains on breast-cancer@2" in out
+    flat = " ".join(out.split())  # rich wraps long lines at the terminal's width
+    assert "upload breast_cancer.csv (569 rows, the last 30 without a diagnosis)" in flat
+    assert re.search(r"breast-cancer@1: target 'target' \(binary\), frozen test split", flat)
+    assert "30 labels by demo-labeller, approved by the admin" in flat
+    assert "breast-cancer@2 has 30 newly labelled rows" in flat
+    assert "AutoML trains on breast-cancer@2" in flat
     assert re.search(r"test score\s+│\s+roc_auc 0\.\d{4} \(frozen test split\)", out), out
-    assert "model v1 is registered and deployed as demo/cancer" in out
-    served = re.search(r"114 rows: (\d+) abstained, (\d+) of the (\d+) answered are right", out)
+    assert "model v1 is registered and deployed as demo/cancer" in flat
+    served = re.search(r"114 rows: (\d+) abstained, (\d+) of the (\d+) answered are right", flat)
     assert served, out
     abstained, right, answered = map(int, served.groups())
     assert abstained + answered == 114 and right >= 0.9 * answered
