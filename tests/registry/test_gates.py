@@ -197,8 +197,10 @@ def test_beat_baselines_must_be_true_or_false(value: Any) -> None:
     assert "beat_baselines must be true or false" in err.value.message
 
 
-def test_auto_deploy_must_be_a_valid_deployment_name() -> None:
+@pytest.mark.parametrize("name", ["Not A Name", 5, True])
+def test_auto_deploy_must_be_a_valid_deployment_name(name: Any) -> None:
+    # a number is refused here, not kept to fail every later training at registration
     with pytest.raises(InvalidInput) as err:
-        check_gate_settings({"auto_deploy": "Not A Name"})
+        check_gate_settings({"auto_deploy": name})
     assert err.value.field == "gates.auto_deploy"
     assert "lowercase letters, digits and hyphens" in err.value.message

@@ -125,6 +125,14 @@ def predict(
             records = json.loads(data)
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"{path.name} is not JSON: {exc.msg}", field="path") from exc
+        if isinstance(records, dict):  # the shapes the API takes: {"records"|"instances": [...]}
+            records = records.get("records", records.get("instances"))
+        if not isinstance(records, list):
+            raise InvalidInput(
+                f'{path.name}: give a list of records, {{"records": [...]}} or '
+                '{"instances": [...]}',
+                field="path",
+            )
         result = client.deployments.predict(project, name, records)
     else:
         result = client.deployments.predict_csv(project, name, data)

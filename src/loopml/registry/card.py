@@ -29,17 +29,22 @@ def model_card(version: ModelVersion, history: Sequence[StageChange]) -> str:
     if version.classes:
         lines.append(f"- **Classes:** {', '.join(map(str, version.classes))}")
     lines += ["", "## Inputs", "", "| column | kind |", "|---|---|"]
-    lines += [f"| {c['name']} | {c['kind']} |" for c in version.inputs]
+    lines += [f"| {_cell(c['name'])} | {c['kind']} |" for c in version.inputs]
     if version.gates:
         lines += ["", "## Quality gates", "", "| gate | result | detail |", "|---|---|---|"]
         lines += [
-            f"| {g.gate} | {'passed' if g.passed else '**failed**'} | {g.message} |"
+            f"| {g.gate} | {'passed' if g.passed else '**failed**'} | {_cell(g.message)} |"
             for g in version.gates
         ]
     lines += ["", "## History", "", "| when | stage | by | why |", "|---|---|---|---|"]
     lines += [
         f"| {c.at:%Y-%m-%d %H:%M} | {c.from_stage.value if c.from_stage else '-'} → "
-        f"{c.to_stage.value} | {c.actor} | {c.reason} |"
+        f"{c.to_stage.value} | {_cell(c.actor)} | {_cell(c.reason)} |"
         for c in history
     ]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: object) -> str:
+    """Free text as one Markdown table cell: its lines joined, its pipes escaped."""
+    return " ".join(str(text).splitlines()).replace("|", "\\|")

@@ -27,12 +27,12 @@ def check_gate_settings(gates: dict[str, Any]) -> dict[str, Any]:
             f"unknown gates {sorted(unknown)}; there are: {', '.join(SETTINGS)}", field="gates"
         )
     if gates.get("auto_deploy") is not None:
-        check_name(str(gates["auto_deploy"]), field="gates.auto_deploy")
+        check_name(gates["auto_deploy"], field="gates.auto_deploy")
     for name in ("min_score", "max_predict_seconds_per_1000", "max_size_bytes"):
         value = gates.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise InvalidInput(f"gate {name} must be a number", field="gates")
-    if "beat_baselines" in gates and not isinstance(gates["beat_baselines"], bool):
+    if gates.get("beat_baselines") is not None and not isinstance(gates["beat_baselines"], bool):
         raise InvalidInput("gate beat_baselines must be true or false", field="gates")
     return {k: v for k, v in gates.items() if v is not None}
 

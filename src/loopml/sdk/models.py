@@ -67,7 +67,9 @@ class Deployments(Resource):
     ) -> dict[str, Any]:
         """Predictions for ``records``: ``{"model_version": n, "predictions": [...]}``."""
         path = f"/projects/{project}/deployments/{name}/predict"
-        return dict(self._call("POST", path, dict, json=[dict(r) for r in records]))
+        # Anything but a mapping goes as it is: the server names the record that is wrong.
+        rows = [dict(r) if isinstance(r, Mapping) else r for r in records]
+        return dict(self._call("POST", path, dict, json=rows))
 
     def predict_csv(self, project: str, name: str, csv: bytes) -> dict[str, Any]:
         path = f"/projects/{project}/deployments/{name}/predict"
