@@ -189,7 +189,7 @@ def test_every_request_shape_gives_the_same_answers(admin: httpx.Client, served:
                 "content": b"sepal length (cm),petal width (cm)\n5.1,0.2\n6.0,n/a\n",
                 "headers": {"Content-Type": "text/csv"},
             },
-            "record 1: 'petal width (cm)' must be a number, got 'n/a'",
+            "line 3: 'petal width (cm)' must be a number, got 'n/a'",  # lines of the file
             "records[1].petal width (cm)",
         ),
         ({"json": [SETOSA, 5]}, "record 1 is not an object", "records[1]"),
@@ -259,6 +259,27 @@ def test_below_the_threshold_a_deployment_abstains_with_its_fallback_label(
         assert after["confidence"] == pytest.approx(before["confidence"])
     # "live" serves the same model without a threshold: it never abstains
     assert not any(p["abstained"] for p in predict(admin, rows).json()["predictions"])
+    # leaving the threshold out keeps it; null stops abstaining
+    kept = admin.put("/projects/shop/deployments/careful", json={"model": 1})
+    assert kept.status_code == 200 and kept.json()["confidence_threshold"] == limit
+    cleared = admin.put(
+        "/projects/shop/deployments/careful", json={"model": 1, "confidence_threshold": None}
+    )
+    assert cleared.json()["confidence_threshold"] is None
+    assert not any(
+        p["abstained"] for p in predict(admin, rows, name="careful").json()["predictions"]
+    )
+
+
+def test_a_blank_csv_cell_is_a_missing_value(admin: httpx.Client, served: dict) -> None:
+    body = as_csv([SETOSA, {**VIRGINICA, "sepal width (cm)": ""}])
+    r = admin.post(
+        "/projects/shop/deployments/live/predict",
+        content=body,
+        headers={"Content-Type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    assert [p["label"] for p in r.json()["predictions"]] == ["setosa", "virginica"]
 
 
 # --- gates -----------------------------------------------------------------------------

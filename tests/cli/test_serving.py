@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def test_predict_a_bad_value_exits_2_naming_record_and_column(home: Path) -> Non
     Path("bad.csv").write_text(rows_csv(bad))
     refused = cli("predict", "shop/web", "bad.csv")
     assert refused.exit_code == 2
-    assert "record 1: 'sepal width (cm)' must be a number, got 'three'" in refused.stderr
+    assert "line 3: 'sepal width (cm)' must be a number, got 'three'" in refused.stderr
     assert "Traceback" not in refused.output
 
 
@@ -160,16 +161,15 @@ def test_deploy_a_model_under_another_name_with_a_threshold(home: Path) -> None:
     assert "no model version 7" in refused.stderr
 
 
-def test_models_stage_moves_and_records_the_reason(home: Path) -> None:
-    moved = ok_json("models", "stage", "1", "staging", "-p", "shop", "--reason", "re-check")
-    assert moved["stage"] == "staging"
-    shown = ok("models", "stage", "1", "production", "-p", "shop", "--reason", "looks fine")
-    assert "production" in shown.stdout
+def test_models_stage_keeps_a_served_model_in_production(home: Path) -> None:
+    refused = cli("models", "stage", "1", "staging", "-p", "shop", "--reason", "re-check")
+    assert refused.exit_code == 1
+    assert re.search(
+        r"v1 is served by (cautious, )?web; deploy another version there first", refused.stderr
+    )
+    assert ok_json("models", "show", "1", "-p", "shop")["stage"] == "production"
     card = ok("models", "card", "1", "-p", "shop").stdout
-    # local mode acts as the home's own key
-    local = "local (direct access to the home directory)"
-    assert f"| production → staging | {local} | re-check |" in card
-    assert f"| staging → production | {local} | looks fine |" in card
+    assert "| candidate → production |" in card and "deployed to web" in card
     refused = cli("models", "stage", "1", "retired", "-p", "shop")
     assert refused.exit_code == 2
     assert "'candidate', 'staging', 'production' or 'archived'" in refused.stderr

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from loopml.core.enums import Stage
-from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.store import projects, registry
 from loopml.store.db import Database
 
@@ -72,9 +72,15 @@ def test_models_stages_and_deployments_end_to_end(db: Database) -> None:
         registry.set_stage(s, "churn", 1, Stage.production, actor="ann", reason="first")
         deployment, created = registry.deploy(s, "churn", "live", 1, confidence_threshold=0.7)
     assert created and deployment.model == 1
+    with db.session() as s, pytest.raises(Conflict, match="v1 is served by live"):
+        # A served model is not demoted under its deployment...
+        registry.set_stage(s, "churn", 1, Stage.archived, actor="bob")
     with db.session() as s:
-        registry.set_stage(s, "churn", 2, Stage.production, actor="bob", reason="better")
+        # ...nor archived when another is promoted while it is still served.
+        registry.set_stage(s, "churn", 2, Stage.staging, actor="bob", reason="try")
+    with db.session() as s:
         deployment, created = registry.deploy(s, "churn", "live", 2)
+        registry.set_stage(s, "churn", 2, Stage.production, actor="bob", reason="better")
     assert not created
     assert (deployment.model, deployment.confidence_threshold) == (2, 0.7)
 

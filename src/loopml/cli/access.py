@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 
 from loopml.cli.context import state
@@ -59,10 +61,27 @@ def set_project(
         "--label-review/--no-label-review",
         help="Whether labels wait for a reviewer (another key) before training.",
     ),
+    gates: str = typer.Option(
+        None,
+        help='Quality gates as JSON, e.g. \'{"min_score": 0.9, "auto_deploy": "churn"}\' '
+        "({} removes them).",
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """Change a project's description or label review."""
-    project = state(ctx).client().projects.update(name, description, label_review=label_review)
+    """Change a project's description, label review or quality gates."""
+    parsed = None
+    if gates is not None:
+        try:
+            parsed = json.loads(gates)
+        except ValueError:
+            raise InvalidInput(f"--gates is not JSON: {gates!r}", field="--gates") from None
+        if not isinstance(parsed, dict):
+            raise InvalidInput("--gates must be a JSON object", field="--gates")
+    project = (
+        state(ctx)
+        .client()
+        .projects.update(name, description, label_review=label_review, gates=parsed)
+    )
     if as_json:
         print_json(project)
     else:

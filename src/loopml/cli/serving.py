@@ -22,6 +22,12 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+def _gates(version: ModelVersion) -> str:
+    if not version.gates:
+        return "none set"
+    return "passed" if all(g.passed for g in version.gates) else "failed"
+
+
 def show_model(version: ModelVersion) -> None:
     failed = [g.message for g in version.gates if not g.passed]
     fields(
@@ -48,7 +54,7 @@ def list_models(ctx: typer.Context, project: str = PROJECT, as_json: bool = JSON
         return
     rows = [
         (f"v{m.number}", m.stage.value, m.metric, _num(m.score), _num(m.test_score), m.dataset,
-         "passed" if all(g.passed for g in m.gates) else "failed")
+         _gates(m))
         for m in found
     ]  # fmt: skip
     table(

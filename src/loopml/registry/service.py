@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from loopml.core.enums import Stage
+from loopml.core.errors import AlreadyExists
 from loopml.core.schemas import Deployment, ModelVersion
 from loopml.registry.gates import check_gates
 from loopml.store import projects, registry
@@ -43,13 +44,20 @@ def register_training(
     verdicts = check_gates(details, gates)
     details["gates"] = [v.model_dump() for v in verdicts]
     target = deploy_to or gates.get("auto_deploy")
+    for attempt in range(3):
+        try:
+            with db.session() as s:
+                version, _ = registry.add_model(s, project, details, training=training, actor=actor)
+            break
+        except AlreadyExists:  # another training of the project took the number: take the next
+            if attempt == 2:
+                raise
+    if target is None or not all(v.passed for v in verdicts):
+        return version, None
     with db.session() as s:
-        version, _ = registry.add_model(s, project, details, training=training, actor=actor)
-        if target is None or not all(v.passed for v in verdicts):
-            return version, None
+        deployment, _ = registry.deploy(s, project, target, version.number)
         version = registry.set_stage(
             s, project, version.number, Stage.production, actor=actor,
             reason=f"passed the gates; deployed to {target}",
         )  # fmt: skip
-        deployment, _ = registry.deploy(s, project, target, version.number)
     return version, deployment

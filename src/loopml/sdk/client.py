@@ -36,9 +36,19 @@ class Projects(Resource):
         return self._call("GET", f"/projects/{name}", Project)
 
     def update(
-        self, name: str, description: str | None = None, *, label_review: bool | None = None
+        self,
+        name: str,
+        description: str | None = None,
+        *,
+        label_review: bool | None = None,
+        gates: Mapping[str, Any] | None = None,
     ) -> Project:
-        given = {"description": description, "label_review": label_review}
+        """Change what is given: description, label review, quality gates."""
+        given = {
+            "description": description,
+            "label_review": label_review,
+            "gates": None if gates is None else dict(gates),
+        }
         body = {k: v for k, v in given.items() if v is not None}
         return self._call("PATCH", f"/projects/{name}", Project, json=body)
 

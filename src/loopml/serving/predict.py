@@ -34,8 +34,11 @@ class Rows:
     ignored: list[str]
 
 
-def check_rows(records: Any, version: ModelVersion) -> Rows:
-    """A frame of ``records`` (a list of objects) with the model's columns."""
+def check_rows(records: Any, version: ModelVersion, first_line: int | None = None) -> Rows:
+    """A frame of ``records`` (a list of objects) with the model's columns.
+
+    ``first_line`` is the file line of the first record (CSV), so that errors name lines.
+    """
     if not isinstance(records, list) or not records:
         raise InvalidInput("send a non-empty list of records (objects)", field="records")
     if len(records) > MAX_ROWS:
@@ -52,7 +55,7 @@ def check_rows(records: Any, version: ModelVersion) -> Rows:
         for name in names:
             value = record.get(name)
             if name in numeric:
-                value = _number(value, i, name)
+                value = _number(value, i, name, first_line)
             elif isinstance(value, dict | list):
                 raise InvalidInput(
                     f"record {i}: {name!r} holds a nested value", field=f"records[{i}].{name}"
@@ -62,21 +65,22 @@ def check_rows(records: Any, version: ModelVersion) -> Rows:
     return Rows(frame=pd.DataFrame(columns, columns=names), ignored=ignored)
 
 
-def _number(value: Any, row: int, column: str) -> float | None:
+def _number(value: Any, row: int, column: str, first_line: int | None) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _not_a_number(value, row, column)
+        raise _not_a_number(value, row, column, first_line)
     try:
         number = float(value)
     except ValueError:
-        raise _not_a_number(value, row, column) from None
+        raise _not_a_number(value, row, column, first_line) from None
     return number if math.isfinite(number) else None
 
 
-def _not_a_number(value: Any, row: int, column: str) -> InvalidInput:
+def _not_a_number(value: Any, row: int, column: str, first_line: int | None) -> InvalidInput:
+    where = f"record {row}" if first_line is None else f"line {first_line + row}"
     return InvalidInput(
-        f"record {row}: {column!r} must be a number, got {value!r}",
+        f"{where}: {column!r} must be a number, got {value!r}",
         field=f"records[{row}].{column}",
         row=row,
         column=column,

@@ -8,11 +8,18 @@ from sqlalchemy import exc, func, select
 from sqlalchemy.orm import Session
 
 from loopml.core.enums import Stage
-from loopml.core.errors import AlreadyExists, InvalidInput, NotFound
+from loopml.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from loopml.core.ids import check_name, new_id
 from loopml.core.schemas import Deployment, ModelVersion, StageChange
 from loopml.store.models import DeploymentRow, ModelVersionRow, StageChangeRow, utcnow
 from loopml.store.projects import project_id
+
+
+class Keep:
+    """Marks an option to leave as it is."""
+
+
+KEEP = Keep()
 
 
 def add_model(
@@ -86,23 +93,46 @@ def list_models(session: Session, project: str, stage: Stage | None = None) -> l
 def set_stage(
     session: Session, project: str, number: int, stage: Stage, *, actor: str, reason: str = ""
 ) -> ModelVersion:
-    """Move a model to ``stage``, recording who and why; one production model per project
-    (the one it replaces is archived, and that is recorded too)."""
+    """Move a model to ``stage``, recording who and why.
+
+    A model a deployment serves stays in production until the deployment serves another;
+    a new production model archives the production models no deployment serves (and
+    records it in their history).
+    """
     row = _model_row(session, project, number)
     if row.stage == stage.value:
         return _model(row, project)
+    serving = _served_by(session, row.id)
+    if stage is not Stage.production and serving:
+        raise Conflict(
+            f"v{number} is served by {', '.join(serving)}; deploy another version there "
+            "first (or delete the deployment)",
+            field="stage",
+        )
     if stage is Stage.production:
         current = session.scalars(
             select(ModelVersionRow).where(
                 ModelVersionRow.project_id == row.project_id,
                 ModelVersionRow.stage == Stage.production.value,
+                ModelVersionRow.id != row.id,
             )
         )
         for other in current:
-            _move(session, other, Stage.archived, actor, f"replaced by v{number}")
+            if not _served_by(session, other.id):
+                _move(session, other, Stage.archived, actor, f"replaced by v{number}")
     _move(session, row, stage, actor, reason)
     session.flush()
     return _model(row, project)
+
+
+def _served_by(session: Session, model_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(DeploymentRow.name)
+            .where(DeploymentRow.model_version_id == model_id)
+            .order_by(DeploymentRow.name)
+        )
+    )
 
 
 def stage_history(session: Session, project: str, number: int) -> list[StageChange]:
@@ -131,13 +161,15 @@ def deploy(
     name: str,
     number: int,
     *,
-    confidence_threshold: float | None = None,
+    confidence_threshold: float | Keep | None = KEEP,
     fallback_label: str | None = None,
 ) -> tuple[Deployment, bool]:
     """Point deployment ``name`` at model ``number`` (created when new); returns it and
-    whether it is new. Unset options keep the deployment's current ones."""
+    whether it is new. Options left as they are keep the deployment's current ones; a
+    ``confidence_threshold`` of None stops abstaining."""
     check_name(name)
-    if confidence_threshold is not None and not 0 < confidence_threshold < 1:
+    threshold = confidence_threshold
+    if isinstance(threshold, float | int) and not 0 < threshold < 1:
         raise InvalidInput(
             "confidence_threshold must be between 0 and 1", field="confidence_threshold"
         )
@@ -152,8 +184,8 @@ def deploy(
         )  # fmt: skip
         session.add(row)
     row.model_version_id = model.id
-    if confidence_threshold is not None:
-        row.confidence_threshold = confidence_threshold
+    if not isinstance(threshold, Keep):
+        row.confidence_threshold = threshold
     if fallback_label is not None:
         row.fallback_label = fallback_label
     row.updated_at = now

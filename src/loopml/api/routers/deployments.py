@@ -23,6 +23,7 @@ from loopml.home import Home
 from loopml.serving.models import ModelCache
 from loopml.serving.predict import answer, check_rows
 from loopml.store import registry
+from loopml.store.registry import KEEP
 
 router = APIRouter(prefix="/projects/{project}/deployments", tags=["deployments"])
 IGNORED_HEADER = "X-Loopml-Ignored-Columns"
@@ -33,7 +34,11 @@ class DeployRequest(BaseModel):
 
     model: int = Field(ge=1, description="The model version number to serve.")
     confidence_threshold: float | None = Field(
-        default=None, gt=0, lt=1, description="Below it a prediction abstains."
+        default=None,
+        gt=0,
+        lt=1,
+        description="Below it a prediction abstains; null stops abstaining, leaving it out "
+        "keeps the deployment's current one.",
     )
     fallback_label: str | None = Field(
         default=None, max_length=200, description='What an abstaining row says ("unknown").'
@@ -76,14 +81,17 @@ def deploy(
     with home.db.session() as s:
         version = registry.get_model(s, project, body.model)
     models.get(version)
+    threshold = (
+        body.confidence_threshold if "confidence_threshold" in body.model_fields_set else KEEP
+    )
     with home.db.session() as s:
+        deployment, created = registry.deploy(
+            s, project, name, body.model,
+            confidence_threshold=threshold, fallback_label=body.fallback_label,
+        )  # fmt: skip
         registry.set_stage(
             s, project, body.model, Stage.production, actor=key.name,
             reason=body.reason or f"deployed to {name}",
-        )  # fmt: skip
-        deployment, created = registry.deploy(
-            s, project, name, body.model,
-            confidence_threshold=body.confidence_threshold, fallback_label=body.fallback_label,
         )  # fmt: skip
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return deployment
@@ -124,7 +132,8 @@ _PREDICT_BODY = {
 }
 
 
-async def _records(request: Request) -> list[Any]:
+async def _records(request: Request) -> tuple[list[Any], int | None]:
+    """The request's records, and the file line of the first one when they came as CSV."""
     body = await request.body()
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media == "text/csv":
@@ -132,7 +141,9 @@ async def _records(request: Request) -> list[Any]:
             frame = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"the CSV body cannot be read: {exc}", field="body") from exc
-        return frame.to_dict(orient="records")
+        # A blank CSV cell is a missing value, whatever the column holds.
+        records = frame.replace("", None).to_dict(orient="records")
+        return records, 2
     if media not in ("application/json", ""):
         raise InvalidInput(
             f"content type {media!r}: send application/json records or text/csv", field="body"
@@ -150,7 +161,7 @@ async def _records(request: Request) -> list[Any]:
         raise InvalidInput(
             'send a list of records, {"records": [...]} or {"instances": [...]}', field="body"
         )
-    return data
+    return data, None
 
 
 @router.post(
@@ -170,11 +181,11 @@ async def predict(
     """Predict rows with the deployment's model. Values of the wrong kind are a 422 naming
     the row and column; unknown columns are ignored and listed in the
     ``X-Loopml-Ignored-Columns`` header."""
-    records = await _records(request)
+    records, first_line = await _records(request)
     with home.db.session() as s:
         deployment = registry.get_deployment(s, project, name)
         version = registry.get_model(s, project, deployment.model)
-    rows = check_rows(records, version)
+    rows = check_rows(records, version, first_line)
     model = models.get(version)
     if rows.ignored:
         response.headers[IGNORED_HEADER] = ",".join(rows.ignored)
