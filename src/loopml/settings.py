@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     max_expanded_bytes: int = Field(
         default=16 * 1024**3, gt=0, description="Largest archive content once unpacked."
     )
+    capture_flush_seconds: float = Field(
+        default=1.0, gt=0, description="How often captured predictions are written."
+    )
     job_kinds: dict[str, str] = Field(
         default_factory=dict,
         description="Extra job kinds, name -> 'package.module:function'.",

@@ -91,6 +91,10 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
         "json": {"model": w.model_number()}
     },
     # Predict reads its body itself (JSON records or CSV), so FastAPI sees no body field.
+    (
+        "POST",
+        "/api/v1/projects/{project}/deployments/{name}/predictions/{prediction_id}/feedback",
+    ): (lambda w: {"json": {"label": "setosa"}}),
     ("POST", "/api/v1/projects/{project}/deployments/{name}/predict"): lambda w: {
         "json": [IRIS_ROW]
     },
@@ -158,6 +162,11 @@ POLICY: dict[str, str] = {
     "DELETE /api/v1/projects/{project}/deployments/{name}": "maintainer",
     "POST /api/v1/projects/{project}/deployments/{name}/predict": "viewer",
     "POST /api/v1/projects/{project}/deployments/{name}/invocations": "viewer",
+    "POST /api/v1/projects/{project}/deployments/{name}/predictions/{prediction_id}/feedback": (
+        "labeller"
+    ),
+    "GET /api/v1/projects/{project}/deployments/{name}/feedback": "viewer",
+    "GET /api/v1/projects/{project}/deployments/{name}/captures": "viewer",
 }
 
 
@@ -314,6 +323,8 @@ class World:
                 return self.image_dataset() if "{sha256}" in endpoint.path else self.dataset()
             if name == "number":
                 return str(self.model_number())
+            if name == "prediction_id":
+                return uuid.uuid4().hex[:26]
             if name == "sha256":
                 return self.image()
             if name == "label_id":
@@ -416,7 +427,7 @@ def test_route_table_is_the_served_one(world: World) -> None:
     served = {(e.method, e.path) for e in endpoints(world.server.app)}
     assert served == {(e.method, e.path) for e in ALL}
     # projects, keys, jobs, trainings, datasets, models, deployments: nothing vanished
-    assert len(GUARDED) >= 52
+    assert len(GUARDED) >= 55
     assert {e.id for e in GUARDED} >= set(POLICY)
 
 

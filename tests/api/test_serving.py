@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -546,3 +547,55 @@ def test_openapi_lists_predict_with_its_request_body(server: LiveServer) -> None
         assert "200" in operation["post"]["responses"]
     models = document["paths"]["/api/v1/projects/{project}/models/{number}/card"]["get"]
     assert "text/markdown" in models["responses"]["200"]["content"]
+
+
+# --- capture and feedback --------------------------------------------------------------
+
+
+def test_predictions_are_captured_and_take_feedback(admin: httpx.Client, served: dict) -> None:
+    import time
+
+    said = predict(admin, [SETOSA, VIRGINICA]).json()["predictions"]
+    ids = {p["prediction_id"] for p in said}
+    deadline = time.monotonic() + 20
+    found: dict[str, dict] = {}
+    while time.monotonic() < deadline and not ids <= set(found):
+        r = admin.get("/projects/shop/deployments/live/captures", params={"limit": 100_000})
+        assert r.status_code == 200, r.text
+        found = {c["eventMetadata"]["eventId"]: c for c in r.json()}
+        time.sleep(0.2)
+    assert ids <= set(found), "captured predictions appear within the flush interval"
+    first = found[said[0]["prediction_id"]]
+    assert json.loads(first["captureData"]["endpointInput"]["data"]) == SETOSA
+    assert json.loads(first["captureData"]["endpointOutput"]["data"])["label"] == said[0]["label"]
+    assert first["loopml"]["model_version"] == said[0]["model_version"]
+
+    r = admin.post(
+        f"/projects/shop/deployments/live/predictions/{said[0]['prediction_id']}/feedback",
+        json={"label": "setosa"},
+    )
+    assert r.status_code == 200, r.text
+    told = admin.get("/projects/shop/deployments/live/feedback").json()
+    assert {(f["prediction_id"], f["label"]) for f in told} >= {
+        (said[0]["prediction_id"], "setosa")
+    }
+    assert_problem(
+        admin.post(
+            "/projects/shop/deployments/nowhere/predictions/x/feedback", json={"label": "a"}
+        ),
+        404,
+    )
+
+
+def test_a_deployment_capturing_nothing_writes_no_captures(
+    admin: httpx.Client, served: dict
+) -> None:
+    import time
+
+    r = admin.put("/projects/shop/deployments/quiet", json={"model": 1, "capture_percent": 0})
+    assert r.status_code == 201 and r.json()["capture_percent"] == 0
+    assert predict(admin, [SETOSA], name="quiet").status_code == 200
+    time.sleep(1.5)  # past the flush interval
+    assert admin.get("/projects/shop/deployments/quiet/captures").json() == []
+    bad = admin.put("/projects/shop/deployments/quiet", json={"model": 1, "capture_percent": 101})
+    assert_problem(bad, 422, field="body.capture_percent")

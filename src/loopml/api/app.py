@@ -28,6 +28,7 @@ from loopml.core.schemas import ApiKey
 from loopml.home import open_home
 from loopml.jobs.kinds import JobKinds
 from loopml.jobs.worker import Worker
+from loopml.serving.capture import CaptureWriter
 from loopml.serving.models import ModelCache
 from loopml.settings import Settings
 
@@ -71,6 +72,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.home = open_home(settings, announce=announce)
         app.state.models = ModelCache(app.state.home.blobs)
+        app.state.captures = CaptureWriter(app.state.home.blobs, settings.capture_flush_seconds)
         stop = threading.Event()
         thread = None
         if run_worker:
@@ -83,6 +85,7 @@ def create_app(
             stop.set()
             if thread is not None:
                 thread.join(timeout=30)
+            app.state.captures.close()
             app.state.home.close()
 
     app = FastAPI(

@@ -96,12 +96,15 @@ def deploy(
     name: str = typer.Option(..., "--name", "-n", help="Deployment name."),
     confidence_threshold: float = typer.Option(None, help="Abstain below this confidence (0-1)."),
     fallback_label: str = typer.Option(None, help='What an abstaining row says ("unknown").'),
+    capture_percent: float = typer.Option(
+        None, help="Share of predicted rows captured, 0-100 (100 for a new deployment)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Serve a model version under a name (created, or switched with no failed request)."""
     done = state(ctx).client().deployments.deploy(
         project, name, model, confidence_threshold=confidence_threshold,
-        fallback_label=fallback_label,
+        fallback_label=fallback_label, capture_percent=capture_percent,
     )  # fmt: skip
     if as_json:
         print_json(done)

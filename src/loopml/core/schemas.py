@@ -258,5 +258,18 @@ class Deployment(Entity):
         default=None, description="Below it a prediction abstains."
     )
     fallback_label: str = "unknown"
+    capture_percent: float = Field(
+        default=100.0, description="Share of predicted rows captured (0-100)."
+    )
     created_at: datetime
     updated_at: datetime
+
+
+class Feedback(Entity):
+    """The true label of a prediction, told afterwards."""
+
+    prediction_id: str
+    deployment: str
+    label: str
+    author: str
+    at: datetime

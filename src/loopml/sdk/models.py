@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loopml.core.schemas import Deployment, ModelVersion, StageChange
+from loopml.core.schemas import Deployment, Feedback, ModelVersion, StageChange
 from loopml.sdk.resource import Resource
 
 
@@ -47,6 +47,7 @@ class Deployments(Resource):
         *,
         confidence_threshold: float | None = None,
         fallback_label: str | None = None,
+        capture_percent: float | None = None,
         reason: str = "",
     ) -> Deployment:
         """Serve model version ``model`` as ``name`` (created or switched)."""
@@ -54,6 +55,7 @@ class Deployments(Resource):
             "model": model,
             "confidence_threshold": confidence_threshold,
             "fallback_label": fallback_label,
+            "capture_percent": capture_percent,
             "reason": reason,
         }
         body = {k: v for k, v in given.items() if v is not None}
@@ -75,3 +77,20 @@ class Deployments(Resource):
         path = f"/projects/{project}/deployments/{name}/predict"
         headers = {"Content-Type": "text/csv"}
         return dict(self._call("POST", path, dict, content=csv, headers=headers))
+
+    def feedback(self, project: str, name: str, prediction_id: str, label: Any) -> Feedback:
+        """Tell the true label of a prediction."""
+        path = f"/projects/{project}/deployments/{name}/predictions/{prediction_id}/feedback"
+        return self._call("POST", path, Feedback, json={"label": str(label)})
+
+    def list_feedback(self, project: str, name: str) -> builtins.list[Feedback]:
+        path = f"/projects/{project}/deployments/{name}/feedback"
+        return self._call("GET", path, list[Feedback])
+
+    def captures(
+        self, project: str, name: str, *, since: str | None = None, limit: int = 1000
+    ) -> builtins.list[dict[str, Any]]:
+        """Captured predictions in SageMaker's capture format, oldest first."""
+        params: dict[str, Any] = {"limit": limit, **({"since": since} if since else {})}
+        path = f"/projects/{project}/deployments/{name}/captures"
+        return self._call("GET", path, list, params=params)

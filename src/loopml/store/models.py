@@ -220,5 +220,18 @@ class DeploymentRow(Base):
     model_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
     confidence_threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
     fallback_label: Mapped[str] = mapped_column(String(200), default="unknown")
+    capture_percent: Mapped[float] = mapped_column(Float, default=100.0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class FeedbackRow(Base):
+    __tablename__ = "prediction_feedback"
+
+    prediction_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

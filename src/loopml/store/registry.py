@@ -10,8 +10,14 @@ from sqlalchemy.orm import Session
 from loopml.core.enums import Stage
 from loopml.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from loopml.core.ids import check_name, new_id
-from loopml.core.schemas import Deployment, ModelVersion, StageChange
-from loopml.store.models import DeploymentRow, ModelVersionRow, StageChangeRow, utcnow
+from loopml.core.schemas import Deployment, Feedback, ModelVersion, StageChange
+from loopml.store.models import (
+    DeploymentRow,
+    FeedbackRow,
+    ModelVersionRow,
+    StageChangeRow,
+    utcnow,
+)
 from loopml.store.projects import project_id
 
 
@@ -163,6 +169,7 @@ def deploy(
     *,
     confidence_threshold: float | Keep | None = KEEP,
     fallback_label: str | None = None,
+    capture_percent: float | None = None,
 ) -> tuple[Deployment, bool]:
     """Point deployment ``name`` at model ``number`` (created when new); returns it and
     whether it is new. Options left as they are keep the deployment's current ones; a
@@ -180,7 +187,7 @@ def deploy(
     if row is None:
         row = DeploymentRow(
             id=new_id(), project_id=model.project_id, name=name, created_at=now,
-            fallback_label="unknown",
+            fallback_label="unknown", capture_percent=100.0,
         )  # fmt: skip
         session.add(row)
     row.model_version_id = model.id
@@ -188,6 +195,10 @@ def deploy(
         row.confidence_threshold = threshold
     if fallback_label is not None:
         row.fallback_label = fallback_label
+    if capture_percent is not None:
+        if not 0 <= capture_percent <= 100:
+            raise InvalidInput("capture_percent must be from 0 to 100", field="capture_percent")
+        row.capture_percent = capture_percent
     row.updated_at = now
     try:
         session.flush()
@@ -280,6 +291,42 @@ def _deployment(session: Session, row: DeploymentRow, project: str) -> Deploymen
         model=model.number,
         confidence_threshold=row.confidence_threshold,
         fallback_label=row.fallback_label,
+        capture_percent=row.capture_percent,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+def add_feedback(
+    session: Session, project: str, deployment: str, prediction_id: str, label: str, author: str
+) -> Feedback:
+    """Record the true label of a prediction (telling it again replaces it)."""
+    row = _deployment_row(session, project, deployment)
+    assert row is not None
+    found = session.get(FeedbackRow, prediction_id)
+    if found is not None and found.deployment_id != row.id:
+        raise Conflict(
+            f"prediction {prediction_id} was made by another deployment", field="prediction_id"
+        )
+    if found is None:
+        found = FeedbackRow(prediction_id=prediction_id, deployment_id=row.id)
+        session.add(found)
+    found.label, found.author, found.at = label, author, utcnow()
+    session.flush()
+    return Feedback(
+        prediction_id=prediction_id, deployment=deployment, label=label, author=author,
+        at=found.at,
+    )  # fmt: skip
+
+
+def list_feedback(session: Session, project: str, deployment: str) -> list[Feedback]:
+    row = _deployment_row(session, project, deployment)
+    assert row is not None
+    rows = session.scalars(
+        select(FeedbackRow).where(FeedbackRow.deployment_id == row.id).order_by(FeedbackRow.at)
+    )
+    return [
+        Feedback(prediction_id=r.prediction_id, deployment=deployment, label=r.label,
+                 author=r.author, at=r.at)
+        for r in rows
+    ]  # fmt: skip

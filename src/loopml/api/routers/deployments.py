@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import io
 import json
+import random
+import time
+from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from loopml.api import auth
 from loopml.core.enums import Stage
 from loopml.core.errors import InvalidInput
-from loopml.core.schemas import ApiKey, Deployment
+from loopml.core.schemas import ApiKey, Deployment, Feedback
 from loopml.home import Home
+from loopml.serving.capture import CaptureWriter, capture_record, read_captures
 from loopml.serving.models import ModelCache
 from loopml.serving.predict import answer, check_rows
 from loopml.store import registry
@@ -42,6 +47,9 @@ class DeployRequest(BaseModel):
     )
     fallback_label: str | None = Field(
         default=None, max_length=200, description='What an abstaining row says ("unknown").'
+    )
+    capture_percent: float | None = Field(
+        default=None, ge=0, le=100, description="Share of predicted rows captured (100)."
     )
     reason: str = Field(default="", max_length=10_000)
 
@@ -88,6 +96,7 @@ def deploy(
         deployment, created = registry.deploy(
             s, project, name, body.model,
             confidence_threshold=threshold, fallback_label=body.fallback_label,
+            capture_percent=body.capture_percent,
         )  # fmt: skip
         registry.set_stage(
             s, project, body.model, Stage.production, actor=key.name,
@@ -181,7 +190,25 @@ async def predict(
     """Predict rows with the deployment's model. Values of the wrong kind are a 422 naming
     the row and column; unknown columns are ignored and listed in the
     ``X-Loopml-Ignored-Columns`` header."""
+    started = time.perf_counter()
     records, first_line = await _records(request)
+    # Loading, checking and predicting are blocking work: off the event loop.
+    return await run_in_threadpool(
+        _predict, request, response, home, models, project, name, records, first_line, started
+    )
+
+
+def _predict(
+    request: Request,
+    response: Response,
+    home: Home,
+    models: ModelCache,
+    project: str,
+    name: str,
+    records: list[Any],
+    first_line: int | None,
+    started: float,
+) -> Predictions:
     with home.db.session() as s:
         deployment = registry.get_deployment(s, project, name)
         version = registry.get_model(s, project, deployment.model)
@@ -189,9 +216,79 @@ async def predict(
     model = models.get(version)
     if rows.ignored:
         response.headers[IGNORED_HEADER] = ",".join(rows.ignored)
-    return Predictions(
-        model_version=version.number, predictions=answer(model, rows, version, deployment)
-    )
+    answers = answer(model, rows, version, deployment)
+    _capture(request, deployment, records, answers, time.perf_counter() - started)
+    return Predictions(model_version=version.number, predictions=answers)
+
+
+def _capture(
+    request: Request,
+    deployment: Deployment,
+    records: list[Any],
+    answers: list[dict[str, Any]],
+    seconds: float,
+) -> None:
+    share = deployment.capture_percent / 100
+    if share <= 0:
+        return
+    writer: CaptureWriter = request.app.state.captures
+    at = datetime.now(timezone.utc)
+    latency = 1000 * seconds / max(1, len(answers))
+    for row, said in zip(records, answers, strict=True):
+        if share >= 1 or random.random() < share:
+            writer.put(
+                deployment.project, deployment.name, at, capture_record(row, said, at, latency)
+            )
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=10_000, description="The true label or value.")
+
+
+@router.post(
+    "/{name}/predictions/{prediction_id}/feedback",
+    response_model=Feedback,
+    dependencies=[Depends(auth.labeller)],
+)
+def feedback(
+    project: str,
+    name: str,
+    prediction_id: str,
+    body: FeedbackRequest,
+    key: ApiKey = Depends(auth.labeller),
+    home: Home = Depends(auth.get_home),
+) -> Feedback:
+    """Tell the true label of a prediction (by the id it was answered with)."""
+    with home.db.session() as s:
+        return registry.add_feedback(s, project, name, prediction_id, body.label, key.name)
+
+
+@router.get("/{name}/feedback", response_model=list[Feedback], dependencies=[Depends(auth.viewer)])
+def list_feedback(project: str, name: str, home: Home = Depends(auth.get_home)) -> list[Feedback]:
+    with home.db.session() as s:
+        return registry.list_feedback(s, project, name)
+
+
+@router.get("/{name}/captures", dependencies=[Depends(auth.viewer)])
+def list_captures(
+    project: str,
+    name: str,
+    since: datetime | None = None,
+    limit: int = Query(default=1000, ge=1, le=100_000),
+    home: Home = Depends(auth.get_home),
+) -> list[dict[str, Any]]:
+    """Captured predictions (SageMaker's capture format), oldest first; written about
+    once a second, so the newest may not be here yet."""
+    with home.db.session() as s:
+        registry.get_deployment(s, project, name)
+    found = []
+    for record in read_captures(home.blobs, project, name, since=since):
+        found.append(record)
+        if len(found) >= limit:
+            break
+    return found
 
 
 router.add_api_route(

@@ -1,0 +1,130 @@
+"""Data capture: predicted rows written off the request path, in SageMaker's format.
+
+A request only puts records on a queue; a background thread writes them every
+``flush_seconds`` as one JSON-lines segment per deployment and hour under
+``captures/{project}/{deployment}/{yyyy}/{mm}/{dd}/{hh}/``. A clean shutdown writes
+what is queued; a crash loses at most the last interval's records.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from loopml.store.blobs import BlobStore
+
+log = logging.getLogger("loopml.capture")
+PREFIX = "captures"
+
+
+def capture_record(
+    row: dict[str, Any], answer: dict[str, Any], at: datetime, latency_ms: float
+) -> dict[str, Any]:
+    """One captured row: SageMaker's capture fields, plus loopml's own."""
+    return {
+        "captureData": {
+            "endpointInput": {
+                "observedContentType": "application/json",
+                "mode": "INPUT",
+                "data": json.dumps(row, default=str),
+                "encoding": "JSON",
+            },
+            "endpointOutput": {
+                "observedContentType": "application/json",
+                "mode": "OUTPUT",
+                "data": json.dumps(answer, default=str),
+                "encoding": "JSON",
+            },
+        },
+        "eventMetadata": {"eventId": answer["prediction_id"], "inferenceTime": at.isoformat()},
+        "eventVersion": "0",
+        "loopml": {
+            "prediction_id": answer["prediction_id"],
+            "model_version": answer["model_version"],
+            "latency_ms": round(latency_ms, 3),
+            "abstained": bool(answer.get("abstained", False)),
+        },
+    }
+
+
+class CaptureWriter:
+    """Queues captured records and writes them to the blob store in the background.
+
+    Parameters
+    ----------
+    blobs : BlobStore
+        Where segments go.
+    flush_seconds : float
+        How often queued records are written.
+    """
+
+    def __init__(self, blobs: BlobStore, flush_seconds: float = 1.0) -> None:
+        self.blobs = blobs
+        self.flush_seconds = flush_seconds
+        self._queue: queue.SimpleQueue[tuple[str, str, datetime, dict[str, Any]]] = (
+            queue.SimpleQueue()
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loopml-capture", daemon=True)
+        self._thread.start()
+
+    def put(self, project: str, deployment: str, at: datetime, record: dict[str, Any]) -> None:
+        self._queue.put((project, deployment, at, record))
+
+    def close(self) -> None:
+        """Write everything queued, then stop."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            try:
+                self.flush()
+            except Exception:  # a failing store must not stop later flushes
+                log.exception("capture flush failed")
+
+    def flush(self) -> int:
+        """Write the queued records now; returns how many."""
+        segments: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        count = 0
+        while True:
+            try:
+                project, deployment, at, record = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            segments[segment_folder(project, deployment, at)].append(record)
+            count += 1
+        for folder, records in segments.items():
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            body = "".join(json.dumps(r, default=str) + "\n" for r in records)
+            self.blobs.put(f"{folder}/{stamp}-{uuid.uuid4().hex[:8]}.jsonl", body.encode())
+        return count
+
+
+def segment_folder(project: str, deployment: str, at: datetime) -> str:
+    at = at.astimezone(timezone.utc)
+    return f"{PREFIX}/{project}/{deployment}/{at:%Y/%m/%d/%H}"
+
+
+def read_captures(
+    blobs: BlobStore, project: str, deployment: str, *, since: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Captured records of a deployment, oldest segment first."""
+    for info in blobs.list(f"{PREFIX}/{project}/{deployment}"):
+        for line in blobs.get(info.key).decode().splitlines():
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if since is not None:
+                at = datetime.fromisoformat(record["eventMetadata"]["inferenceTime"])
+                if at < since:
+                    continue
+            yield record
