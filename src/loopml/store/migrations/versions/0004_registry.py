@@ -1,4 +1,4 @@
-"""model versions with their stage history, deployments, feedback, and project gates
+"""model versions with their stage history, deployments, and project gates
 
 Revision ID: 0004
 Revises: 0003
@@ -55,7 +55,6 @@ def upgrade() -> None:
         sa.Column("model_version_id", sa.String(length=32), nullable=False),
         sa.Column("confidence_threshold", sa.Float(), nullable=True),
         sa.Column("fallback_label", sa.String(length=200), nullable=False),
-        sa.Column("capture_percent", sa.Float(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["project_id"], ["projects.id"], ondelete="CASCADE"),
@@ -64,24 +63,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("project_id", "name", name="uq_deployments_project_name"),
     )
     op.create_index("ix_deployments_project_id", "deployments", ["project_id"])
-    op.create_table(
-        "prediction_feedback",
-        sa.Column("prediction_id", sa.String(length=32), nullable=False),
-        sa.Column("deployment_id", sa.String(length=32), nullable=False),
-        sa.Column("label", sa.Text(), nullable=False),
-        sa.Column("author", sa.String(length=200), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["deployment_id"], ["deployments.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("prediction_id"),
-    )
-    op.create_index(
-        "ix_prediction_feedback_deployment_id", "prediction_feedback", ["deployment_id"]
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_prediction_feedback_deployment_id", table_name="prediction_feedback")
-    op.drop_table("prediction_feedback")
     op.drop_index("ix_deployments_project_id", table_name="deployments")
     op.drop_table("deployments")
     op.drop_index("ix_model_stage_changes_model_version_id", table_name="model_stage_changes")
