@@ -182,6 +182,9 @@ def plan_columns(X: pd.DataFrame) -> Schema:
 
 
 def _numeric_values(series: pd.Series) -> np.ndarray:
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "fiu":
+        # Plain numpy numbers: nothing to coerce (the prediction hot path).
+        return series.to_numpy(dtype=float)
     if pd.api.types.is_timedelta64_dtype(series):
         return series.dt.total_seconds().to_numpy(dtype=float)
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
