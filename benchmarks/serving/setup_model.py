@@ -1,0 +1,61 @@
+"""Train breast-cancer LightGBM models for the serving benchmark and register one in a home.
+
+Writes ``floor.txt`` (a 200-tree LightGBM booster for the bare endpoint) and a row to send,
+and registers a LightGBM-only AutoML model in the home given, deployed twice: ``capture``
+(every row captured) and ``nocapture`` (none).
+
+    .venv/bin/python -m benchmarks.serving.setup_model HOME OUTDIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import lightgbm as lgb
+
+from loopml.automl import AutoML
+from loopml.data.builtin import load_builtin
+from loopml.home import open_home
+from loopml.settings import Settings
+from loopml.store import projects, registry
+
+
+def main() -> None:
+    home, out = Path(sys.argv[1]), Path(sys.argv[2])
+    frame, info = load_builtin("builtin:breast_cancer")
+    X, y = frame.drop(columns=[info.target]), frame[info.target]
+    booster = lgb.LGBMClassifier(n_estimators=200, verbose=-1).fit(X, y).booster_
+    booster.save_model(out / "floor.txt")
+    (out / "row.json").write_text(json.dumps([X.iloc[0].to_dict()]))
+    (out / "columns.json").write_text(json.dumps(list(X.columns)))
+
+    model = AutoML(learners=["lightgbm"], time_budget=20, max_trials=3, seed=0).fit(X, y)
+    opened = open_home(Settings(home=home))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.zip"
+        digest = model.save(path)
+        stored = opened.blobs.put("models/bench/lgbm/model.zip", path.read_bytes())
+    kinds = {c.name: c.kind for c in model.schema_.columns}
+    details = {
+        "task": model.task_.value,
+        "metric": model.metric_,
+        "artifact": stored.key,
+        "artifact_sha256": stored.sha256,
+        "content_hash": digest,
+        "size_bytes": stored.size,
+        "classes": model.classes_.tolist(),
+        "inputs": [{"name": str(n), "kind": kinds.get(str(n), "ignored")} for n in X.columns],
+    }
+    with opened.db.session() as s:
+        projects.create(s, "bench")
+        version, _ = registry.add_model(s, "bench", details, training=None, actor="benchmark")
+        registry.deploy(s, "bench", "capture", version.number, capture_percent=100)
+        registry.deploy(s, "bench", "nocapture", version.number, capture_percent=0)
+    print("ensemble members:", model.leaderboard_.head(3)["model"].tolist())
+
+
+if __name__ == "__main__":
+    main()
