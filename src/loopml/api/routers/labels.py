@@ -135,16 +135,7 @@ def create_labels(
 ) -> list[Label]:
     """Label items; with review on they wait for a maintainer's approval."""
     pairs = [(label.item, label.value) for label in body.labels]
-    return add_labels(
-        home.db,
-        home.blobs,
-        project,
-        name,
-        pairs,
-        author=key.name,
-        author_key=key.id,
-        source=LabelSource(body.source),
-    )
+    return _add(home, project, name, pairs, key, LabelSource(body.source))
 
 
 @router.post(
@@ -162,17 +153,21 @@ def import_labels(
     home: Home = Depends(auth.get_home),
 ) -> list[Label]:
     """Import a label file (the request body) as labels from ``import``."""
-    pairs = formats.parse(data, format)
+    return _add(home, project, name, formats.parse(data, format), key, LabelSource.import_)
+
+
+def _add(
+    home: Home,
+    project: str,
+    name: str,
+    pairs: list[tuple[str, str]],
+    key: ApiKey,
+    source: LabelSource,
+) -> list[Label]:
     return add_labels(
-        home.db,
-        home.blobs,
-        project,
-        name,
-        pairs,
-        author=key.name,
-        author_key=key.id,
-        source=LabelSource.import_,
-    )
+        home.db, home.blobs, project, name, pairs, author=key.name, author_key=key.id,
+        source=source,
+    )  # fmt: skip
 
 
 @router.get(
