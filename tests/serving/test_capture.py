@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from loopml.serving.capture import CaptureWriter, capture_record, read_captures
+from loopml.serving.capture import CaptureWriter, read_captures
 from loopml.store.blobs import BlobStore
 
 
@@ -21,7 +21,7 @@ def test_records_are_sagemaker_capture_lines_in_hourly_segments(tmp_path: Path) 
     writer = CaptureWriter(blobs, flush_seconds=60)  # only close() writes in this test
     first = datetime(2026, 11, 28, 9, 59, 59, tzinfo=timezone.utc)
     for i, at in enumerate([first, first, first + timedelta(seconds=2)]):
-        writer.put("shop", "churn", at, capture_record({"x": i}, answer(i), at, 1.5))
+        writer.put("shop", "churn", at, {"x": i}, answer(i), 1.5)
     assert list(blobs.list("captures")) == []  # nothing written until a flush
     writer.close()
     keys = [b.key for b in blobs.list("captures")]
@@ -47,7 +47,7 @@ def test_the_background_thread_flushes_on_its_interval(tmp_path: Path) -> None:
     blobs = BlobStore((tmp_path / "blobs").as_uri())
     writer = CaptureWriter(blobs, flush_seconds=0.05)
     at = datetime.now(timezone.utc)
-    writer.put("p", "d", at, capture_record({"x": 1}, answer(1), at, 0.1))
+    writer.put("p", "d", at, {"x": 1}, answer(1), 0.1)
     import time
 
     deadline = time.monotonic() + 10

@@ -21,6 +21,7 @@ from typing import Any
 from loopml.store.blobs import BlobStore
 
 log = logging.getLogger("loopml.capture")
+_Queued = tuple[str, str, datetime, dict[str, Any], dict[str, Any], float]
 PREFIX = "captures"
 
 
@@ -68,15 +69,23 @@ class CaptureWriter:
     def __init__(self, blobs: BlobStore, flush_seconds: float = 1.0) -> None:
         self.blobs = blobs
         self.flush_seconds = flush_seconds
-        self._queue: queue.SimpleQueue[tuple[str, str, datetime, dict[str, Any]]] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopml-capture", daemon=True)
         self._thread.start()
 
-    def put(self, project: str, deployment: str, at: datetime, record: dict[str, Any]) -> None:
-        self._queue.put((project, deployment, at, record))
+    def put(
+        self,
+        project: str,
+        deployment: str,
+        at: datetime,
+        row: dict[str, Any],
+        answer: dict[str, Any],
+        latency_ms: float,
+    ) -> None:
+        """Queue one predicted row; encoding it is the writer thread's work, not the
+        request's."""
+        self._queue.put((project, deployment, at, row, answer, latency_ms))
 
     def close(self) -> None:
         """Write everything queued, then stop."""
@@ -97,9 +106,10 @@ class CaptureWriter:
         count = 0
         while True:
             try:
-                project, deployment, at, record = self._queue.get_nowait()
+                project, deployment, at, row, answer, latency = self._queue.get_nowait()
             except queue.Empty:
                 break
+            record = capture_record(row, answer, at, latency)
             segments[segment_folder(project, deployment, at)].append(record)
             count += 1
         for folder, records in segments.items():

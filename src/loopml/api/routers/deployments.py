@@ -24,7 +24,7 @@ from loopml.core.enums import Stage
 from loopml.core.errors import InvalidInput
 from loopml.core.schemas import ApiKey, Deployment, Feedback
 from loopml.home import Home
-from loopml.serving.capture import CaptureWriter, capture_record, read_captures
+from loopml.serving.capture import CaptureWriter, read_captures
 from loopml.serving.models import ModelCache
 from loopml.serving.predict import answer, check_rows
 from loopml.store import registry
@@ -236,9 +236,7 @@ def _capture(
     latency = 1000 * seconds / max(1, len(answers))
     for row, said in zip(records, answers, strict=True):
         if share >= 1 or random.random() < share:
-            writer.put(
-                deployment.project, deployment.name, at, capture_record(row, said, at, latency)
-            )
+            writer.put(deployment.project, deployment.name, at, row, said, latency)
 
 
 class FeedbackRequest(BaseModel):
