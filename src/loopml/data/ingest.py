@@ -37,7 +37,6 @@ from loopml.store.db import Database
 
 OnProgress = Callable[[float, str], None]
 READ_OPTIONS = ("format", "delimiter", "encoding", "header", "classes")
-SCHEMA_OPTIONS = ("target", "task", "kinds")
 
 
 def ingest(

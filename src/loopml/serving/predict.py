@@ -43,9 +43,8 @@ def check_rows(records: Any, version: ModelVersion, first_line: int | None = Non
         raise InvalidInput("send a non-empty list of records (objects)", field="records")
     if len(records) > MAX_ROWS:
         raise InvalidInput(f"at most {MAX_ROWS:,} records per request", field="records")
-    inputs = [c for c in version.inputs]
-    names = [c["name"] for c in inputs]
-    numeric = {c["name"] for c in inputs if c["kind"] == "numeric"}
+    names = [c["name"] for c in version.inputs]
+    numeric = {c["name"] for c in version.inputs if c["kind"] == "numeric"}
     seen: set[str] = set()
     columns: dict[str, list[Any]] = {n: [] for n in names}
     for i, record in enumerate(records):

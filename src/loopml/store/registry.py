@@ -213,6 +213,15 @@ def get_deployment(session: Session, project: str, name: str) -> Deployment:
     return _deployment(session, row, project)
 
 
+def served(session: Session, project: str, name: str) -> tuple[Deployment, ModelVersion]:
+    """A deployment and the model version it serves, in one lookup (the predict path)."""
+    row = _deployment_row(session, project, name)
+    assert row is not None
+    model = session.get(ModelVersionRow, row.model_version_id)
+    assert model is not None
+    return _deployment(session, row, project), _model(model, project)
+
+
 def list_deployments(session: Session, project: str) -> list[Deployment]:
     rows = session.scalars(
         select(DeploymentRow)

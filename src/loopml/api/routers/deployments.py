@@ -210,8 +210,7 @@ def _predict(
     started: float,
 ) -> Predictions:
     with home.db.session() as s:
-        deployment = registry.get_deployment(s, project, name)
-        version = registry.get_model(s, project, deployment.model)
+        deployment, version = registry.served(s, project, name)
     rows = check_rows(records, version, first_line)
     model = models.get(version)
     if rows.ignored:
