@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Single-row JSON predictions under wrk (-t1 -c8) on loopback: the bare LightGBM floor,
-# then loopml with capture off and on, one after another in the same run.
+# Single-row JSON predictions under wrk (-t1 -c8) on loopback, one after another in the
+# same run: the two bare floors, `mlflow models serve` (when MLFLOW_PYTHON names a Python
+# with mlflow installed, e.g. a venv made from requirements-mlflow.txt), then loopml with
+# capture off and on.
 # Usage: benchmarks/serving/run.sh [duration, default 10s]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -8,29 +10,50 @@ duration=${1:-10s}
 work=$(mktemp -d)
 export LOOPML_HOME="$work/home"
 .venv/bin/python -m benchmarks.serving.setup_model "$LOOPML_HOME" "$work"
-cat >"$work/post.lua" <<LUA
+post() {  # a wrk script that POSTs file $1 as JSON
+  cat >"$work/$2" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = io.open("$work/row.json"):read("*a")
+wrk.body = io.open("$1"):read("*a")
 LUA
-FLOOR_MODEL="$work/floor.txt" FLOOR_COLUMNS="$work/columns.json" \
+}
+post "$work/row.json" post.lua
+FLOOR_MODEL="$work/floor.txt" FLOOR_PICKLE="$work/floor.pkl" FLOOR_COLUMNS="$work/columns.json" \
   .venv/bin/uvicorn --app-dir benchmarks/serving floor:app --port 18801 --log-level warning &
-floor=$!
+pids=($!)
 .venv/bin/loopml server --port 18802 --no-worker >"$work/server.log" 2>&1 &
-server=$!
-trap 'kill $floor $server 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-for port in 18801 18802; do
-  for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+pids+=($!)
+ports=(18801 18802)
+if [[ -n "${MLFLOW_PYTHON:-}" ]]; then
+  "$MLFLOW_PYTHON" benchmarks/serving/mlflow_model.py "$work"
+  "$MLFLOW_PYTHON" -c 'import json,sys; print(json.dumps({"dataframe_records": json.load(open(sys.argv[1]))}))' \
+    "$work/row.json" >"$work/mlflow.json"
+  post "$work/mlflow.json" mlflow.lua
+  "$(dirname "$MLFLOW_PYTHON")/mlflow" models serve -m "$work/mlflow-model" --env-manager local \
+    -p 18803 -w 1 >"$work/mlflow.log" 2>&1 &
+  pids+=($!)
+  ports+=(18803)
+fi
+trap 'kill ${pids[*]} 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+for port in "${ports[@]}"; do
+  for _ in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 key=$(cat "$LOOPML_HOME/admin.key")
 base=http://127.0.0.1:18802/api/v1/projects/bench/deployments
 curl -fs -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
   -d @"$work/row.json" "$base/nocapture/predict" >/dev/null  # load the model once
-echo "== floor: bare FastAPI + LightGBM booster"
-wrk -t1 -c8 -d"$duration" --latency -s "$work/post.lua" http://127.0.0.1:18801/predict
-echo "== loopml, capture off"
-wrk -t1 -c8 -d"$duration" --latency -s "$work/post.lua" -H "Authorization: Bearer $key" \
+bench() {  # title, wrk arguments...
+  echo "== $1"
+  shift
+  wrk -t1 -c8 -d"$duration" --latency "$@" | grep -E "Requests/sec|  50%|  99%|Non-2xx|errors"
+}
+bench "floor: bare FastAPI + LightGBM booster" -s "$work/post.lua" http://127.0.0.1:18801/predict
+bench "floor: bare FastAPI + DataFrame + scikit-learn wrapper" -s "$work/post.lua" \
+  http://127.0.0.1:18801/predict_frame
+if [[ -n "${MLFLOW_PYTHON:-}" ]]; then
+  bench "mlflow models serve" -s "$work/mlflow.lua" http://127.0.0.1:18803/invocations
+fi
+bench "loopml, capture off" -s "$work/post.lua" -H "Authorization: Bearer $key" \
   "$base/nocapture/predict"
-echo "== loopml, capture on (every row)"
-wrk -t1 -c8 -d"$duration" --latency -s "$work/post.lua" -H "Authorization: Bearer $key" \
+bench "loopml, capture on (every row)" -s "$work/post.lua" -H "Authorization: Bearer $key" \
   "$base/capture/predict"

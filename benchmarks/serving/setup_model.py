@@ -1,6 +1,7 @@
 """Train breast-cancer LightGBM models for the serving benchmark and register one in a home.
 
-Writes ``floor.txt`` (a 200-tree LightGBM booster for the bare endpoint) and a row to send,
+Writes ``floor.txt`` (a 200-tree LightGBM booster for the bare endpoint), ``floor.pkl``
+(the same model's scikit-learn wrapper, for the DataFrame floor) and a row to send,
 and registers a LightGBM-only AutoML model in the home given, deployed twice: ``capture``
 (every row captured) and ``nocapture`` (none).
 
@@ -10,6 +11,7 @@ and registers a LightGBM-only AutoML model in the home given, deployed twice: ``
 from __future__ import annotations
 
 import json
+import pickle
 import sys
 import tempfile
 from pathlib import Path
@@ -20,15 +22,18 @@ from loopml.automl import AutoML
 from loopml.data.builtin import load_builtin
 from loopml.home import open_home
 from loopml.settings import Settings
-from loopml.store import projects, registry
+from loopml.store import deployments, projects, registry
 
 
 def main() -> None:
     home, out = Path(sys.argv[1]), Path(sys.argv[2])
     frame, info = load_builtin("builtin:breast_cancer")
     X, y = frame.drop(columns=[info.target]), frame[info.target]
-    booster = lgb.LGBMClassifier(n_estimators=200, verbose=-1).fit(X, y).booster_
-    booster.save_model(out / "floor.txt")
+    classifier = lgb.LGBMClassifier(n_estimators=200, verbose=-1).fit(X, y)
+    classifier.booster_.save_model(out / "floor.txt")
+    # The scikit-learn wrapper for the DataFrame floor; a benchmark's own file, never loaded
+    # from anywhere else.
+    (out / "floor.pkl").write_bytes(pickle.dumps(classifier))
     (out / "row.json").write_text(json.dumps([X.iloc[0].to_dict()]))
     (out / "columns.json").write_text(json.dumps(list(X.columns)))
 
@@ -52,8 +57,8 @@ def main() -> None:
     with opened.db.session() as s:
         projects.create(s, "bench")
         version, _ = registry.add_model(s, "bench", details, training=None, actor="benchmark")
-        registry.deploy(s, "bench", "capture", version.number, capture_percent=100)
-        registry.deploy(s, "bench", "nocapture", version.number, capture_percent=0)
+        deployments.deploy(s, "bench", "capture", version.number, capture_percent=100)
+        deployments.deploy(s, "bench", "nocapture", version.number, capture_percent=0)
     print("ensemble members:", model.leaderboard_.head(3)["model"].tolist())
 
 

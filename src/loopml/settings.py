@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     capture_flush_seconds: float = Field(
         default=1.0, gt=0, description="How often captured predictions are written."
     )
+    lookup_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long the server trusts a verified API key or a deployment it looked "
+        "up; changes made through the server apply at once, others (another process, a "
+        "job) within this time. 0 looks both up on every request.",
+    )
     job_kinds: dict[str, str] = Field(
         default_factory=dict,
         description="Extra job kinds, name -> 'package.module:function'.",

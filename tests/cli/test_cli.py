@@ -401,11 +401,17 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
     assert served, out
     abstained, right, answered = map(int, served.groups())
     assert abstained + answered == 114 and right >= 0.9 * answered
+    batch = re.search(r"(\d+) rows scored by v1, (\d+) abstained", flat)
+    assert batch and int(batch.group(1)) == 569, out
+    shadow = re.search(r"shadow v2 answered (\d+) of 114 copies and agrees with the served "
+                       r"model on (\d+)", flat)  # fmt: skip
+    assert shadow and int(shadow.group(1)) == 114 and int(shadow.group(2)) >= 80, out
     assert "leaderboard (roc_auc, cross-validated)" in out
     assert re.search(r"content hash\s+│\s+[0-9a-f]{20}", out), out
     page = (home / "demo-report.html").read_text()
     assert "ROC curve" in page and "<svg" in page
     base = f"http://127.0.0.1:{port}"
-    for url in (f"{base}/api/v1", f"{base}/docs", f"{base}/openapi.json"):
+    deployment_schema = f"{base}/api/v1/projects/demo/deployments/cancer/openapi.json"
+    for url in (f"{base}/api/v1", f"{base}/docs", f"{base}/openapi.json", deployment_schema):
         assert url in out
     assert "Traceback" not in result.stderr

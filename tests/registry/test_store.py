@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from loopml.core.enums import Stage
 from loopml.core.errors import Conflict, InvalidInput, NotFound
-from loopml.store import projects, registry
+from loopml.store import deployments, projects, registry
 from loopml.store.db import Database
 
 
@@ -70,7 +70,7 @@ def test_models_stages_and_deployments_end_to_end(db: Database) -> None:
 
     with db.session() as s:
         registry.set_stage(s, "churn", 1, Stage.production, actor="ann", reason="first")
-        deployment, created = registry.deploy(s, "churn", "live", 1, confidence_threshold=0.7)
+        deployment, created = deployments.deploy(s, "churn", "live", 1, confidence_threshold=0.7)
     assert created and deployment.model == 1
     with db.session() as s, pytest.raises(Conflict, match="v1 is served by live"):
         # A served model is not demoted under its deployment...
@@ -79,7 +79,7 @@ def test_models_stages_and_deployments_end_to_end(db: Database) -> None:
         # ...nor archived when another is promoted while it is still served.
         registry.set_stage(s, "churn", 2, Stage.staging, actor="bob", reason="try")
     with db.session() as s:
-        deployment, created = registry.deploy(s, "churn", "live", 2)
+        deployment, created = deployments.deploy(s, "churn", "live", 2)
         registry.set_stage(s, "churn", 2, Stage.production, actor="bob", reason="better")
     assert not created
     assert (deployment.model, deployment.confidence_threshold) == (2, 0.7)
@@ -91,12 +91,12 @@ def test_models_stages_and_deployments_end_to_end(db: Database) -> None:
         (Stage.production, Stage.archived, "bob", "replaced by v2"),
     ]
     with db.session() as s:
-        assert [d.model for d in registry.list_deployments(s, "churn")] == [2]
-        registry.delete_deployment(s, "churn", "live")
+        assert [d.model for d in deployments.list_deployments(s, "churn")] == [2]
+        deployments.delete_deployment(s, "churn", "live")
     with db.session() as s:
-        assert registry.list_deployments(s, "churn") == []
+        assert deployments.list_deployments(s, "churn") == []
         # deleting the project takes its models, their history and deployments with it
-        registry.deploy(s, "churn", "again", 2)
+        deployments.deploy(s, "churn", "again", 2)
     with db.session() as s:
         projects.delete(s, "churn")
     with db.engine.connect() as conn:
@@ -201,14 +201,14 @@ def test_deployments_switch_models_and_keep_their_options(sqlite_db: Database) -
     add(sqlite_db, "p", 1)
     add(sqlite_db, "p", 2)
     with sqlite_db.session() as s:
-        made, created = registry.deploy(
+        made, created = deployments.deploy(
             s, "p", "live", 1, confidence_threshold=0.6, fallback_label="ask a person"
         )
     assert created
     assert (made.name, made.project, made.model) == ("live", "p", 1)
     assert (made.confidence_threshold, made.fallback_label) == (0.6, "ask a person")
     with sqlite_db.session() as s:
-        switched, created = registry.deploy(s, "p", "live", 2)
+        switched, created = deployments.deploy(s, "p", "live", 2)
     assert not created
     assert switched.id == made.id
     assert switched.model == 2
@@ -216,15 +216,15 @@ def test_deployments_switch_models_and_keep_their_options(sqlite_db: Database) -
     assert switched.created_at == made.created_at
     assert switched.updated_at >= made.updated_at
     with sqlite_db.session() as s:
-        other, created = registry.deploy(s, "p", "shadow", 1)
+        other, created = deployments.deploy(s, "p", "shadow", 1)
         assert created
         assert other.fallback_label == "unknown"
         assert other.confidence_threshold is None
-        assert [(d.name, d.model) for d in registry.list_deployments(s, "p")] == [
+        assert [(d.name, d.model) for d in deployments.list_deployments(s, "p")] == [
             ("live", 2),
             ("shadow", 1),
         ]
-        assert registry.get_deployment(s, "p", "live").model == 2
+        assert deployments.get_deployment(s, "p", "live").model == 2
 
 
 def test_missing_models_deployments_and_projects_are_not_found(sqlite_db: Database) -> None:
@@ -235,9 +235,9 @@ def test_missing_models_deployments_and_projects_are_not_found(sqlite_db: Databa
         "model": lambda s: registry.get_model(s, "p", 7),
         "history": lambda s: registry.stage_history(s, "p", 7),
         "stage": lambda s: registry.set_stage(s, "p", 7, Stage.production, actor="a"),
-        "deploy a missing model": lambda s: registry.deploy(s, "p", "live", 7),
-        "deployment": lambda s: registry.get_deployment(s, "p", "ghost"),
-        "delete": lambda s: registry.delete_deployment(s, "p", "ghost"),
+        "deploy a missing model": lambda s: deployments.deploy(s, "p", "live", 7),
+        "deployment": lambda s: deployments.get_deployment(s, "p", "ghost"),
+        "delete": lambda s: deployments.delete_deployment(s, "p", "ghost"),
         "project": lambda s: registry.list_models(s, "ghost"),
     }
     for what, call in calls.items():
@@ -246,7 +246,7 @@ def test_missing_models_deployments_and_projects_are_not_found(sqlite_db: Databa
         message = err.value.message
         assert "7" in message or "ghost" in message, (what, message)
     with sqlite_db.session() as s:
-        assert registry.list_deployments(s, "p") == []  # the failed deploy made nothing
+        assert deployments.list_deployments(s, "p") == []  # the failed deploy made nothing
 
 
 @pytest.mark.parametrize("threshold", [0.0, 1.0, 1.5, -0.1])
@@ -257,7 +257,7 @@ def test_a_confidence_threshold_outside_0_1_is_refused(
         projects.create(s, "p")
     add(sqlite_db, "p", 1)
     with pytest.raises(InvalidInput) as err, sqlite_db.session() as s:
-        registry.deploy(s, "p", "live", 1, confidence_threshold=threshold)
+        deployments.deploy(s, "p", "live", 1, confidence_threshold=threshold)
     assert err.value.field == "confidence_threshold"
 
 
@@ -266,5 +266,5 @@ def test_a_deployment_name_must_be_a_valid_name(sqlite_db: Database) -> None:
         projects.create(s, "p")
     add(sqlite_db, "p", 1)
     with pytest.raises(InvalidInput) as err, sqlite_db.session() as s:
-        registry.deploy(s, "p", "Live Now", 1)
+        deployments.deploy(s, "p", "Live Now", 1)
     assert "'Live Now' is not a valid name" in err.value.message

@@ -37,7 +37,8 @@ def test_records_are_sagemaker_capture_lines_in_hourly_segments(tmp_path: Path) 
     assert out["mode"] == "OUTPUT" and json.loads(out["data"])["prediction_id"] == "p0"
     assert one["eventMetadata"] == {"eventId": "p0", "inferenceTime": first.isoformat()}
     assert one["loopml"] == {
-        "prediction_id": "p0", "model_version": 3, "latency_ms": 1.5, "abstained": False
+        "prediction_id": "p0", "model_version": 3, "variant": "production",
+        "latency_ms": 1.5, "abstained": False,
     }  # fmt: skip
     later = list(read_captures(blobs, "shop", "churn", since=first + timedelta(seconds=1)))
     assert [r["loopml"]["prediction_id"] for r in later] == ["p2"]

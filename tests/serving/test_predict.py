@@ -165,7 +165,7 @@ def test_nested_values_in_other_columns_are_refused(classifier: Fitted) -> None:
 def test_numeric_strings_are_numbers_and_blanks_are_missing(classifier: Fitted) -> None:
     given = ["1.5", " 2 ", "-3e2", 7, 0.25, "", None, "nan", "inf"]
     rows = check_rows([{"amount": v} for v in given], classifier.version)
-    got = rows.frame["amount"].tolist()
+    got = list(rows.frame["amount"])
     assert got[:5] == [1.5, 2.0, -300.0, 7.0, 0.25]
     assert all(pd.isna(v) for v in got[5:])  # empty, null, NaN and infinity: missing
 
@@ -179,7 +179,7 @@ def test_unknown_columns_are_ignored_and_reported(classifier: Fitted) -> None:
         classifier.version,
     )
     assert rows.ignored == ["Colour", "customer_id", "zz"]
-    assert list(rows.frame.columns) == ["amount", "colour", "comment"]
+    assert list(rows.frame.keys()) == ["amount", "colour", "comment"]
     assert rows.frame["colour"][0] == "red"
     assert pd.isna(rows.frame["colour"][1])  # "Colour" is another column
 

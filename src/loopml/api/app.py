@@ -12,13 +12,16 @@ from fastapi import FastAPI
 from loopml import __version__
 from loopml.api import auth, problems
 from loopml.api.limits import BodySizeLimit
+from loopml.api.lookups import ForgetOnWrite, Lookups
 from loopml.api.routers import (
+    batch,
     datasets,
     deployments,
     jobs,
     keys,
     labels,
     models,
+    predictions,
     projects,
     system,
     trainings,
@@ -30,6 +33,7 @@ from loopml.jobs.kinds import JobKinds
 from loopml.jobs.worker import Worker
 from loopml.serving.capture import CaptureWriter
 from loopml.serving.models import ModelCache
+from loopml.serving.shadow import ShadowRunner
 from loopml.settings import Settings
 
 log = logging.getLogger("loopml.api")
@@ -73,6 +77,8 @@ def create_app(
         app.state.home = open_home(settings, announce=announce)
         app.state.models = ModelCache(app.state.home.blobs)
         app.state.captures = CaptureWriter(app.state.home.blobs, settings.capture_flush_seconds)
+        app.state.shadows = ShadowRunner(app.state.models, app.state.captures)
+        app.state.lookups = Lookups(app.state.home.db, settings.lookup_cache_seconds)
         stop = threading.Event()
         thread = None
         if run_worker:
@@ -85,6 +91,7 @@ def create_app(
             stop.set()
             if thread is not None:
                 thread.join(timeout=30)
+            app.state.shadows.close()  # its answers go to captures: close it first
             app.state.captures.close()
             app.state.home.close()
 
@@ -98,6 +105,7 @@ def create_app(
     app.state.settings = settings
     app.state.job_kinds = JobKinds(settings.job_kinds)
     problems.install(app)
+    app.add_middleware(ForgetOnWrite, lookups=lambda: getattr(app.state, "lookups", None))
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_request_bytes,
@@ -114,6 +122,8 @@ def create_app(
         labels.router,
         models.router,
         deployments.router,
+        predictions.router,
+        batch.router,
     ):
         app.include_router(router, prefix="/api/v1")
     if trusted_local:

@@ -8,22 +8,23 @@ from __future__ import annotations
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
+from loopml.api.lookups import Lookups
 from loopml.core.enums import Role
 from loopml.core.errors import Forbidden, Unauthenticated
 from loopml.core.schemas import ApiKey
 from loopml.home import Home
-from loopml.store import keys
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lml_...`")
 
 
-def get_home(request: Request) -> Home:
+async def get_home(request: Request) -> Home:
     home: Home = request.app.state.home
     return home
 
 
-def current_key(
+async def current_key(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> ApiKey:
@@ -32,8 +33,12 @@ def current_key(
         raise Unauthenticated(
             "missing API key: send 'Authorization: Bearer <key>'", field="Authorization"
         )
-    with get_home(request).db.session() as s:
-        return keys.authenticate(s, credentials.credentials)
+    lookups: Lookups = request.app.state.lookups
+    secret = credentials.credentials
+    # Async, so that FastAPI runs it on the event loop: only a database lookup (a key not
+    # seen in the last moments) goes to a thread.
+    found = lookups.fresh_key(secret)
+    return found if found is not None else await run_in_threadpool(lookups.key, secret)
 
 
 class Require:
@@ -54,7 +59,7 @@ class Require:
         self.role = role
         self.scope = scope
 
-    def __call__(self, request: Request, key: ApiKey = Depends(current_key)) -> ApiKey:
+    async def __call__(self, request: Request, key: ApiKey = Depends(current_key)) -> ApiKey:
         if self.role is None:
             return key
         project = request.path_params.get("project") if self.scope == "project" else None

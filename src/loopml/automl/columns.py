@@ -9,6 +9,7 @@ training fold in :mod:`loopml.automl.encoding`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,20 @@ def check_frame(X: object) -> pd.DataFrame:
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def check_columns(X: Mapping[Any, list[Any]]) -> dict[str, list[Any]]:
+    """Accept a mapping of column names to equally long, non-empty lists (the prediction
+    fast path: no DataFrame is built)."""
+    lengths = {len(v) for v in X.values()}
+    if len(lengths) > 1:
+        raise InvalidInput(f"the columns have different lengths: {sorted(lengths)}", field="X")
+    if not X or lengths == {0}:
+        raise InvalidInput("the features have no rows", field="X")
+    out = {str(k): v for k, v in X.items()}
+    if len(out) < len(X):
+        raise InvalidInput("two columns have the same name as text", field="X")
+    return out
 
 
 def _as_text(series: pd.Series) -> pd.Series:
@@ -222,16 +237,50 @@ def _strings(series: pd.Series) -> np.ndarray:
     return out
 
 
-def parse(X: pd.DataFrame, schema: Schema) -> RawFrame:
-    """Parse features by the plan. Columns the plan needs but ``X`` lacks are all-missing."""
-    n = len(X)
-    missing = pd.Series([None] * n, dtype=object)
+def _numbers_of_list(values: list[Any]) -> np.ndarray:
+    try:  # floats, ints and None (as NaN): no pandas needed
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return _numeric_values(pd.Series(values, dtype=object))
+
+
+def _strings_of_list(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = [None if v is None or v != v else str(v) for v in values]  # v != v: NaN
+    return out
+
+
+def parse(X: pd.DataFrame | Mapping[str, list[Any]], schema: Schema) -> RawFrame:
+    """Parse features by the plan. Columns the plan needs but ``X`` lacks are all-missing.
+
+    ``X`` may also be a mapping of column names to equally long lists (a request's rows),
+    parsed without building a DataFrame.
+    """
+    if isinstance(X, pd.DataFrame):
+        n = len(X)
+        missing = pd.Series([None] * n, dtype=object)
+        columns: Mapping[str, Any] = X
+    else:
+        n = len(next(iter(X.values()))) if X else 0
+        missing, columns = [None] * n, X
     numeric: list[np.ndarray] = []
     numeric_names: list[str] = []
     cats: list[np.ndarray] = []
     texts: list[np.ndarray] = []
     for plan in schema.columns:
-        series = X[plan.name] if plan.name in X.columns else missing
+        series = columns.get(plan.name, missing)
+        if isinstance(series, list):
+            if plan.kind == "numeric":
+                numeric.append(_numbers_of_list(series))
+                numeric_names.append(plan.name)
+                continue
+            if plan.kind in ("categorical", "text"):
+                strings = _strings_of_list(series)
+                if plan.kind == "text":
+                    strings[pd.isna(strings)] = ""
+                (cats if plan.kind == "categorical" else texts).append(strings)
+                continue
+            series = pd.Series(series, dtype=object)
         if plan.kind == "numeric":
             numeric.append(_numeric_values(series))
             numeric_names.append(plan.name)

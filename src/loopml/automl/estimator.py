@@ -6,7 +6,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from loopml.automl import persist
-from loopml.automl.columns import check_frame, parse, plan_columns
+from loopml.automl.columns import check_columns, check_frame, parse, plan_columns
 from loopml.automl.cv import TrialResult, Workspace, make_folds
 from loopml.automl.decision import choose_threshold, decide, parse_cost_matrix
 from loopml.automl.learners import REGISTRY, get_learner
@@ -223,9 +223,13 @@ class AutoML:
     # -- predict -------------------------------------------------------------------------
     def _native(self, X: Any) -> np.ndarray:
         predictor = self._check_fitted()
-        frame = check_frame(X)
+        frame: pd.DataFrame | dict[str, list[Any]]
+        if isinstance(X, Mapping) and X and all(isinstance(v, list) for v in X.values()):
+            frame = check_columns(X)  # lists of values: parsed without a DataFrame
+        else:
+            frame = check_frame(X)
         used = [c.name for c in predictor.schema.columns]
-        if not set(used) & set(frame.columns):
+        if not set(used) & set(frame.keys()):
             # Absent columns count as missing values, but none at all is a mistake (a
             # numpy array without names, renamed columns), not a row to guess about.
             raise InvalidInput(

@@ -69,11 +69,16 @@ def _run_loop(settings: Settings, budget: float) -> dict[str, str]:
         report.write_text(client.trainings.report_html(DEMO_PROJECT, training.id), "utf-8")
         console.print(f"   the report with its plots: [bold]{report.resolve()}[/]")
         _serve_and_predict(client, training.result or {})
+        _batch(client)
+        _shadow(client, budget)
     base = settings.base_url
     return {
         "API": f"{base}/api/v1",
         "interactive docs": f"{base}/docs",
         "OpenAPI": f"{base}/openapi.json",
+        "deployment's OpenAPI": (
+            f"{base}/api/v1/projects/{DEMO_PROJECT}/deployments/{DEMO_DEPLOYMENT}/openapi.json"
+        ),
         "health": f"{base}/api/v1/health",
         "admin key": key,
         "admin key file": str(settings.admin_key_path.resolve()),
@@ -211,3 +216,59 @@ def demo(
     thread.join(timeout=5)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
+
+
+def _batch(client: Client) -> None:
+    """The whole dataset version, predicted as a job and written as Parquet."""
+    console.print(
+        f"[green]8.[/] a batch prediction job scores every row of [bold]{DEMO_DATASET}[/] "
+        "with the deployment and writes Parquet:"
+    )
+    job = client.deployments.batch_predict(DEMO_PROJECT, DEMO_DEPLOYMENT, dataset=DEMO_DATASET)
+    job = follow(client, job)
+    if job.state.value != "succeeded" or job.result is None:
+        raise StorageError(f"batch prediction job {job.state.value}: {job.error}")
+    console.print(
+        f"   {job.result['rows']} rows scored by v{job.result['model_version']}, "
+        f"{job.result['abstained']} abstained; GET .../batch-predictions/{job.id}/output"
+    )
+
+
+def _shadow(client: Client, budget: float) -> None:
+    """A second, quicker model tried as a shadow: it sees a copy of the traffic, and its
+    answers are captured beside the served model's, never returned."""
+    console.print(
+        f"[green]9.[/] a quicker training ({budget / 4:g} s) becomes a [bold]shadow[/] "
+        "challenger; the test split is predicted again and both answers are captured:"
+    )
+    training = follow(
+        client, client.trainings.start(DEMO_PROJECT, DEMO_DATASET, time_budget=budget / 4)
+    )
+    if training.state.value != "succeeded" or training.result is None:
+        raise StorageError(f"training job {training.state.value}: {training.error}")
+    challenger = int(training.result["model_version"])
+    client.deployments.set_challenger(
+        DEMO_PROJECT, DEMO_DEPLOYMENT, challenger, mode="shadow",
+        reason="the demo tries a quicker model",
+    )  # fmt: skip
+    rows = json.loads(client.datasets.rows(DEMO_PROJECT, DEMO_DATASET, part="test", format="json"))
+    for row in rows:
+        row.pop("target")
+    answers = client.deployments.predict(DEMO_PROJECT, DEMO_DEPLOYMENT, rows)["predictions"]
+    served = {a["prediction_id"]: a["label"] for a in answers}
+    shadowed: dict[str, Any] = {}
+    deadline = time.monotonic() + 30
+    while len(shadowed) < len(served) and time.monotonic() < deadline:
+        time.sleep(0.5)  # captures are written about once a second
+        for record in client.deployments.captures(DEMO_PROJECT, DEMO_DEPLOYMENT, limit=100_000):
+            mine = record["loopml"]
+            if mine["variant"] == "shadow" and mine.get("shadow_of") in served:
+                shadowed[mine["shadow_of"]] = json.loads(
+                    record["captureData"]["endpointOutput"]["data"]
+                )["label"]
+    same = sum(served[pid] == label for pid, label in shadowed.items())
+    console.print(
+        f"   shadow v{challenger} answered {len(shadowed)} of {len(served)} copies and agrees "
+        f"with the served model on {same}; `loopml deployments promote "
+        f"{DEMO_PROJECT}/{DEMO_DEPLOYMENT}` would serve it"
+    )

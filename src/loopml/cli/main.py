@@ -12,6 +12,7 @@ from loopml.cli.access import keys_app, projects_app
 from loopml.cli.context import CliState
 from loopml.cli.data import data_app
 from loopml.cli.demo import demo
+from loopml.cli.deployments import deployments_app
 from loopml.cli.jobs import jobs_app
 from loopml.cli.labels import labels_app
 from loopml.cli.output import err_console
@@ -88,6 +89,7 @@ app.add_typer(jobs_app, name="jobs")
 data_app.add_typer(labels_app, name="labels")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+app.add_typer(deployments_app, name="deployments")
 
 
 def main() -> None:

@@ -50,6 +50,13 @@ class Stage(str, Enum):
     archived = "archived"
 
 
+class ChallengerMode(str, Enum):
+    """How a deployment's challenger model meets traffic."""
+
+    shadow = "shadow"  # predicts a copy of every request; answers captured, never returned
+    canary = "canary"  # answers a weighted share of requests itself
+
+
 class ColumnKind(str, Enum):
     """What a dataset column holds, as far as learning from it is concerned."""
 

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopml.core.enums import (
+    ChallengerMode,
     ColumnKind,
     JobState,
     LabelSource,
@@ -247,6 +248,16 @@ class StageChange(Entity):
     at: datetime
 
 
+class Challenger(Entity):
+    """A model version tried on a deployment's traffic beside the one it serves."""
+
+    model: int = Field(description="The challenger's model version number.")
+    mode: ChallengerMode
+    percent: float = Field(
+        description="canary: share of requests it answers; shadow: share it sees a copy of."
+    )
+
+
 class Deployment(Entity):
     """A named endpoint serving one model version."""
 
@@ -260,6 +271,9 @@ class Deployment(Entity):
     fallback_label: str = "unknown"
     capture_percent: float = Field(
         default=100.0, description="Share of predicted rows captured (0-100)."
+    )
+    challenger: Challenger | None = Field(
+        default=None, description="A second model meeting the traffic beside the served one."
     )
     created_at: datetime
     updated_at: datetime

@@ -18,6 +18,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "selfcheck": "loopml.jobs.builtin:selfcheck",
     "automl.train": "loopml.jobs.training:train",
     "data.ingest": "loopml.jobs.ingest:ingest",
+    "serving.batch_predict": "loopml.jobs.batch:batch_predict",
 }
 
 _TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")

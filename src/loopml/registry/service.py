@@ -8,7 +8,7 @@ from loopml.core.enums import Stage
 from loopml.core.errors import AlreadyExists
 from loopml.core.schemas import Deployment, ModelVersion
 from loopml.registry.gates import check_gates
-from loopml.store import projects, registry
+from loopml.store import deployments, projects, registry
 from loopml.store.db import Database
 
 # What a training's result holds that a model version keeps.
@@ -55,7 +55,7 @@ def register_training(
     if target is None or not all(v.passed for v in verdicts):
         return version, None
     with db.session() as s:
-        deployment, _ = registry.deploy(s, project, target, version.number)
+        deployment, _ = deployments.deploy(s, project, target, version.number)
         version = registry.set_stage(
             s, project, version.number, Stage.production, actor=actor,
             reason=f"passed the gates; deployed to {target}",

@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loopml.core.schemas import Deployment, Feedback, ModelVersion, StageChange
+from loopml.core.schemas import Deployment, Feedback, Job, ModelVersion, StageChange
 from loopml.sdk.resource import Resource
 
 
@@ -63,6 +63,63 @@ class Deployments(Resource):
 
     def delete(self, project: str, name: str) -> None:
         self._client.raw("DELETE", f"/projects/{project}/deployments/{name}")
+
+    def set_challenger(
+        self,
+        project: str,
+        name: str,
+        model: int,
+        *,
+        mode: str,
+        percent: float = 100.0,
+        reason: str = "",
+    ) -> Deployment:
+        """Try model version ``model`` on ``name``: ``mode`` "shadow" (a copy of
+        ``percent`` % of the traffic, answers captured only) or "canary" (answers
+        ``percent`` % of the requests)."""
+        body = {"model": model, "mode": mode, "percent": percent, "reason": reason}
+        path = f"/projects/{project}/deployments/{name}/challenger"
+        return self._call("PUT", path, Deployment, json=body)
+
+    def clear_challenger(self, project: str, name: str) -> Deployment:
+        path = f"/projects/{project}/deployments/{name}/challenger"
+        return self._call("DELETE", path, Deployment)
+
+    def promote(self, project: str, name: str, reason: str = "") -> Deployment:
+        """Serve the challenger in place of the current model."""
+        path = f"/projects/{project}/deployments/{name}/promote"
+        return self._call("POST", path, Deployment, json={"reason": reason})
+
+    def openapi(self, project: str, name: str) -> dict[str, Any]:
+        """The deployment's own OpenAPI document (its inputs and classes)."""
+        path = f"/projects/{project}/deployments/{name}/openapi.json"
+        return dict(self._call("GET", path, dict))
+
+    def batch_predict(
+        self,
+        project: str,
+        name: str,
+        *,
+        dataset: str | None = None,
+        source: str | None = None,
+        part: str = "all",
+        include_inputs: bool = True,
+    ) -> Job:
+        """Queue a batch prediction of a dataset version (``name@3``) or a source."""
+        given = {"dataset": dataset, "source": source, "part": part,
+                 "include_inputs": include_inputs}  # fmt: skip
+        body = {k: v for k, v in given.items() if v is not None}
+        path = f"/projects/{project}/deployments/{name}/batch-predictions"
+        return self._call("POST", path, Job, json=body)
+
+    def batch_predictions(self, project: str, name: str) -> builtins.list[Job]:
+        path = f"/projects/{project}/deployments/{name}/batch-predictions"
+        return self._call("GET", path, list[Job])
+
+    def batch_output(self, project: str, name: str, job_id: str, format: str = "parquet") -> bytes:
+        """The file a finished batch prediction wrote (Parquet, or CSV)."""
+        path = f"/projects/{project}/deployments/{name}/batch-predictions/{job_id}/output"
+        return self._client.raw("GET", path, params={"format": format}).content
 
     def predict(
         self, project: str, name: str, records: Sequence[Mapping[str, Any]]

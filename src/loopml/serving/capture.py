@@ -21,14 +21,32 @@ from typing import Any
 from loopml.store.blobs import BlobStore
 
 log = logging.getLogger("loopml.capture")
-_Queued = tuple[str, str, datetime, dict[str, Any], dict[str, Any], float]
+_Queued = tuple[str, str, datetime, dict[str, Any], dict[str, Any], float, str, str | None]
 PREFIX = "captures"
 
 
 def capture_record(
-    row: dict[str, Any], answer: dict[str, Any], at: datetime, latency_ms: float
+    row: dict[str, Any],
+    answer: dict[str, Any],
+    at: datetime,
+    latency_ms: float,
+    variant: str = "production",
+    shadow_of: str | None = None,
 ) -> dict[str, Any]:
-    """One captured row: SageMaker's capture fields, plus loopml's own."""
+    """One captured row: SageMaker's capture fields, plus loopml's own.
+
+    ``variant`` says which model answered: ``production``, ``canary`` or ``shadow`` (an
+    answer never returned, made for the request whose prediction id is ``shadow_of``).
+    """
+    mine: dict[str, Any] = {
+        "prediction_id": answer["prediction_id"],
+        "model_version": answer["model_version"],
+        "variant": variant,
+        "latency_ms": round(latency_ms, 3),
+        "abstained": bool(answer.get("abstained", False)),
+    }
+    if shadow_of is not None:
+        mine["shadow_of"] = shadow_of
     return {
         "captureData": {
             "endpointInput": {
@@ -46,12 +64,7 @@ def capture_record(
         },
         "eventMetadata": {"eventId": answer["prediction_id"], "inferenceTime": at.isoformat()},
         "eventVersion": "0",
-        "loopml": {
-            "prediction_id": answer["prediction_id"],
-            "model_version": answer["model_version"],
-            "latency_ms": round(latency_ms, 3),
-            "abstained": bool(answer.get("abstained", False)),
-        },
+        "loopml": mine,
     }
 
 
@@ -82,10 +95,12 @@ class CaptureWriter:
         row: dict[str, Any],
         answer: dict[str, Any],
         latency_ms: float,
+        variant: str = "production",
+        shadow_of: str | None = None,
     ) -> None:
         """Queue one predicted row; encoding it is the writer thread's work, not the
         request's."""
-        self._queue.put((project, deployment, at, row, answer, latency_ms))
+        self._queue.put((project, deployment, at, row, answer, latency_ms, variant, shadow_of))
 
     def close(self) -> None:
         """Write everything queued, then stop."""
@@ -106,10 +121,12 @@ class CaptureWriter:
         count = 0
         while True:
             try:
-                project, deployment, at, row, answer, latency = self._queue.get_nowait()
+                project, deployment, at, row, answer, latency, variant, shadow_of = (
+                    self._queue.get_nowait()
+                )
             except queue.Empty:
                 break
-            record = capture_record(row, answer, at, latency)
+            record = capture_record(row, answer, at, latency, variant, shadow_of)
             segments[segment_folder(project, deployment, at)].append(record)
             count += 1
         for folder, records in segments.items():

@@ -35,6 +35,10 @@ class ModelCache:
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
 
+    def loaded(self, version: ModelVersion) -> AutoML | None:
+        """The model of ``version`` if it is in memory already (never loads)."""
+        return self._models.get(version.content_hash)
+
     def get(self, version: ModelVersion) -> AutoML:
         """The model of ``version``; its artifact must match the hashes it was registered with."""
         key = version.content_hash

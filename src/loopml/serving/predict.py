@@ -28,9 +28,10 @@ MAX_ROWS = 100_000
 
 @dataclass
 class Rows:
-    """Request rows as the model reads them."""
+    """Request rows as the model reads them: a frame, or (from a request) the model's
+    columns as lists, which the model parses without building a DataFrame."""
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame | dict[str, list[Any]]
     ignored: list[str]
 
 
@@ -61,7 +62,7 @@ def check_rows(records: Any, version: ModelVersion, first_line: int | None = Non
                 )
             columns[name].append(value)
     ignored = sorted(seen - set(names))
-    return Rows(frame=pd.DataFrame(columns, columns=names), ignored=ignored)
+    return Rows(frame=columns, ignored=ignored)
 
 
 def _number(value: Any, row: int, column: str, first_line: int | None) -> float | None:

@@ -221,6 +221,11 @@ class DeploymentRow(Base):
     confidence_threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
     fallback_label: Mapped[str] = mapped_column(String(200), default="unknown")
     capture_percent: Mapped[float] = mapped_column(Float, default=100.0)
+    challenger_version_id: Mapped[str | None] = mapped_column(
+        ForeignKey("model_versions.id", name="fk_deployments_challenger_version"), nullable=True
+    )
+    challenger_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    challenger_percent: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

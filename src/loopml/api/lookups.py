@@ -1,0 +1,139 @@
+"""Recently verified API keys and served deployments, kept for a short time.
+
+Every request otherwise pays for a key lookup and a deployment lookup in the metadata
+database, which on the predict path costs more than the model. A change made through
+this server empties the cache before its response is sent, so it applies to the next
+request; a change made elsewhere (another server process, a job, the CLI on the home)
+applies within ``ttl`` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loopml.core.schemas import ApiKey
+from loopml.store import deployments, keys
+from loopml.store.db import Database
+from loopml.store.deployments import Served
+
+T = TypeVar("T")
+_MAX_ENTRIES = 4096
+
+
+class _Recent(Generic[T]):
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._found: dict[object, tuple[float, T]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def fresh(self, key: object) -> T | None:
+        """The value if it is known and fresh; no lookup."""
+        hit = self._found.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        return None
+
+    def get(self, key: object, load: Callable[[], T]) -> T:
+        if self.ttl <= 0:
+            return load()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._found.get(key)
+            generation = self._generation
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        value = load()
+        with self._lock:
+            # A lookup that overlapped a change may have read the old state: not kept.
+            if generation == self._generation:
+                if len(self._found) >= _MAX_ENTRIES:
+                    self._found.clear()
+                self._found[key] = (now, value)
+        return value
+
+    def forget(self) -> None:
+        with self._lock:
+            self._found.clear()
+            self._generation += 1
+
+
+class Lookups:
+    """Keys and deployments as recently read from ``db``.
+
+    Parameters
+    ----------
+    db : Database
+        The metadata database.
+    ttl : float
+        Seconds a looked-up value is trusted; 0 turns the cache off.
+    """
+
+    def __init__(self, db: Database, ttl: float) -> None:
+        self.db = db
+        self._keys: _Recent[ApiKey] = _Recent(ttl)
+        self._served: _Recent[Served] = _Recent(ttl)
+
+    def fresh_key(self, secret: str) -> ApiKey | None:
+        """The key for ``secret`` if it was verified moments ago (no database work)."""
+        return self._keys.fresh(secret)
+
+    def fresh_served(self, project: str, name: str) -> Served | None:
+        return self._served.fresh((project, name))
+
+    def key(self, secret: str) -> ApiKey:
+        """The key for ``secret``; unknown and revoked keys are never cached."""
+
+        def load() -> ApiKey:
+            with self.db.session() as s:
+                return keys.authenticate(s, secret)
+
+        return self._keys.get(secret, load)
+
+    def served(self, project: str, name: str) -> Served:
+        def load() -> Served:
+            with self.db.session() as s:
+                return deployments.served(s, project, name)
+
+        return self._served.get((project, name), load)
+
+    def forget(self) -> None:
+        """Drop everything: something may have changed."""
+        self._keys.forget()
+        self._served.forget()
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_PREDICTS = ("/predict", "/invocations")
+
+
+class ForgetOnWrite:
+    """ASGI middleware: a request that may change keys or deployments (any method but a
+    read, except predictions) empties the lookups before its response starts."""
+
+    def __init__(self, app: ASGIApp, lookups: Callable[[], Lookups | None]) -> None:
+        self.app = app
+        self.lookups = lookups
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] in _READS
+            or scope["path"].endswith(_PREDICTS)
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def forgetting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                found = self.lookups()
+                if found is not None:
+                    found.forget()
+            await send(message)
+
+        await self.app(scope, receive, forgetting)

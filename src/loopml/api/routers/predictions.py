@@ -1,0 +1,246 @@
+"""Predictions of a deployment: ``POST .../deployments/{name}/predict`` (alias
+``/invocations``, as SageMaker names it), feedback on them, and their captures.
+
+Predict takes JSON records (a list, ``{"records": [...]}`` or ``{"instances": [...]}``)
+or CSV with a header, and answers one prediction per row. A canary challenger answers
+its share of requests; a shadow challenger predicts a copy in the background.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from loopml.api import auth
+from loopml.api.lookups import Lookups
+from loopml.core.enums import ChallengerMode
+from loopml.core.errors import InvalidInput
+from loopml.core.schemas import ApiKey, Deployment, Feedback, ModelVersion
+from loopml.home import Home
+from loopml.serving.capture import CaptureWriter, read_captures
+from loopml.serving.models import ModelCache
+from loopml.serving.predict import answer, check_rows
+from loopml.serving.shadow import ShadowRunner
+from loopml.store import deployments
+from loopml.store.deployments import Served
+
+if TYPE_CHECKING:
+    from loopml.automl import AutoML
+
+router = APIRouter(prefix="/projects/{project}/deployments", tags=["predictions"])
+IGNORED_HEADER = "X-Loopml-Ignored-Columns"
+INLINE_ROWS = 32
+VARIANT_HEADER = "X-Loopml-Variant"
+
+
+class Predictions(BaseModel):
+    model_version: int
+    predictions: list[dict[str, Any]] = Field(
+        description="Per row: label (or value), probabilities, confidence, abstained, "
+        "prediction_id, model_version."
+    )
+
+
+_PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"type": "array", "items": {"type": "object"}},
+                        {"type": "object", "properties": {"records": {"type": "array"}}},
+                        {"type": "object", "properties": {"instances": {"type": "array"}}},
+                    ]
+                },
+                "example": [{"mean radius": 14.2, "mean texture": 19.1}],
+            },
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+async def _records(request: Request) -> tuple[list[Any], int | None]:
+    """The request's records, and the file line of the first one when they came as CSV."""
+    body = await request.body()
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if media == "text/csv":
+        try:
+            frame = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"the CSV body cannot be read: {exc}", field="body") from exc
+        # A blank CSV cell is a missing value, whatever the column holds.
+        records = frame.replace("", None).to_dict(orient="records")
+        return records, 2
+    if media not in ("application/json", ""):
+        raise InvalidInput(
+            f"content type {media!r}: send application/json records or text/csv", field="body"
+        )
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"the body is not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})",
+            field="body",
+        ) from exc
+    if isinstance(data, dict):
+        data = data.get("records", data.get("instances"))
+    if not isinstance(data, list):
+        raise InvalidInput(
+            'send a list of records, {"records": [...]} or {"instances": [...]}', field="body"
+        )
+    return data, None
+
+
+@router.post(
+    "/{name}/predict",
+    response_model=Predictions,
+    openapi_extra=_PREDICT_BODY,
+    dependencies=[Depends(auth.viewer)],
+)
+async def predict(project: str, name: str, request: Request) -> Response:
+    """Predict rows with the deployment's model. Values of the wrong kind are a 422 naming
+    the row and column; unknown columns are ignored and listed in the
+    ``X-Loopml-Ignored-Columns`` header."""
+    started = time.perf_counter()
+    records, first_line = await _records(request)
+    lookups: Lookups = request.app.state.lookups
+    served = lookups.fresh_served(project, name)
+    if served is None:
+        served = await run_in_threadpool(lookups.served, project, name)
+    version, variant, shadow = _variant(served)
+    models: ModelCache = request.app.state.models
+    model = models.loaded(version)
+    # A few rows for a loaded model are answered on the event loop: handing them to a
+    # thread costs more than predicting them. Loading and big requests go to a thread.
+    if model is not None and len(records) <= INLINE_ROWS:
+        answers, ignored = _answer(model, served, version, records, first_line)
+    else:
+        answers, ignored = await run_in_threadpool(
+            _answer, None, served, version, records, first_line, models
+        )
+    _capture(request, served.deployment, records, answers, time.perf_counter() - started, variant)
+    if shadow:
+        assert served.challenger is not None
+        shadows: ShadowRunner = request.app.state.shadows
+        shadows.submit(served.deployment, served.challenger, records, first_line, answers)
+    headers = {VARIANT_HEADER: variant}
+    if ignored:
+        headers[IGNORED_HEADER] = ",".join(ignored)
+    body = {"model_version": version.number, "predictions": answers}
+    return Response(json.dumps(body).encode(), media_type="application/json", headers=headers)
+
+
+def _variant(served: Served) -> tuple[ModelVersion, str, bool]:
+    """Which model answers this request, its variant name, and whether a shadow gets a copy."""
+    trial = served.deployment.challenger
+    if trial and served.challenger and random.random() * 100 < trial.percent:
+        if trial.mode is ChallengerMode.canary:
+            return served.challenger, "canary", False
+        return served.model, "production", True
+    return served.model, "production", False
+
+
+def _answer(
+    model: AutoML | None,
+    served: Served,
+    version: ModelVersion,
+    records: list[Any],
+    first_line: int | None,
+    models: ModelCache | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    rows = check_rows(records, version, first_line)
+    if model is None:
+        assert models is not None
+        model = models.get(version)
+    return answer(model, rows, version, served.deployment), rows.ignored
+
+
+def _capture(
+    request: Request,
+    deployment: Deployment,
+    records: list[Any],
+    answers: list[dict[str, Any]],
+    seconds: float,
+    variant: str,
+) -> None:
+    share = deployment.capture_percent / 100
+    if share <= 0:
+        return
+    writer: CaptureWriter = request.app.state.captures
+    at = datetime.now(timezone.utc)
+    latency = 1000 * seconds / max(1, len(answers))
+    for row, said in zip(records, answers, strict=True):
+        if share >= 1 or random.random() < share:
+            writer.put(deployment.project, deployment.name, at, row, said, latency, variant)
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=10_000, description="The true label or value.")
+
+
+@router.post(
+    "/{name}/predictions/{prediction_id}/feedback",
+    response_model=Feedback,
+    dependencies=[Depends(auth.labeller)],
+)
+def feedback(
+    project: str,
+    name: str,
+    prediction_id: str,
+    body: FeedbackRequest,
+    key: ApiKey = Depends(auth.labeller),
+    home: Home = Depends(auth.get_home),
+) -> Feedback:
+    """Tell the true label of a prediction (by the id it was answered with)."""
+    with home.db.session() as s:
+        return deployments.add_feedback(s, project, name, prediction_id, body.label, key.name)
+
+
+@router.get("/{name}/feedback", response_model=list[Feedback], dependencies=[Depends(auth.viewer)])
+def list_feedback(project: str, name: str, home: Home = Depends(auth.get_home)) -> list[Feedback]:
+    with home.db.session() as s:
+        return deployments.list_feedback(s, project, name)
+
+
+@router.get("/{name}/captures", dependencies=[Depends(auth.viewer)])
+def list_captures(
+    project: str,
+    name: str,
+    since: datetime | None = None,
+    limit: int = Query(default=1000, ge=1, le=100_000),
+    home: Home = Depends(auth.get_home),
+) -> list[dict[str, Any]]:
+    """Captured predictions (SageMaker's capture format), oldest first; written about
+    once a second, so the newest may not be here yet."""
+    with home.db.session() as s:
+        deployments.get_deployment(s, project, name)
+    found = []
+    for record in read_captures(home.blobs, project, name, since=since):
+        found.append(record)
+        if len(found) >= limit:
+            break
+    return found
+
+
+router.add_api_route(
+    "/{name}/invocations",
+    predict,
+    methods=["POST"],
+    response_model=Predictions,
+    openapi_extra=_PREDICT_BODY,
+    dependencies=[Depends(auth.viewer)],
+    summary="Predict (SageMaker's name for it)",
+)

@@ -1,0 +1,140 @@
+"""The ``serving.batch_predict`` job: a dataset version or a file, predicted by a
+deployment's model and written as Parquet to the blob store."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from loopml.core.errors import InvalidInput
+from loopml.data import load
+from loopml.data.sources import stage
+from loopml.data.tabular import read_table, tabular_format
+from loopml.jobs.context import JobContext
+from loopml.serving.batch import check_table, predict_table
+from loopml.serving.models import ModelCache
+from loopml.store import datasets, deployments
+from loopml.store.deployments import Served
+
+if TYPE_CHECKING:
+    from loopml.automl import AutoML
+
+CHUNK_ROWS = 50_000
+PREFIX = "batch-predictions"
+
+
+def batch_predict(
+    ctx: JobContext,
+    *,
+    deployment: str,
+    dataset: str | None = None,
+    source: str | None = None,
+    part: str = "all",
+    include_inputs: bool = True,
+    max_bytes: int = 10 * 2**30,
+    storage_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Predict every row of ``dataset`` (``name`` or ``name@3``; ``part`` all, train or
+    test) or of the tabular files of ``source`` with ``deployment``'s model. Each output
+    row carries ``row``, its place in the input."""
+    if (dataset is None) == (source is None):
+        raise InvalidInput("name either a dataset version or a source", field="dataset")
+    project = str(ctx.job.project)
+    with ctx.db.session() as s:
+        served = deployments.served(s, project, deployment)
+    model = ModelCache(ctx.blobs, keep=1).get(served.model)
+    ctx.progress(0.05, f"model v{served.model.number} loaded")
+    with tempfile.TemporaryDirectory(prefix="loopml-batch-") as tmp:
+        if dataset is not None:
+            frame = _dataset_rows(ctx, project, dataset, part)
+        else:
+            assert source is not None
+            frame = _source_rows(source, Path(tmp), max_bytes, storage_options)
+        if frame.empty:
+            raise InvalidInput(
+                "there are no rows to predict", field="dataset" if dataset else "source"
+            )
+        out_path = Path(tmp) / "predictions.parquet"
+        abstained, ignored = _write(ctx, model, served, frame, include_inputs, out_path)
+        stored = ctx.blobs.put_file(f"{PREFIX}/{project}/{ctx.job.id}.parquet", out_path)
+    ctx.log(f"{len(frame):,} rows predicted by v{served.model.number}")
+    return {
+        "deployment": deployment,
+        "model_version": served.model.number,
+        "input": dataset if dataset is not None else source,
+        "rows": len(frame),
+        "abstained": abstained,
+        "ignored_columns": ignored,
+        "output": {"key": stored.key, "sha256": stored.sha256, "bytes": stored.size},
+    }
+
+
+def _write(
+    ctx: JobContext,
+    model: AutoML,
+    served: Served,
+    frame: pd.DataFrame,
+    include_inputs: bool,
+    path: Path,
+) -> tuple[int, list[str]]:
+    """Predict ``frame`` chunk by chunk into one Parquet file; the abstained count and the
+    columns the model ignored."""
+    ignored: list[str] = []
+    writer: pq.ParquetWriter | None = None
+    abstained = 0
+    try:
+        for start in range(0, len(frame), CHUNK_ROWS):
+            ctx.check_cancelled()
+            chunk = frame.iloc[start : start + CHUNK_ROWS]
+            rows = check_table(chunk, served.model)
+            ignored = rows.ignored
+            answers = predict_table(model, rows, served.model, served.deployment)
+            if "abstained" in answers:
+                abstained += int(answers["abstained"].sum())
+            answers.insert(0, "row", chunk.index.to_numpy())
+            if include_inputs:
+                inputs = chunk.reset_index(drop=True).rename(columns=lambda c: f"input_{c}")
+                answers = pd.concat([answers, inputs], axis=1)
+            table = pa.Table.from_pandas(answers, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            writer.write_table(table)
+            done = min(len(frame), start + CHUNK_ROWS)
+            ctx.progress(0.05 + 0.9 * done / len(frame), f"{done:,} of {len(frame):,} rows")
+    finally:
+        if writer is not None:
+            writer.close()
+    return abstained, ignored
+
+
+def _dataset_rows(ctx: JobContext, project: str, ref: str, part: str) -> pd.DataFrame:
+    if part not in ("all", "train", "test"):
+        raise InvalidInput(f"part must be all, train or test, not {part!r}", field="part")
+    name, number = datasets.parse_ref(ref)
+    with ctx.db.session() as s:
+        version = datasets.get_version(s, project, name, number)
+    rows = load.frame(ctx.blobs, version)
+    if part == "all":
+        return rows
+    # Filtered here, not by load.frame, so that ``row`` keeps each row's place in the version.
+    test = load.test_mask(ctx.blobs, version)
+    return rows[test if part == "test" else ~test]
+
+
+def _source_rows(
+    source: str, into: Path, max_bytes: int, storage_options: dict[str, Any] | None
+) -> pd.DataFrame:
+    files = stage(source, into, max_bytes=max_bytes, storage_options=storage_options)
+    tables = [read_table(f.path, f.name).to_pandas() for f in files if tabular_format(f.name)]
+    if not tables:
+        names = ", ".join(f.name for f in files[:5]) or "nothing"
+        raise InvalidInput(
+            f"{source} holds no tabular file (CSV, Parquet, JSON, Feather); found {names}",
+            field="source",
+        )
+    return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]

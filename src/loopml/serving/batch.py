@@ -1,0 +1,73 @@
+"""Predicting whole tables: a frame checked against the model's inputs, answered as
+columns (the batch job writes them as Parquet)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from loopml.core.enums import TaskType
+from loopml.core.errors import InvalidInput
+from loopml.core.schemas import Deployment, ModelVersion
+from loopml.serving.predict import Rows
+
+if TYPE_CHECKING:
+    from loopml.automl import AutoML
+
+
+def check_table(frame: pd.DataFrame, version: ModelVersion) -> Rows:
+    """The model's columns of ``frame``: a value that is not a number in a numeric column
+    is refused naming its row (the frame's index) and column; absent columns are missing
+    values; others are ignored."""
+    numeric = {c["name"] for c in version.inputs if c["kind"] == "numeric"}
+    columns: dict[str, pd.Series] = {}
+    for spec in version.inputs:
+        name = spec["name"]
+        if name not in frame.columns:
+            columns[name] = pd.Series(np.nan if name in numeric else None, index=frame.index)
+            continue
+        values = frame[name]
+        if name in numeric and not pd.api.types.is_numeric_dtype(values):
+            parsed = pd.to_numeric(values, errors="coerce")
+            text = values.astype("string").str.strip()
+            bad = parsed.isna() & values.notna() & (text != "")
+            if bad.any():
+                at = int(np.flatnonzero(bad.to_numpy())[0])
+                row = frame.index[at]
+                raise InvalidInput(
+                    f"row {row}: {name!r} must be a number, got {values.iloc[at]!r}",
+                    field=name,
+                    row=int(row) if isinstance(row, int | np.integer) else None,
+                    column=name,
+                )
+            values = parsed
+        columns[name] = values
+    ignored = sorted(set(map(str, frame.columns)) - set(columns))
+    return Rows(frame=pd.DataFrame(columns).reset_index(drop=True), ignored=ignored)
+
+
+def predict_table(
+    model: AutoML, rows: Rows, version: ModelVersion, deployment: Deployment
+) -> pd.DataFrame:
+    """One row of answers per input row: ``value``, or ``label``, ``confidence``,
+    ``abstained`` and ``probability_<class>`` per class."""
+    if version.task is TaskType.regression:
+        return pd.DataFrame({"value": np.asarray(model.predict(rows.frame), dtype=float)})
+    proba = model.predict_proba(rows.frame)
+    classes = np.asarray(model.classes_ if model.classes_ is not None else [], dtype=object)
+    if model.threshold_ is not None and proba.shape[1] == 2:
+        codes = (proba[:, 1] >= model.threshold_).astype(np.int64)
+    else:
+        codes = proba.argmax(axis=1)
+    confidence = proba[np.arange(len(proba)), codes]
+    limit = deployment.confidence_threshold
+    abstained = confidence < limit if limit is not None else np.zeros(len(codes), dtype=bool)
+    labels = classes[codes]
+    if limit is not None:  # the fallback is text: labels are text too, one type per column
+        labels = np.where(abstained, deployment.fallback_label, labels.astype(str))
+    out = {"label": labels, "confidence": confidence, "abstained": abstained}
+    for i, name in enumerate(classes):
+        out[f"probability_{name}"] = proba[:, i]
+    return pd.DataFrame(out)
