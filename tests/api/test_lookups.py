@@ -1,0 +1,121 @@
+"""The predict path trusts a verified key and a looked-up deployment for a moment: changes
+made through the server apply to the next request, changes made elsewhere within
+``lookup_cache_seconds``, and never an old state kept past a change."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from loopml.api.lookups import _Recent
+from loopml.store import keys
+from loopml.store.db import Database
+from tests.api.support import client, serve
+from tests.conftest import LiveServer
+
+
+def _new_key(admin: httpx.Client) -> tuple[str, str]:
+    r = admin.post("/keys", json={"name": "short-lived", "admin": True})
+    assert r.status_code == 201, r.text
+    return r.json()["key"]["id"], r.json()["secret"]
+
+
+def _status(server: LiveServer, secret: str) -> int:
+    with client(server, secret) as http:
+        return http.get("/projects").status_code
+
+
+@pytest.fixture(scope="module")
+def cached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with serve(tmp_path_factory, lookup_cache_seconds=2.0) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def uncached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with serve(tmp_path_factory, lookup_cache_seconds=0) as live:
+        yield live
+
+
+def _revoke_elsewhere(server: LiveServer, key_id: str) -> None:
+    """Revoke as another process would: straight in the database, not through the server."""
+    db = Database(server.settings.resolved_database_url)
+    try:
+        with db.session() as s:
+            keys.revoke(s, key_id)
+    finally:
+        db.dispose()
+
+
+def test_a_key_revoked_through_the_server_fails_the_next_request(cached: LiveServer) -> None:
+    with client(cached, cached.admin_key) as admin:
+        key_id, secret = _new_key(admin)
+        assert _status(cached, secret) == 200  # now verified and trusted for 2 s
+        assert admin.post(f"/keys/{key_id}/revoke").status_code == 200
+    assert _status(cached, secret) == 401
+
+
+def test_a_key_revoked_elsewhere_fails_within_the_cache_time(cached: LiveServer) -> None:
+    with client(cached, cached.admin_key) as admin:
+        key_id, secret = _new_key(admin)
+    assert _status(cached, secret) == 200
+    revoked_at = time.monotonic()
+    _revoke_elsewhere(cached, key_id)
+    statuses = []
+    while time.monotonic() - revoked_at < 4.0:
+        statuses.append(_status(cached, secret))
+        if statuses[-1] == 401:
+            break
+        time.sleep(0.1)
+    assert statuses[-1] == 401, statuses
+    assert time.monotonic() - revoked_at < 2.0 + 0.5  # the cache time, and a request's time
+
+
+def test_without_a_cache_a_key_revoked_elsewhere_fails_at_once(uncached: LiveServer) -> None:
+    with client(uncached, uncached.admin_key) as admin:
+        key_id, secret = _new_key(admin)
+    assert _status(uncached, secret) == 200
+    _revoke_elsewhere(uncached, key_id)
+    assert _status(uncached, secret) == 401
+
+
+def test_unknown_keys_are_never_trusted(cached: LiveServer) -> None:
+    with client(cached, cached.admin_key) as admin:
+        key_id, secret = _new_key(admin)
+    _revoke_elsewhere(cached, key_id)  # revoked before it was ever seen: nothing cached
+    assert _status(cached, secret) == 401
+
+
+def test_a_lookup_that_overlaps_a_change_is_not_kept() -> None:
+    recent: _Recent[str] = _Recent(ttl=60)
+    loading, changed = threading.Event(), threading.Event()
+
+    def slow_old_read() -> str:
+        loading.set()
+        changed.wait(5)
+        return "old"
+
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(recent.get("k", slow_old_read)))
+    reader.start()
+    loading.wait(5)
+    recent.forget()  # the change lands while the read is under way
+    changed.set()
+    reader.join(5)
+    assert got == ["old"]  # that request saw the old state...
+    assert recent.get("k", lambda: "new") == "new"  # ...but the next one looks again
+
+
+def test_values_expire_after_the_ttl() -> None:
+    recent: _Recent[int] = _Recent(ttl=0.2)
+    calls = iter(range(10))
+    first = recent.get("k", lambda: next(calls))
+    assert recent.get("k", lambda: next(calls)) == first  # trusted
+    assert recent.fresh("k") == first
+    time.sleep(0.25)
+    assert recent.fresh("k") is None
+    assert recent.get("k", lambda: next(calls)) == first + 1
