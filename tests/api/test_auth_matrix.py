@@ -90,6 +90,15 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("PUT", "/api/v1/projects/{project}/deployments/{name}"): lambda w: {
         "json": {"model": w.model_number()}
     },
+    ("PUT", "/api/v1/projects/{project}/deployments/{name}/challenger"): lambda w: {
+        "json": {"model": w.challenger_number(), "mode": "shadow"}
+    },
+    ("POST", "/api/v1/projects/{project}/deployments/{name}/promote"): lambda w: {
+        "json": {"reason": "checked by the matrix"}
+    },
+    ("POST", "/api/v1/projects/{project}/deployments/{name}/batch-predictions"): lambda w: {
+        "json": {"source": "builtin:iris"}
+    },
     # Predict reads its body itself (JSON records or CSV), so FastAPI sees no body field.
     (
         "POST",
@@ -160,6 +169,9 @@ POLICY: dict[str, str] = {
     "PUT /api/v1/projects/{project}/deployments/{name}": "maintainer",
     "GET /api/v1/projects/{project}/deployments/{name}": "viewer",
     "DELETE /api/v1/projects/{project}/deployments/{name}": "maintainer",
+    "PUT /api/v1/projects/{project}/deployments/{name}/challenger": "maintainer",
+    "DELETE /api/v1/projects/{project}/deployments/{name}/challenger": "maintainer",
+    "POST /api/v1/projects/{project}/deployments/{name}/promote": "maintainer",
     "POST /api/v1/projects/{project}/deployments/{name}/predict": "viewer",
     "POST /api/v1/projects/{project}/deployments/{name}/invocations": "viewer",
     "POST /api/v1/projects/{project}/deployments/{name}/predictions/{prediction_id}/feedback": (
@@ -167,6 +179,12 @@ POLICY: dict[str, str] = {
     ),
     "GET /api/v1/projects/{project}/deployments/{name}/feedback": "viewer",
     "GET /api/v1/projects/{project}/deployments/{name}/captures": "viewer",
+    "GET /api/v1/projects/{project}/deployments/{name}/openapi.json": "viewer",
+    "POST /api/v1/projects/{project}/deployments/{name}/batch-predictions": "maintainer",
+    "GET /api/v1/projects/{project}/deployments/{name}/batch-predictions": "viewer",
+    "GET /api/v1/projects/{project}/deployments/{name}/batch-predictions/{job_id}/output": (
+        "viewer"
+    ),
 }
 
 
@@ -191,6 +209,8 @@ class World:
     forged: str  # a real key's prefix with the wrong secret
     clients: dict[str | None, httpx.Client] = field(default_factory=dict)
     finished_training: str | None = None
+    batch: str | None = None  # a finished batch prediction of ``served``
+    second_training: str | None = None  # another model of ``project``, to be a challenger
     ingested: str | None = None
     images: tuple[str, str] | None = None  # an image dataset and one of its images
     served: str | None = None  # a deployment serving the finished training's model
@@ -217,6 +237,18 @@ class World:
             assert job.state is JobState.succeeded, job.error
             self.finished_training = job.id
         return self.finished_training
+
+    def challenger_training_id(self) -> str:
+        """A second succeeded training in ``project`` (run once), whose model challenges
+        the first one's."""
+        if self.second_training is None:
+            body = {"dataset": "builtin:iris", "time_budget": 1, "max_trials": 1, "seed": 1}
+            r = self.admin.post(f"/projects/{self.project}/trainings", json=body)
+            assert r.status_code == 202, r.text
+            job = self.run_job(r.json()["id"])
+            assert job.state is JobState.succeeded, job.error
+            self.second_training = job.id
+        return self.second_training
 
     def run_job(self, job_id: str) -> Job:
         """Run the queue (a worker thread) until job ``job_id`` ends; the server has none."""
@@ -284,14 +316,20 @@ class World:
         assert self.images is not None
         return self.images[1]
 
-    def model_number(self) -> int:
-        """The model version the finished training registered (other trainings queued by
-        the matrix may have run first, so its number is looked up, not assumed)."""
-        training = self.training_id()
+    def model_number(self, training: str | None = None) -> int:
+        """The model version the finished training (or ``training``) registered (other
+        trainings queued by the matrix may have run first, so its number is looked up,
+        not assumed)."""
+        training = training or self.training_id()
         r = self.admin.get(f"/projects/{self.project}/models")
         assert r.status_code == 200, r.text
         (number,) = [m["number"] for m in r.json() if m["training"] == training]
         return int(number)
+
+    def challenger_number(self) -> int:
+        """The model version of the second training: never the one a deployment of the
+        matrix serves, so it may always be a challenger."""
+        return self.model_number(self.challenger_training_id())
 
     def deployment(self, fresh: bool = False) -> str:
         """A deployment serving :meth:`model_number` (a new one each time when ``fresh``,
@@ -306,6 +344,26 @@ class World:
             self.served = name
         return self.served
 
+    def batch_job(self) -> str:
+        """A finished batch prediction of :meth:`deployment` (run once)."""
+        if self.batch is None:
+            path = f"/projects/{self.project}/deployments/{self.deployment()}/batch-predictions"
+            r = self.admin.post(path, json={"source": "builtin:iris"})
+            assert r.status_code == 202, r.text
+            job = self.run_job(r.json()["id"])
+            assert job.state is JobState.succeeded, job.error
+            self.batch = job.id
+        return self.batch
+
+    def challenged(self) -> str:
+        """A fresh deployment serving :meth:`model_number` with :meth:`challenger_number`
+        as its shadow challenger (for the routes that promote or remove a challenger)."""
+        name = self.deployment(fresh=True)
+        path = f"/projects/{self.project}/deployments/{name}/challenger"
+        r = self.admin.put(path, json={"model": self.challenger_number(), "mode": "shadow"})
+        assert r.status_code == 200, r.text
+        return name
+
     def url(self, endpoint: Endpoint) -> str:
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -313,10 +371,16 @@ class World:
                 return self.project
             if name == "key_id":
                 return self.key_id()
+            if name == "job_id" and "/batch-predictions/" in endpoint.path:
+                return self.batch_job()
             if name == "job_id":
                 return self.job_id()
             if name == "training_id":
                 return self.training_id()
+            if name == "name" and endpoint.path.endswith("/promote"):
+                return self.challenged()
+            if name == "name" and endpoint.path.endswith("/challenger"):
+                return self.challenged() if endpoint.method == "DELETE" else self.deployment()
             if name == "name" and "/deployments/" in endpoint.path:
                 return self.deployment(fresh=endpoint.method == "DELETE")
             if name == "name":

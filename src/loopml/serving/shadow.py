@@ -41,6 +41,8 @@ class ShadowRunner:
         self.captures = captures
         self.dropped = 0
         self.failed = 0
+        self._closed = False
+        self._count = threading.Lock()
         self._queue: queue.Queue[_Copy | None] = queue.Queue(maxsize=max_waiting)
         self._thread = threading.Thread(target=self._run, name="loopml-shadow", daemon=True)
         self._thread.start()
@@ -53,13 +55,17 @@ class ShadowRunner:
         first_line: int | None,
         answers: list[dict[str, Any]],
     ) -> bool:
-        """Queue a copy of a request; False when it was dropped (the challenger is behind)."""
-        try:
-            self._queue.put_nowait((deployment, challenger, records, first_line, answers))
-        except queue.Full:
+        """Queue a copy of a request; False when it was dropped (the challenger is behind,
+        or the runner is closed)."""
+        if not self._closed:
+            try:
+                self._queue.put_nowait((deployment, challenger, records, first_line, answers))
+                return True
+            except queue.Full:
+                pass
+        with self._count:
             self.dropped += 1
-            return False
-        return True
+        return False
 
     def wait(self) -> None:
         """Block until every queued copy has been predicted."""
@@ -67,6 +73,7 @@ class ShadowRunner:
 
     def close(self) -> None:
         """Predict what is queued, then stop."""
+        self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=60)
 
@@ -78,7 +85,8 @@ class ShadowRunner:
                     return
                 self._shadow(*item)
             except Exception:  # a failing challenger must never touch the served model
-                self.failed += 1
+                with self._count:
+                    self.failed += 1
                 log.warning("shadow prediction failed", exc_info=True)
             finally:
                 self._queue.task_done()

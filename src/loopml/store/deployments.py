@@ -122,11 +122,11 @@ def set_challenger(
             f"{served_model.details.get('task')} one (v{served_model.number})",
             field="model",
         )
-    top = 100.0 if mode is ChallengerMode.shadow else 99.99
-    if not 0 < percent <= top:
+    shadow = mode is ChallengerMode.shadow
+    if not (0 < percent <= 100 if shadow else 0 < percent < 100):
+        rule = "at most 100" if shadow else "below 100 (deploy it to send it everything)"
         raise InvalidInput(
-            f"percent must be above 0 and at most {top:g} for a {mode.value} challenger",
-            field="percent",
+            f"percent must be above 0 and {rule} for a {mode.value} challenger", field="percent"
         )
     row.challenger_version_id = model.id
     row.challenger_mode = mode.value

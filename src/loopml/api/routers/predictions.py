@@ -123,13 +123,25 @@ async def predict(project: str, name: str, request: Request) -> Response:
     model = models.loaded(version)
     # A few rows for a loaded model are answered on the event loop: handing them to a
     # thread costs more than predicting them. Loading and big requests go to a thread.
-    if model is not None and len(records) <= INLINE_ROWS:
-        answers, ignored = _answer(model, served, version, records, first_line)
-    else:
+    try:
+        if model is not None and len(records) <= INLINE_ROWS:
+            answers, ignored = _answer(model, served, version, records, first_line)
+        else:
+            answers, ignored = await run_in_threadpool(
+                _answer, None, served, version, records, first_line, models
+            )
+    except InvalidInput:
+        if variant != "canary":
+            raise
+        # Rows the canary refuses (it may read a column the served model ignores) are
+        # answered by the served model: a canary never fails a request that would succeed.
+        version, variant = served.model, "production"
         answers, ignored = await run_in_threadpool(
             _answer, None, served, version, records, first_line, models
         )
-    _capture(request, served.deployment, records, answers, time.perf_counter() - started, variant)
+    seconds = time.perf_counter() - started
+    # A request copied to the shadow is captured whole, so every shadow answer has its pair.
+    _capture(request, served.deployment, records, answers, seconds, variant, every=shadow)
     if shadow:
         assert served.challenger is not None
         shadows: ShadowRunner = request.app.state.shadows
@@ -173,8 +185,9 @@ def _capture(
     answers: list[dict[str, Any]],
     seconds: float,
     variant: str,
+    every: bool = False,
 ) -> None:
-    share = deployment.capture_percent / 100
+    share = 1.0 if every else deployment.capture_percent / 100
     if share <= 0:
         return
     writer: CaptureWriter = request.app.state.captures
