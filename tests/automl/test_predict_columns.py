@@ -43,7 +43,7 @@ def test_lists_answer_as_the_frame_does_for_every_column_kind(
 
 
 def test_missing_odd_and_absent_values_in_lists(messy: tuple[AutoML, pd.DataFrame]) -> None:
-    model, X = messy
+    model, _ = messy
     odd = {
         "amount": [None, float("nan"), "2.5", math.inf],
         "colour": [None, "purple", 3, "red"],  # unseen, a number, a known one

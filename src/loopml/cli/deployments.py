@@ -149,5 +149,6 @@ def batch(
     console.print(
         f"{job.result['rows']:,} rows predicted by v{job.result['model_version']} "
         f"({job.result['abstained']:,} abstained); job {job.id}"
-        + (f"; written to {out}" if out else "")
+        + (f"; written to {out}" if out else ""),
+        soft_wrap=True,
     )

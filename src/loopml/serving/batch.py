@@ -29,23 +29,35 @@ def check_table(frame: pd.DataFrame, version: ModelVersion) -> Rows:
             columns[name] = pd.Series(np.nan if name in numeric else None, index=frame.index)
             continue
         values = frame[name]
+        if name in numeric and not (  # as /predict does: True is not a number
+            pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        ):
+            flags = values.map(lambda v: isinstance(v, bool | np.bool_), na_action="ignore")
+            if flags.fillna(False).astype(bool).any():
+                at = int(np.flatnonzero(flags.fillna(False).astype(bool).to_numpy())[0])
+                raise _not_a_number(frame, at, name, values.iloc[at])
         if name in numeric and not pd.api.types.is_numeric_dtype(values):
             parsed = pd.to_numeric(values, errors="coerce")
             text = values.astype("string").str.strip()
             bad = parsed.isna() & values.notna() & (text != "")
             if bad.any():
                 at = int(np.flatnonzero(bad.to_numpy())[0])
-                row = frame.index[at]
-                raise InvalidInput(
-                    f"row {row}: {name!r} must be a number, got {values.iloc[at]!r}",
-                    field=name,
-                    row=int(row) if isinstance(row, int | np.integer) else None,
-                    column=name,
-                )
+                raise _not_a_number(frame, at, name, values.iloc[at])
             values = parsed
         columns[name] = values
     ignored = sorted(set(map(str, frame.columns)) - set(columns))
     return Rows(frame=pd.DataFrame(columns).reset_index(drop=True), ignored=ignored)
+
+
+def _not_a_number(frame: pd.DataFrame, at: int, name: str, value: object) -> InvalidInput:
+    row = frame.index[at]
+    value = value.item() if isinstance(value, np.generic) else value
+    return InvalidInput(
+        f"row {row}: {name!r} must be a number, got {value!r}",
+        field=name,
+        row=int(row) if isinstance(row, int | np.integer) else None,
+        column=name,
+    )
 
 
 def predict_table(

@@ -7,6 +7,9 @@ generators and API consoles know what to send and what comes back.
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable
 from typing import Any
 
 from loopml.core.enums import TaskType
@@ -73,6 +76,12 @@ def prediction_schema(version: ModelVersion, deployment: Deployment) -> dict[str
     }
 
 
+def _csv_header(names: Iterable[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(names)
+    return out.getvalue()
+
+
 def _wrapped(key: str, records: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": {key: records}, "required": [key]}
 
@@ -82,7 +91,8 @@ def deployment_openapi(
 ) -> dict[str, Any]:
     """An OpenAPI 3.1 document for ``deployment``'s predict endpoint and its alias."""
     records = {"type": "array", "items": {"$ref": "#/components/schemas/Record"}, "minItems": 1}
-    example = {str(c["name"]): None for c in version.inputs[:3]}
+    used = [str(c["name"]) for c in version.inputs if c.get("kind") in _KIND_SCHEMA]
+    example = {name: None for name in used[:3]}
     operation = {
         "summary": f"Predict with {deployment.project}/{deployment.name}",
         "security": [{"bearer": []}],
@@ -101,7 +111,7 @@ def deployment_openapi(
                 },
                 "text/csv": {
                     "schema": {"type": "string"},
-                    "example": ",".join(example) + "\n",
+                    "example": _csv_header(example),
                 },
             },
         },

@@ -49,6 +49,8 @@ class BatchRequest(BaseModel):
     def _one_input(self) -> BatchRequest:
         if (self.dataset is None) == (self.source is None):
             raise ValueError("name either a dataset (name or name@version) or a source")
+        if self.source is not None and self.part != "all":
+            raise ValueError("part picks rows of a dataset version; a source is read whole")
         return self
 
 
