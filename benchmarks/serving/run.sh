@@ -29,8 +29,9 @@ if [[ -n "${MLFLOW_PYTHON:-}" ]]; then
   "$MLFLOW_PYTHON" -c 'import json,sys; print(json.dumps({"dataframe_records": json.load(open(sys.argv[1]))}))' \
     "$work/row.json" >"$work/mlflow.json"
   post "$work/mlflow.json" mlflow.lua
-  "$(dirname "$MLFLOW_PYTHON")/mlflow" models serve -m "$work/mlflow-model" --env-manager local \
-    -p 18803 -w 1 >"$work/mlflow.log" 2>&1 &
+  # mlflow starts its own uvicorn from PATH
+  PATH="$(dirname "$MLFLOW_PYTHON"):$PATH" "$(dirname "$MLFLOW_PYTHON")/mlflow" models serve \
+    -m "$work/mlflow-model" --env-manager local -p 18803 -w 1 >"$work/mlflow.log" 2>&1 &
   pids+=($!)
   ports+=(18803)
 fi
@@ -45,7 +46,7 @@ curl -fs -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
 bench() {  # title, wrk arguments...
   echo "== $1"
   shift
-  wrk -t1 -c8 -d"$duration" --latency "$@" | grep -E "Requests/sec|  50%|  99%|Non-2xx|errors"
+  wrk -t1 -c8 -d"$duration" --latency "$@" | grep -E "Requests/sec|  50%|  99%|Non-2xx|errors|unable" || true
 }
 bench "floor: bare FastAPI + LightGBM booster" -s "$work/post.lua" http://127.0.0.1:18801/predict
 bench "floor: bare FastAPI + DataFrame + scikit-learn wrapper" -s "$work/post.lua" \

@@ -91,6 +91,7 @@ def create_app(
             stop.set()
             if thread is not None:
                 thread.join(timeout=30)
+            app.state.lookups.close()
             app.state.shadows.close()  # its answers go to captures: close it first
             app.state.captures.close()
             app.state.home.close()
@@ -112,6 +113,7 @@ def create_app(
         upload_bytes=settings.max_upload_bytes,
     )
     for router in (
+        predictions.router,  # first: the hot path, matched before every other route
         system.router,
         projects.router,
         keys.router,
@@ -122,7 +124,6 @@ def create_app(
         labels.router,
         models.router,
         deployments.router,
-        predictions.router,
         batch.router,
     ):
         app.include_router(router, prefix="/api/v1")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Generic, TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,27 +28,55 @@ _MAX_ENTRIES = 4096
 
 
 class _Recent(Generic[T]):
-    def __init__(self, ttl: float) -> None:
+    """Values trusted for ``ttl`` seconds. Past half of it, the first request to read a
+    value has it looked up again in the background and keeps the one it has, so that
+    under steady traffic no request waits for the database, and no value is older than
+    ``ttl``."""
+
+    def __init__(self, ttl: float, refresher: ThreadPoolExecutor | None = None) -> None:
         self.ttl = ttl
+        self.refresher = refresher
         self._found: dict[object, tuple[float, T]] = {}
+        self._refreshing: set[object] = set()
         self._generation = 0
         self._lock = threading.Lock()
 
-    def fresh(self, key: object) -> T | None:
-        """The value if it is known and fresh; no lookup."""
+    def fresh(self, key: object, load: Callable[[], T] | None = None) -> T | None:
+        """The value if it is known and fresh (no lookup waits); ``load`` refreshes it in
+        the background once it is half way to stale."""
         hit = self._found.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self.ttl:
-            return hit[1]
-        return None
+        if hit is None:
+            return None
+        age = time.monotonic() - hit[0]
+        if age >= self.ttl:
+            return None
+        if load is not None and self.refresher is not None and age >= self.ttl / 2:
+            with self._lock:
+                start = key not in self._refreshing
+                self._refreshing.add(key)
+            if start:
+                self.refresher.submit(self._refresh, key, load)
+        return hit[1]
 
-    def get(self, key: object, load: Callable[[], T]) -> T:
+    def _refresh(self, key: object, load: Callable[[], T]) -> None:
+        try:
+            self.get(key, load, again=True)
+        except Exception:  # e.g. a key revoked meanwhile: forget it, the next request asks
+            with self._lock:
+                self._found.pop(key, None)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
+
+    def get(self, key: object, load: Callable[[], T], again: bool = False) -> T:
+        """The value, looked up unless it is fresh (always when ``again``)."""
         if self.ttl <= 0:
             return load()
         now = time.monotonic()
         with self._lock:
             hit = self._found.get(key)
             generation = self._generation
-        if hit is not None and now - hit[0] < self.ttl:
+        if hit is not None and now - hit[0] < self.ttl and not again:
             return hit[1]
         value = load()
         with self._lock:
@@ -76,31 +106,35 @@ class Lookups:
 
     def __init__(self, db: Database, ttl: float) -> None:
         self.db = db
-        self._keys: _Recent[ApiKey] = _Recent(ttl)
-        self._served: _Recent[Served] = _Recent(ttl)
+        refresher = ThreadPoolExecutor(1, thread_name_prefix="loopml-lookups")
+        self._refresher = refresher
+        self._keys: _Recent[ApiKey] = _Recent(ttl, refresher)
+        self._served: _Recent[Served] = _Recent(ttl, refresher)
 
     def fresh_key(self, secret: str) -> ApiKey | None:
         """The key for ``secret`` if it was verified moments ago (no database work)."""
-        return self._keys.fresh(secret)
+        return self._keys.fresh(secret, partial(self._load_key, secret))
 
     def fresh_served(self, project: str, name: str) -> Served | None:
-        return self._served.fresh((project, name))
+        return self._served.fresh((project, name), partial(self._load_served, project, name))
 
     def key(self, secret: str) -> ApiKey:
         """The key for ``secret``; unknown and revoked keys are never cached."""
-
-        def load() -> ApiKey:
-            with self.db.session() as s:
-                return keys.authenticate(s, secret)
-
-        return self._keys.get(secret, load)
+        return self._keys.get(secret, partial(self._load_key, secret))
 
     def served(self, project: str, name: str) -> Served:
-        def load() -> Served:
-            with self.db.session() as s:
-                return deployments.served(s, project, name)
+        return self._served.get((project, name), partial(self._load_served, project, name))
 
-        return self._served.get((project, name), load)
+    def _load_key(self, secret: str) -> ApiKey:
+        with self.db.session() as s:
+            return keys.authenticate(s, secret)
+
+    def _load_served(self, project: str, name: str) -> Served:
+        with self.db.session() as s:
+            return deployments.served(s, project, name)
+
+    def close(self) -> None:
+        self._refresher.shutdown(wait=True, cancel_futures=True)
 
     def forget(self) -> None:
         """Drop everything: something may have changed."""

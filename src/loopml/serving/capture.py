@@ -12,6 +12,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from loopml.store.blobs import BlobStore
 log = logging.getLogger("loopml.capture")
 _Queued = tuple[str, str, datetime, dict[str, Any], dict[str, Any], float, str, str | None]
 PREFIX = "captures"
+_ENCODE_EVERY = 0.02  # seconds
 
 
 def capture_record(
@@ -83,6 +85,8 @@ class CaptureWriter:
         self.blobs = blobs
         self.flush_seconds = flush_seconds
         self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
+        self._lines: defaultdict[str, list[str]] = defaultdict(list)
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopml-capture", daemon=True)
         self._thread.start()
@@ -109,31 +113,46 @@ class CaptureWriter:
         self.flush()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
+        # Queued records are encoded in small batches every few milliseconds, not all at
+        # each flush: one burst holding the interpreter for tens of milliseconds would
+        # stall the requests behind it, and waking for every record costs more than it.
+        next_flush = time.monotonic() + self.flush_seconds
+        while not self._stop.wait(_ENCODE_EVERY):
+            self._drain()
+            if time.monotonic() >= next_flush:
+                next_flush = time.monotonic() + self.flush_seconds
+                try:
+                    self._write()
+                except Exception:  # a failing store must not stop later flushes
+                    log.exception("capture flush failed")
+
+    def _drain(self) -> None:
+        while True:
             try:
-                self.flush()
-            except Exception:  # a failing store must not stop later flushes
-                log.exception("capture flush failed")
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self._encode(item)
+
+    def _encode(self, item: _Queued) -> None:
+        project, deployment, at, row, answer, latency, variant, shadow_of = item
+        line = json.dumps(capture_record(row, answer, at, latency, variant, shadow_of), default=str)
+        with self._lock:
+            self._lines[segment_folder(project, deployment, at)].append(line + "\n")
+
+    def _write(self) -> int:
+        with self._lock:
+            lines, self._lines = self._lines, defaultdict(list)
+        for folder, segment in lines.items():
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            key = f"{folder}/{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
+            self.blobs.put(key, "".join(segment).encode())
+        return sum(len(segment) for segment in lines.values())
 
     def flush(self) -> int:
         """Write the queued records now; returns how many."""
-        segments: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        count = 0
-        while True:
-            try:
-                project, deployment, at, row, answer, latency, variant, shadow_of = (
-                    self._queue.get_nowait()
-                )
-            except queue.Empty:
-                break
-            record = capture_record(row, answer, at, latency, variant, shadow_of)
-            segments[segment_folder(project, deployment, at)].append(record)
-            count += 1
-        for folder, records in segments.items():
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-            body = "".join(json.dumps(r, default=str) + "\n" for r in records)
-            self.blobs.put(f"{folder}/{stamp}-{uuid.uuid4().hex[:8]}.jsonl", body.encode())
-        return count
+        self._drain()
+        return self._write()
 
 
 def segment_folder(project: str, deployment: str, at: datetime) -> str:
