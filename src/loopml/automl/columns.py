@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from loopml.automl.images import is_image_value, plan_shape, to_arrays
 from loopml.core.errors import InvalidInput
 
-KINDS = ("numeric", "boolean", "datetime", "categorical", "text")
+KINDS = ("numeric", "boolean", "datetime", "categorical", "text", "image")
 # A string column is numeric when this share of its non-missing values parse as numbers.
 _NUMERIC_SHARE = 0.95
 # Free text: several words per value and mostly distinct values.
@@ -35,6 +36,7 @@ class ColumnPlan:
     name: str
     kind: str
     has_time: bool = False  # datetime columns: whether hours/minutes vary
+    shape: tuple[int, int, int] | None = None  # image columns: height, width, channels
 
 
 @dataclass
@@ -48,14 +50,17 @@ class Schema:
         return [c.name for c in self.columns if c.kind == kind]
 
     def to_state(self) -> dict[str, Any]:
-        return {
-            "columns": [[c.name, c.kind, c.has_time] for c in self.columns],
-            "dropped": dict(self.dropped),
-        }
+        columns: list[list[Any]] = []
+        for c in self.columns:
+            columns.append([c.name, c.kind, c.has_time, *([list(c.shape)] if c.shape else [])])
+        return {"columns": columns, "dropped": dict(self.dropped)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Schema:
-        columns = [ColumnPlan(str(n), str(k), bool(t)) for n, k, t in state["columns"]]
+        columns = []
+        for name, kind, has_time, *rest in state["columns"]:
+            shape = tuple(int(v) for v in rest[0]) if rest else None
+            columns.append(ColumnPlan(str(name), str(kind), bool(has_time), shape))  # type: ignore[arg-type]
         return cls(columns, {str(k): str(v) for k, v in state["dropped"].items()})
 
 
@@ -69,6 +74,8 @@ class RawFrame:
     categorical_names: list[str]
     text: list[np.ndarray]  # object arrays of str
     text_names: list[str]
+    images: list[np.ndarray] = field(default_factory=list)  # n x H x W x C uint8 each
+    image_names: list[str] = field(default_factory=list)
 
     @property
     def n_rows(self) -> int:
@@ -82,6 +89,8 @@ class RawFrame:
             self.categorical_names,
             [t[rows] for t in self.text],
             self.text_names,
+            [i[rows] for i in self.images],
+            self.image_names,
         )
 
 
@@ -138,6 +147,8 @@ def _plan_column(name: str, series: pd.Series) -> ColumnPlan | str:
     non_null = series.dropna()
     if non_null.empty:
         return "all values are missing"
+    if series.dtype == object and is_image_value(non_null.iloc[0]):
+        return ColumnPlan(name, "image", shape=plan_shape(non_null.tolist()))
     if pd.api.types.is_bool_dtype(series):
         return ColumnPlan(name, "boolean") if non_null.nunique() > 1 else "constant"
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -267,8 +278,14 @@ def parse(X: pd.DataFrame | Mapping[str, list[Any]], schema: Schema) -> RawFrame
     numeric_names: list[str] = []
     cats: list[np.ndarray] = []
     texts: list[np.ndarray] = []
+    images: list[np.ndarray] = []
     for plan in schema.columns:
         series = columns.get(plan.name, missing)
+        if plan.kind == "image":
+            assert plan.shape is not None
+            values = series if isinstance(series, list) else series.tolist()
+            images.append(to_arrays(values, plan.shape))
+            continue
         if isinstance(series, list):
             if plan.kind == "numeric":
                 numeric.append(_numbers_of_list(series))
@@ -310,4 +327,6 @@ def parse(X: pd.DataFrame | Mapping[str, list[Any]], schema: Schema) -> RawFrame
         schema.names("categorical"),
         texts,
         schema.names("text"),
+        images,
+        schema.names("image"),
     )

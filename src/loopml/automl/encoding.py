@@ -8,6 +8,10 @@ Two views of the same inputs, one per learner family:
 * ``dense`` for linear and neighbour models: imputed, standardised numbers with
   missing-value indicators, one-hot frequent categories plus a frequency column,
   and the same text projection.
+
+Both add classic features of each image column (a grey thumbnail and gradient
+histograms); a third view, ``image``, is the first image column's pixels as a
+normalised ``n x C x H x W`` tensor for convolutional networks.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from loopml.automl.columns import RawFrame
+from loopml.automl.images import classic_features
 
 _MAX_CODES = 512  # categories beyond the most frequent share one "other" code
 _MAX_ONE_HOT = 20
@@ -75,7 +80,21 @@ class FoldEncoder:
             counts = np.bincount(codes[codes >= 0], minlength=len(vocab))
             self.frequencies_.append(counts / max(len(column), 1))
         self.text_components_ = [self._fit_text(t) for t in raw.text]
+        if raw.images:
+            pixels = raw.images[0].reshape(-1, raw.images[0].shape[3]).astype(np.float64) / 255
+            self.image_mean_ = pixels.mean(axis=0)
+            self.image_std_ = np.maximum(pixels.std(axis=0), 1e-3)
+        else:
+            self.image_mean_ = self.image_std_ = np.empty(0)
         return self
+
+    def image(self, raw: RawFrame) -> np.ndarray:
+        """The first image column as normalised ``n x C x H x W`` float32."""
+        if not raw.images:
+            raise ValueError("the image view needs an image column")
+        x = raw.images[0].astype(np.float32) / 255.0
+        x = (x - self.image_mean_.astype(np.float32)) / self.image_std_.astype(np.float32)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
     def _fit_text(self, texts: np.ndarray) -> np.ndarray:
         hashed = _HASHER.transform(texts)
@@ -104,6 +123,7 @@ class FoldEncoder:
             cat_index.append(start)
             start += 1
         blocks.extend(self._text(raw))
+        blocks.extend(classic_features(images) for images in raw.images)
         return np.hstack(blocks) if blocks else np.empty((raw.n_rows, 0)), cat_index
 
     def dense(self, raw: RawFrame) -> np.ndarray:
@@ -124,11 +144,14 @@ class FoldEncoder:
             looked_up = freq[np.clip(codes, 0, None)] if freq.size else np.zeros(len(codes))
             blocks.append(np.where(codes >= 0, looked_up, 0.0)[:, None])
         blocks.extend(self._text(raw))
+        blocks.extend(classic_features(images) for images in raw.images)
         return np.hstack(blocks)
 
     def transform(self, raw: RawFrame, family: str) -> tuple[np.ndarray, list[int]]:
         if family == "native":
             return self.native(raw)
+        if family == "image":
+            return self.image(raw), []
         return self.dense(raw), []
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -138,6 +161,8 @@ class FoldEncoder:
             "means": self.means_,
             "stds": self.stds_,
             "indicators": self.indicators_,
+            "image_mean": self.image_mean_,
+            "image_std": self.image_std_,
         }
         for i, freq in enumerate(self.frequencies_):
             arrays[f"freq{i}"] = freq
@@ -153,6 +178,8 @@ class FoldEncoder:
         enc.means_ = arrays["means"]
         enc.stds_ = arrays["stds"]
         enc.indicators_ = arrays["indicators"].astype(np.int64)
+        enc.image_mean_ = arrays.get("image_mean", np.empty(0))
+        enc.image_std_ = arrays.get("image_std", np.empty(0))
         enc.vocabs_ = [[str(v) for v in vocab] for vocab in meta["vocabs"]]
         enc.frequencies_ = [arrays[f"freq{i}"] for i in range(len(enc.vocabs_))]
         n_text = sum(1 for k in arrays if k.startswith("text"))

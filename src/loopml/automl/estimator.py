@@ -129,7 +129,8 @@ class AutoML:
         target = check_target(y, len(frame))
         task = resolve_task(self.task, target)
         metric = get_metric(self.metric, task)
-        names = check_params(self.get_params(), task)
+        schema = plan_columns(frame)
+        names = check_params(self.get_params(), task, images=bool(schema.names("image")))
         costs = parse_cost_matrix(self.cost_matrix)
         group_values = None if groups is None else np.asarray(groups)
         if group_values is not None and len(group_values) != len(frame):
@@ -139,7 +140,6 @@ class AutoML:
         else:
             classes, y_fit = encode_classes(target)
             n_classes = len(classes)
-        schema = plan_columns(frame)
         raw = parse(frame, schema)
         folds = make_folds(y_fit, task, self.n_folds, self.seed, group_values)
         ws = Workspace(raw, y_fit, folds, task, n_classes, self.seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from loopml.automl.learners import DEFAULT_LEARNERS, get_learner
+from loopml.automl.learners import DEFAULT_LEARNERS, get_learner, image_learners
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
 
@@ -25,8 +25,9 @@ def check_range(
         raise InvalidInput(f"{name} must be {kind} {span}, got {value!r}", field=name)
 
 
-def check_params(params: dict[str, Any], task: TaskType) -> list[str]:
-    """Check every parameter of an ``AutoML``; return the learners to search."""
+def check_params(params: dict[str, Any], task: TaskType, images: bool = False) -> list[str]:
+    """Check every parameter of an ``AutoML``; return the learners to search (``images``:
+    the data has an image column)."""
     check_range("time_budget", params["time_budget"], 0)
     check_range("seed", params["seed"], -1, 2**32, integer=True)
     check_range("n_folds", params["n_folds"], 1, integer=True)
@@ -38,18 +39,24 @@ def check_params(params: dict[str, Any], task: TaskType) -> list[str]:
         check_range("prediction_budget", params["prediction_budget"], 0)
     if params["cost_matrix"] is not None and task is not TaskType.binary:
         raise InvalidInput("a cost matrix applies to binary tasks only", field="cost_matrix")
-    return usable_learners(params["learners"], task)
+    return usable_learners(params["learners"], task, images)
 
 
-def usable_learners(chosen: Sequence[str] | None, task: TaskType) -> list[str]:
-    """The named learners (all of them must work here), or every default one that does."""
-    names = list(chosen) if chosen is not None else list(DEFAULT_LEARNERS)
+def usable_learners(
+    chosen: Sequence[str] | None, task: TaskType, images: bool = False
+) -> list[str]:
+    """The named learners (all of them must work here), or every default one that does:
+    with an image column, the image learners first."""
+    default = [*(image_learners() if images else []), *DEFAULT_LEARNERS]
+    names = list(chosen) if chosen is not None else default
     if not names:
         raise InvalidInput("name at least one learner", field="learners")
     usable = []
     for name in names:
         learner = get_learner(name)
         why = learner.available()
+        if why is None and learner.images_only and not images:
+            why = "it reads images, and the data has no image column"
         if why is None and learner.supports(task):
             usable.append(name)
         elif chosen is not None:

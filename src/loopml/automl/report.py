@@ -158,7 +158,13 @@ def _permuted(raw: RawFrame, feature: str, order: np.ndarray) -> RawFrame:
         numeric[:, num] = numeric[order][:, num]
     cats = [c[order] if i in cat else c for i, c in enumerate(raw.categorical)]
     texts = [t[order] if i in txt else t for i, t in enumerate(raw.text)]
-    return RawFrame(numeric, raw.numeric_names, cats, raw.categorical_names, texts, raw.text_names)
+    images = [
+        im[order] if n == feature else im for im, n in zip(raw.images, raw.image_names, strict=True)
+    ]
+    return RawFrame(
+        numeric, raw.numeric_names, cats, raw.categorical_names, texts, raw.text_names,
+        images, raw.image_names,
+    )  # fmt: skip
 
 
 def permutation_importance(
@@ -276,6 +282,8 @@ def robustness(
             sub.categorical_names,
             sub.text,
             sub.text_names,
+            sub.images,
+            sub.image_names,
         )
         rows.append(chosen)
         clean.append(bag.predict_fold(sub, f))

@@ -17,8 +17,6 @@ from loopml.core.schemas import DatasetVersion
 from loopml.store.blobs import BlobStore
 
 Part = Literal["all", "train", "test"]
-# Columns a tabular model cannot learn from: dropped from features.
-_NOT_FEATURES = (ColumnKind.identifier, ColumnKind.image)
 
 
 def read_rows(blobs: BlobStore, version: DatasetVersion) -> pa.Table:
@@ -34,8 +32,11 @@ def test_mask(blobs: BlobStore, version: DatasetVersion) -> np.ndarray:
     return np.asarray(split.column("test").to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def frame(blobs: BlobStore, version: DatasetVersion, part: Part = "all") -> pd.DataFrame:
-    """Rows of a version as pandas, with overridden column kinds applied."""
+def frame(
+    blobs: BlobStore, version: DatasetVersion, part: Part = "all", *, images: bool = False
+) -> pd.DataFrame:
+    """Rows of a version as pandas, with overridden column kinds applied; with ``images``,
+    image columns hold each image's bytes (checked against its hash), not the hash."""
     rows = read_rows(blobs, version)
     if part != "all":
         mask = test_mask(blobs, version)
@@ -51,13 +52,34 @@ def frame(blobs: BlobStore, version: DatasetVersion, part: Part = "all") -> pd.D
             out[column.name] = pd.to_numeric(values, errors="coerce")
         elif column.kind is ColumnKind.datetime:
             out[column.name] = pd.to_datetime(values, errors="coerce", format="mixed")
+    if images:
+        _image_bytes(blobs, version, out)
     return out
+
+
+def _image_bytes(blobs: BlobStore, version: DatasetVersion, rows: pd.DataFrame) -> None:
+    prefix = version.manifest.get("images", {}).get("prefix")
+    for column in version.data_schema.columns:
+        if column.kind is not ColumnKind.image or column.name not in rows or prefix is None:
+            continue
+        rows[column.name] = pd.Series(
+            [
+                None if h is None else blobs.get(f"{prefix}/{h}", sha256=h)
+                for h in rows[column.name]
+            ],
+            index=rows.index,
+            dtype=object,
+        )
 
 
 def features_and_target(
     data: pd.DataFrame, version: DatasetVersion, target: str | None = None
 ) -> tuple[pd.DataFrame, pd.Series, str]:
-    """Split a version's frame into features and target; rows without a target are left out."""
+    """Split a version's frame into features and target; rows without a target are left out.
+
+    Identifier columns are never features; image columns are when they hold the images
+    (``frame(..., images=True)``), not their hashes.
+    """
     schema = version.data_schema
     column = target or schema.target
     if column is None:
@@ -68,6 +90,20 @@ def features_and_target(
         )
     if column not in data.columns:
         raise InvalidInput(f"{version.ref} has no column {column!r}", field="target")
-    dropped = [c.name for c in schema.columns if c.kind in _NOT_FEATURES and c.name != column]
+    dropped = [
+        c.name
+        for c in schema.columns
+        if c.name != column
+        and c.name in data.columns
+        and (
+            c.kind is ColumnKind.identifier
+            or (c.kind is ColumnKind.image and not _holds_bytes(data[c.name]))
+        )
+    ]
     labelled = data[data[column].notna()]
     return labelled.drop(columns=[column, *dropped]), labelled[column], column
+
+
+def _holds_bytes(values: pd.Series) -> bool:
+    present = values.dropna()
+    return not present.empty and isinstance(present.iloc[0], bytes)

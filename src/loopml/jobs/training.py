@@ -36,11 +36,12 @@ def _load(ctx: JobContext, dataset: str, target: str | None) -> _Data:
     with ctx.db.session() as s:
         version = datasets.get_version(s, str(ctx.job.project), name, number)
     X, y, column = load.features_and_target(
-        load.frame(ctx.blobs, version, "train"), version, target
+        load.frame(ctx.blobs, version, "train", images=True), version, target
     )
     test = None
     if version.split.get("test_rows"):
-        test = load.features_and_target(load.frame(ctx.blobs, version, "test"), version, column)
+        rows = load.frame(ctx.blobs, version, "test", images=True)
+        test = load.features_and_target(rows, version, column)
     return _Data(X, y, column, version.ref, test[:2] if test else None, version)
 
 

@@ -8,6 +8,7 @@ what is queued; a crash loses at most the last interval's records.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import queue
@@ -25,6 +26,13 @@ log = logging.getLogger("loopml.capture")
 _Queued = tuple[str, str, datetime, dict[str, Any], dict[str, Any], float, str, str | None]
 PREFIX = "captures"
 _ENCODE_EVERY = 0.02  # seconds
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what a row may hold beyond JSON: image bytes as base64, others as text."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return str(value)
 
 
 def capture_record(
@@ -54,7 +62,7 @@ def capture_record(
             "endpointInput": {
                 "observedContentType": "application/json",
                 "mode": "INPUT",
-                "data": json.dumps(row, default=str),
+                "data": json.dumps(row, default=_plain),
                 "encoding": "JSON",
             },
             "endpointOutput": {

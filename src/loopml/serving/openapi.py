@@ -21,6 +21,11 @@ _KIND_SCHEMA: dict[str, dict[str, Any]] = {
     "datetime": {"type": ["string", "null"], "format": "date-time"},
     "categorical": {"type": ["string", "number", "boolean", "null"]},
     "text": {"type": ["string", "null"]},
+    "image": {
+        "type": ["string", "null"],
+        "contentEncoding": "base64",
+        "contentMediaType": "image/*",
+    },
 }
 
 
@@ -82,6 +87,19 @@ def _csv_header(names: Iterable[str]) -> str:
     return out.getvalue()
 
 
+def _image_bodies(version: ModelVersion) -> dict[str, Any]:
+    """A model with one image column also takes the image itself as the body."""
+    if sum(1 for c in version.inputs if c.get("kind") == "image") != 1:
+        return {}
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    files = {"type": "object", "properties": {"file": {"type": "array", "items": binary["schema"]}}}
+    return {
+        "image/png": binary,
+        "image/jpeg": binary,
+        "multipart/form-data": {"schema": files},
+    }
+
+
 def _wrapped(key: str, records: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": {key: records}, "required": [key]}
 
@@ -113,6 +131,7 @@ def deployment_openapi(
                     "schema": {"type": "string"},
                     "example": _csv_header(example),
                 },
+                **_image_bodies(version),
             },
         },
         "responses": {

@@ -7,6 +7,8 @@ every loopml model handles.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ def check_rows(records: Any, version: ModelVersion, first_line: int | None = Non
         raise InvalidInput(f"at most {MAX_ROWS:,} records per request", field="records")
     names = [c["name"] for c in version.inputs]
     numeric = {c["name"] for c in version.inputs if c["kind"] == "numeric"}
+    images = {c["name"] for c in version.inputs if c["kind"] == "image"}
     seen: set[str] = set()
     columns: dict[str, list[Any]] = {n: [] for n in names}
     for i, record in enumerate(records):
@@ -56,6 +59,8 @@ def check_rows(records: Any, version: ModelVersion, first_line: int | None = Non
             value = record.get(name)
             if name in numeric:
                 value = _number(value, i, name, first_line)
+            elif name in images:
+                value = _image(value, i, name)
             elif isinstance(value, dict | list):
                 raise InvalidInput(
                     f"record {i}: {name!r} holds a nested value", field=f"records[{i}].{name}"
@@ -75,6 +80,24 @@ def _number(value: Any, row: int, column: str, first_line: int | None) -> float 
     except ValueError:
         raise _not_a_number(value, row, column, first_line) from None
     return number if math.isfinite(number) else None
+
+
+def _image(value: Any, row: int, column: str) -> bytes | None:
+    """Image bytes from raw bytes or base64 text (a ``data:`` URL prefix is allowed)."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        text = value.split(",", 1)[1] if value.startswith("data:") else value
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    raise InvalidInput(
+        f"record {row}: {column!r} must be a PNG or JPEG image as base64 text",
+        field=f"records[{row}].{column}",
+        row=row,
+        column=column,
+    )
 
 
 def _not_a_number(value: Any, row: int, column: str, first_line: int | None) -> InvalidInput:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/projects/{project}/deployments", tags=["predictions"])
 IGNORED_HEADER = "X-Loopml-Ignored-Columns"
+IMAGE_TYPES = ("image/png", "image/jpeg")
 INLINE_ROWS = 32
 VARIANT_HEADER = "X-Loopml-Variant"
 
@@ -70,10 +71,23 @@ _PREDICT_BODY = {
 }
 
 
+class _Image(bytes):
+    """An image sent as the body (or a multipart file): one record of the model's image
+    column, once the model is known."""
+
+
 async def _records(request: Request) -> tuple[list[Any], int | None]:
     """The request's records, and the file line of the first one when they came as CSV."""
-    body = await request.body()
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if media == "multipart/form-data":
+        form = await request.form()
+        files = [v for _, v in form.multi_items() if not isinstance(v, str)]
+        if not files:
+            raise InvalidInput("the multipart body holds no file", field="body")
+        return [_Image(await f.read()) for f in files], None
+    body = await request.body()
+    if media in IMAGE_TYPES:
+        return [_Image(body)], None
     if media == "text/csv":
         try:
             frame = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
@@ -84,7 +98,9 @@ async def _records(request: Request) -> tuple[list[Any], int | None]:
         return records, 2
     if media not in ("application/json", ""):
         raise InvalidInput(
-            f"content type {media!r}: send application/json records or text/csv", field="body"
+            f"content type {media!r}: send application/json records, text/csv, or an "
+            "image (image/png, image/jpeg, or files in multipart/form-data)",
+            field="body",
         )
     try:
         data = json.loads(body)
@@ -119,6 +135,7 @@ async def predict(project: str, name: str, request: Request) -> Response:
     if served is None:
         served = await run_in_threadpool(lookups.served, project, name)
     version, variant, shadow = _variant(served)
+    records = _image_records(records, served.model)
     models: ModelCache = request.app.state.models
     model = models.loaded(version)
     # A few rows for a loaded model are answered on the event loop: handing them to a
@@ -151,6 +168,20 @@ async def predict(project: str, name: str, request: Request) -> Response:
         headers[IGNORED_HEADER] = ",".join(ignored)
     body = {"model_version": version.number, "predictions": answers}
     return Response(json.dumps(body).encode(), media_type="application/json", headers=headers)
+
+
+def _image_records(records: list[Any], version: ModelVersion) -> list[Any]:
+    """Images sent as the body become records of the model's image column."""
+    if not records or not isinstance(records[0], _Image):
+        return records
+    columns = [c["name"] for c in version.inputs if c["kind"] == "image"]
+    if len(columns) != 1:
+        raise InvalidInput(
+            f"model v{version.number} reads {len(columns) or 'no'} image columns; send JSON "
+            "records (images as base64 text) or CSV",
+            field="body",
+        )
+    return [{columns[0]: bytes(image)} for image in records]
 
 
 def _variant(served: Served) -> tuple[ModelVersion, str, bool]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 from loopml.automl.learners.base import FitContext, Learner, Model
 from loopml.automl.learners.gbm_catboost import CatBoostLearner
 from loopml.automl.learners.gbm_lightgbm import LightGBMLearner
@@ -42,13 +44,41 @@ DEFAULT_LEARNERS = (
 )
 
 
+ENTRY_POINTS = "loopml.learners"
+_plugins: list[bool] = []  # set once the entry points have been read
+
+
 def register(learner: Learner) -> Learner:
     """Add a learner (e.g. from ``loopml.vision``) to the registry."""
     REGISTRY[learner.name] = learner
     return learner
 
 
+def load_plugins() -> None:
+    """Register the learners installed packages declare under the ``loopml.learners``
+    entry point (``loopml.vision``'s CNN among them); a plugin that fails to import is
+    skipped, so one broken package cannot stop AutoML."""
+    if _plugins:
+        return
+    _plugins.append(True)
+    for point in entry_points(group=ENTRY_POINTS):
+        if point.name in REGISTRY:
+            continue
+        try:
+            REGISTRY[point.name] = point.load()()
+        except Exception:  # a broken plugin: get_learner says so when asked for it
+            continue
+
+
+def image_learners() -> list[str]:
+    """Registered learners of the image view (plugins included)."""
+    load_plugins()
+    return [name for name, learner in REGISTRY.items() if learner.images_only]
+
+
 def get_learner(name: str) -> Learner:
+    if name not in REGISTRY:
+        load_plugins()
     try:
         return REGISTRY[name]
     except KeyError:
@@ -65,5 +95,7 @@ __all__ = [
     "Learner",
     "Model",
     "get_learner",
+    "image_learners",
+    "load_plugins",
     "register",
 ]

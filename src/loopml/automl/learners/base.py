@@ -66,12 +66,16 @@ class Learner(ABC):
     early_stopping : bool
         True when ``fit`` uses validation rows to stop early. Cross-validation then
         passes rows held out of the training fold, never the scored fold.
+    images_only : bool
+        True for learners of the ``image`` view: searched only where the data has an
+        image column (and then first).
     """
 
     name: str = ""
     family: str = "native"
     cost: float = 1.0
     early_stopping: bool = False
+    images_only: bool = False
 
     def available(self) -> str | None:
         """None when usable here, otherwise why not (e.g. a missing package)."""

@@ -1,0 +1,151 @@
+"""Image columns: values as encoded bytes (PNG, JPEG) or pixel arrays, decoded to one
+fixed size, and the classic features (small pixels, gradient histograms) that tabular
+learners read from them.
+
+The size is chosen once from the training images: the most common side, kept between
+16 and 64 pixels (small images are upscaled, as a CNN wants two downsamplings of room;
+larger ones are shrunk, as a CPU has minutes, not days).
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from loopml.core.errors import InvalidInput
+
+MIN_SIDE, MAX_SIDE = 16, 64
+_SAMPLE = 200
+_SMALL = 8  # classic features: an 8 x 8 grey thumbnail...
+_CELLS, _BINS = 4, 8  # ...and gradient orientations in 4 x 4 cells, 8 bins each
+
+
+def is_image_value(value: Any) -> bool:
+    """Bytes of an encoded image, or a 2-D / 3-D array of pixels."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return True
+    return isinstance(value, np.ndarray) and value.ndim in (2, 3)
+
+
+def plan_shape(values: list[Any]) -> tuple[int, int, int]:
+    """(height, width, channels) for a column, from a sample of its training values."""
+    sides: Counter[tuple[int, int]] = Counter()
+    colour = False
+    for value in values[:_SAMPLE]:
+        pixels = _pixels(value)
+        sides[pixels.shape[:2]] += 1
+        colour = colour or _is_colour(pixels)
+    (h, w), _ = sides.most_common(1)[0]
+    return (
+        int(np.clip(h, MIN_SIDE, MAX_SIDE)),
+        int(np.clip(w, MIN_SIDE, MAX_SIDE)),
+        3 if colour else 1,
+    )
+
+
+def _is_colour(pixels: np.ndarray) -> bool:
+    if pixels.ndim == 2 or pixels.shape[2] == 1:
+        return False
+    rgb = pixels[..., :3].astype(np.int16)
+    return bool(
+        np.abs(rgb[..., 0] - rgb[..., 1]).max() > 2 or np.abs(rgb[..., 1] - rgb[..., 2]).max() > 2
+    )
+
+
+def _pixels(value: Any) -> np.ndarray:
+    """A uint8 pixel array (H x W or H x W x C) of one value."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(bytes(value))) as image:
+                image.load()
+                mode = "RGB" if image.mode not in ("L", "1", "I", "I;16", "F") else "L"
+                return np.asarray(image.convert(mode))
+        except UnidentifiedImageError as exc:
+            raise InvalidInput("an image is neither PNG nor JPEG", field="X") from exc
+        except OSError as exc:
+            raise InvalidInput(f"an image cannot be decoded: {exc}", field="X") from exc
+    array = np.asarray(value)
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise InvalidInput(
+            f"an image array has shape {array.shape}; expected H x W (x C)", field="X"
+        )
+    if array.dtype != np.uint8:
+        array = array.astype(np.float64)
+        top = np.nanmax(array) if array.size else 0.0
+        scale = 255.0 if top <= 1.0 else (255.0 / 16.0 if top <= 16.0 else 1.0)
+        array = np.clip(np.nan_to_num(array) * scale, 0, 255).astype(np.uint8)
+    return array
+
+
+def to_arrays(values: list[Any], shape: tuple[int, int, int]) -> np.ndarray:
+    """``n x H x W x C`` uint8 pixels; a missing image is all zeros."""
+    from PIL import Image
+
+    h, w, c = shape
+    out = np.zeros((len(values), h, w, c), dtype=np.uint8)
+    for i, value in enumerate(values):
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        if not is_image_value(value):
+            raise InvalidInput(
+                f"row {i}: an image column holds {type(value).__name__}, not image bytes or pixels",
+                field="X",
+            )
+        try:
+            pixels = _pixels(value)
+        except InvalidInput as exc:
+            raise InvalidInput(f"row {i}: {exc.message}", field="X", row=i) from exc
+        if pixels.ndim == 3 and pixels.shape[2] == 4:
+            pixels = pixels[..., :3]
+        if pixels.ndim == 3 and pixels.shape[2] == 1:
+            pixels = pixels[..., 0]
+        image = Image.fromarray(pixels)
+        image = image.convert("RGB" if c == 3 else "L")
+        if image.size != (w, h):
+            image = image.resize((w, h), Image.Resampling.BILINEAR)
+        arr = np.asarray(image)
+        out[i] = arr if arr.ndim == 3 else arr[..., None]
+    return out
+
+
+def classic_features(images: np.ndarray) -> np.ndarray:
+    """Per image: an 8 x 8 grey thumbnail and 4 x 4 cells of 8-bin gradient orientation
+    histograms (HOG-like), 192 numbers in [0, 1]."""
+    grey = images.astype(np.float32).mean(axis=3) / 255.0  # n x H x W
+    n, h, w = grey.shape
+    thumb = _pool(grey, _SMALL).reshape(n, -1)
+    gy, gx = np.gradient(grey, axis=(1, 2))
+    magnitude = np.hypot(gx, gy)
+    angle = np.mod(np.arctan2(gy, gx), np.pi)  # unsigned orientation
+    bins = np.minimum((angle / np.pi * _BINS).astype(np.int64), _BINS - 1)
+    hist = np.zeros((n, _CELLS, _CELLS, _BINS), dtype=np.float32)
+    rows = np.minimum(np.arange(h) * _CELLS // h, _CELLS - 1)
+    cols = np.minimum(np.arange(w) * _CELLS // w, _CELLS - 1)
+    cell = rows[:, None] * _CELLS + cols[None, :]  # H x W cell index
+    flat = hist.reshape(n, _CELLS * _CELLS * _BINS)
+    index = (cell[None, :, :] * _BINS + bins).reshape(n, -1)
+    np.add.at(
+        flat, (np.repeat(np.arange(n), h * w), index.ravel()), magnitude.reshape(n, -1).ravel()
+    )
+    norms = np.linalg.norm(flat, axis=1, keepdims=True)
+    return np.hstack([thumb, flat / np.where(norms > 0, norms, 1.0)]).astype(np.float64)
+
+
+def _pool(grey: np.ndarray, side: int) -> np.ndarray:
+    """Average-pool ``n x H x W`` to ``n x side x side`` (H and W need not divide)."""
+    n, h, w = grey.shape
+    rows = np.minimum(np.arange(h) * side // h, side - 1)
+    cols = np.minimum(np.arange(w) * side // w, side - 1)
+    out = np.zeros((n, side, side), dtype=np.float64)
+    counts = np.zeros((side, side))
+    np.add.at(counts, (rows[:, None], cols[None, :]), 1.0)
+    for r in range(side):
+        for c in range(side):
+            mask = (rows == r)[:, None] & (cols == c)[None, :]
+            out[:, r, c] = grey[:, mask].mean(axis=1) if mask.any() else 0.0
+    return out

@@ -1,0 +1,208 @@
+"""The CNN learner: a small residual network trained with augmentation, label smoothing,
+a one-cycle schedule and early stopping, within the fit's deadline."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any
+
+import numpy as np
+import optuna
+
+from loopml.automl import arrays
+from loopml.automl.learners.base import FitContext, Learner
+from loopml.core.enums import TaskType
+
+_BATCH = 128
+_PATIENCE = 5
+_EPOCHS = 20
+
+
+class CNNModel:
+    """A trained network; predicts class probabilities of ``n x C x H x W`` images."""
+
+    def __init__(self, net: Any, n_classes: int, meta: dict[str, Any]) -> None:
+        self.net, self.n_classes, self.meta = net, n_classes, meta
+        self.temperature = float(meta.get("temperature", 1.0))
+        self.net.eval()
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        import torch
+
+        device = next(self.net.parameters()).device
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(X), 512):
+                batch = torch.from_numpy(np.ascontiguousarray(X[start : start + 512]))
+                logits = self.net(batch.to(device, dtype=torch.float32)) / self.temperature
+                out.append(torch.softmax(logits, dim=1).double().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.n_classes))
+
+    def dump(self) -> tuple[dict[str, bytes], dict[str, Any]]:
+        from loopml.vision.network import state_arrays
+
+        return {"weights.npz": arrays.to_bytes(state_arrays(self.net))}, dict(self.meta)
+
+
+class CNNLearner(Learner):
+    """A compact residual CNN on the first image column (classification)."""
+
+    name = "cnn"
+    family = "image"
+    cost = 30.0
+    early_stopping = True
+    images_only = True
+
+    def available(self) -> str | None:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return "PyTorch is not installed: pip install 'loopml[vision]'"
+        return None
+
+    def supports(self, task: TaskType) -> bool:
+        return task is not TaskType.regression
+
+    def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
+        config = {"width": 16, "lr": 0.004, "weight_decay": 5e-4, "smoothing": 0.1}
+        return [{**config, "flip": "auto", "epochs": _EPOCHS}]
+
+    def space(self, trial: optuna.Trial, task: TaskType, n_rows: int) -> dict[str, Any]:
+        return {
+            "width": self.suggest(trial, "width", [16, 24, 32]),
+            "lr": self.suggest(trial, "lr", 1e-3, 1e-2, log=True),
+            "weight_decay": self.suggest(trial, "weight_decay", 1e-5, 1e-2, log=True),
+            "smoothing": self.suggest(trial, "smoothing", 0.0, 0.2),
+            "flip": self.suggest(trial, "flip", ["auto", "no"]),
+            "epochs": self.suggest(trial, "epochs", 10, 40),
+        }
+
+    def full_params(self, params: dict[str, Any], fold_models: list[Any]) -> dict[str, Any]:
+        """The refit trains as long as the folds' best epochs, a little longer for the
+        extra rows, and keeps their mean calibration temperature."""
+        epochs = [int(m.meta["epochs"]) for m in fold_models]
+        temperature = float(np.mean([float(m.meta.get("temperature", 1.0)) for m in fold_models]))
+        return {
+            **params,
+            "epochs": max(1, round(float(np.mean(epochs)) * 1.1)),
+            "temperature": temperature,
+        }
+
+    def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> CNNModel:
+        import torch
+        from torch import nn
+
+        from loopml.vision.network import SmallResNet, augment
+
+        torch.manual_seed(ctx.seed)
+        generator = torch.Generator().manual_seed(ctx.seed)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        torch.set_num_threads(max(1, ctx.n_jobs))
+        channels, n_classes = int(X.shape[1]), max(ctx.n_classes, 2)
+        width = int(params.get("width", 16))
+        net = SmallResNet(channels, width, n_classes).to(device)
+        flip = params.get("flip", "auto") == "auto" and channels == 3  # photos, not glyphs
+        epochs = int(params.get("epochs", _EPOCHS))
+        lr = float(params["lr"])
+        optimiser = torch.optim.AdamW(
+            net.parameters(), lr=lr, weight_decay=float(params["weight_decay"])
+        )
+        loss_of = nn.CrossEntropyLoss(label_smoothing=float(params.get("smoothing", 0.0)))
+        images = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+        steps = epochs * max(1, math.ceil(len(X) / _BATCH))
+        clock = _Clock(steps, ctx.time_left())
+        best: tuple[float, int, dict[str, Any]] | None = None
+        done = waited = 0
+        while not clock.finished() and done < epochs:
+            net.train()
+            order = torch.randperm(len(images), generator=generator)
+            for start in range(0, len(order), _BATCH):
+                pick = order[start : start + _BATCH]
+                if len(pick) < 2 or clock.finished():  # batch norm needs two images
+                    continue
+                for group in optimiser.param_groups:
+                    group["lr"] = one_cycle(clock.progress(), lr)
+                batch = augment(images[pick].to(device), flip, generator)
+                optimiser.zero_grad(set_to_none=True)
+                loss_of(net(batch), labels[pick].to(device)).backward()
+                optimiser.step()
+                clock.step()
+            done += 1
+            if X_val is None:
+                continue
+            score = _nll(_logits(net, X_val, device), y_val, 1.0)
+            if best is None or score < best[0] - 1e-4:
+                best, waited = (score, done, copy.deepcopy(net.state_dict())), 0
+            elif (waited := waited + 1) >= _PATIENCE:
+                break
+        temperature = float(params.get("temperature", 1.0))
+        if best is not None:
+            net.load_state_dict(best[2])
+            done = best[1]
+            temperature = _temperature(_logits(net, X_val, device), y_val)
+        meta = {
+            "channels": channels, "width": width, "n_classes": n_classes, "epochs": done,
+            "temperature": temperature,
+        }  # fmt: skip
+        return CNNModel(net, n_classes, meta)
+
+    def load(self, files: dict[str, bytes], meta: dict[str, Any]) -> CNNModel:
+        import torch
+
+        from loopml.vision.network import SmallResNet
+
+        net = SmallResNet(int(meta["channels"]), int(meta["width"]), int(meta["n_classes"]))
+        weights = arrays.from_bytes(files["weights.npz"])
+        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
+        return CNNModel(net, int(meta["n_classes"]), dict(meta))
+
+
+class _Clock:
+    """Training progress from 0 to 1: the larger of the steps taken and the time spent,
+    so that the learning-rate schedule completes by the deadline."""
+
+    def __init__(self, steps: int, seconds: float) -> None:
+        self.steps, self.seconds = steps, max(seconds, 1e-3)
+        self.started, self.taken = time.monotonic(), 0
+
+    def step(self) -> None:
+        self.taken += 1
+
+    def progress(self) -> float:
+        return max(self.taken / self.steps, (time.monotonic() - self.started) / self.seconds)
+
+    def finished(self) -> bool:
+        return self.progress() >= 1.0
+
+
+def one_cycle(progress: float, peak: float) -> float:
+    """Warm up from a tenth of ``peak`` over the first quarter, then cosine down to 0."""
+    if progress < 0.25:
+        return peak * (0.1 + 0.9 * progress / 0.25)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - 0.25) / 0.75)))
+
+
+def _logits(net: Any, X: np.ndarray, device: Any) -> np.ndarray:
+    import torch
+
+    net.eval()
+    with torch.inference_mode():
+        batch = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
+        return np.asarray(net(batch).double().cpu().numpy())
+
+
+def _nll(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-log_p[np.arange(len(y)), np.asarray(y, dtype=np.int64)].mean())
+
+
+def _temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The softmax temperature that minimises the validation log loss (label smoothing
+    leaves a network under-confident; this gives its probabilities back their meaning)."""
+    grid = np.exp(np.linspace(np.log(0.2), np.log(5.0), 41))
+    return float(grid[int(np.argmin([_nll(logits, y, t) for t in grid]))])
