@@ -52,13 +52,14 @@ def frame(
             out[column.name] = pd.to_numeric(values, errors="coerce")
         elif column.kind is ColumnKind.datetime:
             out[column.name] = pd.to_datetime(values, errors="coerce", format="mixed")
-    if images:
-        _image_bytes(blobs, version, out)
-    return out
+    return with_images(blobs, version, out) if images else out
 
 
-def _image_bytes(blobs: BlobStore, version: DatasetVersion, rows: pd.DataFrame) -> None:
+def with_images(blobs: BlobStore, version: DatasetVersion, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with each image column's hashes replaced by the images' bytes (checked
+    against the hashes)."""
     prefix = version.manifest.get("images", {}).get("prefix")
+    rows = rows.copy()
     for column in version.data_schema.columns:
         if column.kind is not ColumnKind.image or column.name not in rows or prefix is None:
             continue
@@ -70,6 +71,7 @@ def _image_bytes(blobs: BlobStore, version: DatasetVersion, rows: pd.DataFrame) 
             index=rows.index,
             dtype=object,
         )
+    return rows
 
 
 def features_and_target(

@@ -4,6 +4,8 @@ deployment's model and written as Parquet to the blob store."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loopml.core.errors import InvalidInput
+from loopml.core.schemas import DatasetVersion
 from loopml.data import load
 from loopml.data.sources import stage
 from loopml.data.tabular import read_table, tabular_format
@@ -50,8 +53,10 @@ def batch_predict(
     model = ModelCache(ctx.blobs, keep=1).get(served.model)
     ctx.progress(0.05, f"model v{served.model.number} loaded")
     with tempfile.TemporaryDirectory(prefix="loopml-batch-") as tmp:
+        images = None
         if dataset is not None:
-            frame = _dataset_rows(ctx, project, dataset, part)
+            frame, version = _dataset_rows(ctx, project, dataset, part)
+            images = partial(load.with_images, ctx.blobs, version)
         else:
             assert source is not None
             frame = _source_rows(source, Path(tmp), max_bytes, storage_options)
@@ -60,7 +65,7 @@ def batch_predict(
                 "there are no rows to predict", field="dataset" if dataset else "source"
             )
         out_path = Path(tmp) / "predictions.parquet"
-        abstained, ignored = _write(ctx, model, served, frame, include_inputs, out_path)
+        abstained, ignored = _write(ctx, model, served, frame, include_inputs, out_path, images)
         stored = ctx.blobs.put_file(f"{PREFIX}/{project}/{ctx.job.id}.parquet", out_path)
     ctx.log(f"{len(frame):,} rows predicted by v{served.model.number}")
     return {
@@ -81,6 +86,7 @@ def _write(
     frame: pd.DataFrame,
     include_inputs: bool,
     path: Path,
+    images: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> tuple[int, list[str]]:
     """Predict ``frame`` chunk by chunk into one Parquet file; the abstained count and the
     columns the model ignored."""
@@ -91,7 +97,8 @@ def _write(
         for start in range(0, len(frame), CHUNK_ROWS):
             ctx.check_cancelled()
             chunk = frame.iloc[start : start + CHUNK_ROWS]
-            rows = check_table(chunk, served.model)
+            # Images are read chunk by chunk; the output keeps their hashes, not their bytes.
+            rows = check_table(images(chunk) if images else chunk, served.model)
             ignored = rows.ignored
             answers = predict_table(model, rows, served.model, served.deployment)
             if "abstained" in answers:
@@ -112,7 +119,9 @@ def _write(
     return abstained, ignored
 
 
-def _dataset_rows(ctx: JobContext, project: str, ref: str, part: str) -> pd.DataFrame:
+def _dataset_rows(
+    ctx: JobContext, project: str, ref: str, part: str
+) -> tuple[pd.DataFrame, DatasetVersion]:
     if part not in ("all", "train", "test"):
         raise InvalidInput(f"part must be all, train or test, not {part!r}", field="part")
     name, number = datasets.parse_ref(ref)
@@ -120,10 +129,10 @@ def _dataset_rows(ctx: JobContext, project: str, ref: str, part: str) -> pd.Data
         version = datasets.get_version(s, project, name, number)
     rows = load.frame(ctx.blobs, version)
     if part == "all":
-        return rows
+        return rows, version
     # Filtered here, not by load.frame, so that ``row`` keeps each row's place in the version.
     test = load.test_mask(ctx.blobs, version)
-    return rows[test if part == "test" else ~test]
+    return rows[test if part == "test" else ~test], version
 
 
 def _source_rows(

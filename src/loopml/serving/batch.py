@@ -11,7 +11,7 @@ import pandas as pd
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
 from loopml.core.schemas import Deployment, ModelVersion
-from loopml.serving.predict import Rows
+from loopml.serving.predict import Rows, image_value
 
 if TYPE_CHECKING:
     from loopml.automl import AutoML
@@ -22,6 +22,7 @@ def check_table(frame: pd.DataFrame, version: ModelVersion) -> Rows:
     is refused naming its row (the frame's index) and column; absent columns are missing
     values; others are ignored."""
     numeric = {c["name"] for c in version.inputs if c["kind"] == "numeric"}
+    images = {c["name"] for c in version.inputs if c["kind"] == "image"}
     columns: dict[str, pd.Series] = {}
     for spec in version.inputs:
         name = spec["name"]
@@ -29,6 +30,10 @@ def check_table(frame: pd.DataFrame, version: ModelVersion) -> Rows:
             columns[name] = pd.Series(np.nan if name in numeric else None, index=frame.index)
             continue
         values = frame[name]
+        if name in images:  # bytes as they are, base64 text (from a file) decoded
+            decoded = [image_value(v, i, name) for i, v in enumerate(values.tolist())]
+            columns[name] = pd.Series(decoded, index=frame.index, dtype=object)
+            continue
         if name in numeric and not (  # as /predict does: True is not a number
             pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
         ):

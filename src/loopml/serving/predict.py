@@ -60,7 +60,7 @@ def check_rows(records: Any, version: ModelVersion, first_line: int | None = Non
             if name in numeric:
                 value = _number(value, i, name, first_line)
             elif name in images:
-                value = _image(value, i, name)
+                value = image_value(value, i, name)
             elif isinstance(value, dict | list):
                 raise InvalidInput(
                     f"record {i}: {name!r} holds a nested value", field=f"records[{i}].{name}"
@@ -82,8 +82,9 @@ def _number(value: Any, row: int, column: str, first_line: int | None) -> float 
     return number if math.isfinite(number) else None
 
 
-def _image(value: Any, row: int, column: str) -> bytes | None:
-    """Image bytes from raw bytes or base64 text (a ``data:`` URL prefix is allowed)."""
+def image_value(value: Any, row: int, column: str) -> bytes | None:
+    """Image bytes from raw bytes or base64 text (a ``data:`` URL prefix is allowed);
+    anything else is refused naming the record and column."""
     if value is None or isinstance(value, bytes):
         return value
     if isinstance(value, str):
