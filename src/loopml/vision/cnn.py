@@ -21,11 +21,18 @@ _EPOCHS = 20
 
 
 class CNNModel:
-    """A trained network; predicts class probabilities of ``n x C x H x W`` images."""
+    """A trained network; predicts class probabilities of ``n x C x H x W`` images.
 
-    def __init__(self, net: Any, n_classes: int, meta: dict[str, Any]) -> None:
+    A model loaded from its files (the one a deployment serves) predicts through a frozen
+    TorchScript graph (batch norm folded into the convolutions), traced from the weights on
+    first use: about twice as fast on CPU for batches. Nothing in the files is run.
+    """
+
+    def __init__(self, net: Any, n_classes: int, meta: dict[str, Any], compile: bool = False):
         self.net, self.n_classes, self.meta = net, n_classes, meta
         self.temperature = float(meta.get("temperature", 1.0))
+        self.compile = compile
+        self._runner: Any = None
         self.net.eval()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -36,9 +43,21 @@ class CNNModel:
         with torch.inference_mode():
             for start in range(0, len(X), 512):
                 batch = torch.from_numpy(np.ascontiguousarray(X[start : start + 512]))
-                logits = self.net(batch.to(device, dtype=torch.float32)) / self.temperature
+                batch = batch.to(device, dtype=torch.float32)
+                logits = self._run(batch) / self.temperature
                 out.append(torch.softmax(logits, dim=1).double().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.n_classes))
+
+    def _run(self, batch: Any) -> Any:
+        if self.compile and self._runner is None:
+            import torch
+
+            try:
+                traced = torch.jit.trace(self.net, batch[:1], check_trace=False)
+                self._runner = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+            except Exception:  # tracing is an optimisation: the network itself still works
+                self.compile = False
+        return self._runner(batch) if self._runner is not None else self.net(batch)
 
     def dump(self) -> tuple[dict[str, bytes], dict[str, Any]]:
         from loopml.vision.network import state_arrays
@@ -157,7 +176,7 @@ class CNNLearner(Learner):
         net = SmallResNet(int(meta["channels"]), int(meta["width"]), int(meta["n_classes"]))
         weights = arrays.from_bytes(files["weights.npz"])
         net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
-        return CNNModel(net, int(meta["n_classes"]), dict(meta))
+        return CNNModel(net, int(meta["n_classes"]), dict(meta), compile=True)
 
 
 class _Clock:
