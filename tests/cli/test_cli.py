@@ -411,6 +411,14 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
     page = (home / "demo-report.html").read_text()
     assert "ROC curve" in page and "<svg" in page
     base = f"http://127.0.0.1:{port}"
+    images = re.search(
+        r"leaderboard learners: (.+?); test accuracy on the frozen split ([\d.]+); the last "
+        r"image of each digit sent as a PNG body to demo/digits: (\d+) of 10 right",
+        flat,
+    )
+    assert images, out
+    assert "linear" in images.group(1) and float(images.group(2)) > 0.8, out
+    assert int(images.group(3)) >= 7, out
     deployment_schema = f"{base}/api/v1/projects/demo/deployments/cancer/openapi.json"
     for url in (f"{base}/api/v1", f"{base}/docs", f"{base}/openapi.json", deployment_schema):
         assert url in out

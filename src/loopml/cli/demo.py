@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from loopml.cli.demo_images import images_step
 from loopml.cli.jobs import follow
 from loopml.cli.output import console, fields
 from loopml.cli.serve import build_server, check_port_free
@@ -71,6 +72,7 @@ def _run_loop(settings: Settings, budget: float) -> dict[str, str]:
         _serve_and_predict(client, training.result or {})
         _batch(client)
         _shadow(client, budget)
+        images_step(client, DEMO_PROJECT, settings.home, budget, step=10)
     base = settings.base_url
     return {
         "API": f"{base}/api/v1",

@@ -135,6 +135,14 @@ class Deployments(Resource):
         headers = {"Content-Type": "text/csv"}
         return dict(self._call("POST", path, dict, content=csv, headers=headers))
 
+    def predict_image(
+        self, project: str, name: str, image: bytes, content_type: str = "image/png"
+    ) -> dict[str, Any]:
+        """The prediction for one image sent as it is (PNG or JPEG bytes)."""
+        path = f"/projects/{project}/deployments/{name}/predict"
+        headers = {"Content-Type": content_type}
+        return dict(self._call("POST", path, dict, content=image, headers=headers))
+
     def feedback(self, project: str, name: str, prediction_id: str, label: Any) -> Feedback:
         """Tell the true label of a prediction."""
         path = f"/projects/{project}/deployments/{name}/predictions/{prediction_id}/feedback"

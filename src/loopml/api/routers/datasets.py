@@ -30,6 +30,7 @@ from loopml.data.sources import describe, put_upload
 from loopml.home import Home
 from loopml.store import datasets, jobs, projects
 
+MAX_UPLOAD_FILES = 1_000_000
 router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
 KIND = "data.ingest"
 
@@ -136,6 +137,9 @@ def ingest_source(
     response_model=Job,
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[Depends(auth.maintainer)],
+    # An image folder is one file per image: the byte cap (max_upload_bytes) limits it,
+    # not Starlette's default of 1,000 files.
+    form_limits={"max_files": MAX_UPLOAD_FILES},
 )
 def upload(
     project: str,

@@ -28,7 +28,7 @@ from loopml.core.schemas import ApiKey, Deployment, Feedback, ModelVersion
 from loopml.home import Home
 from loopml.serving.capture import CaptureWriter, read_captures
 from loopml.serving.models import ModelCache
-from loopml.serving.predict import answer, check_rows
+from loopml.serving.predict import MAX_ROWS, answer, check_rows
 from loopml.serving.shadow import ShadowRunner
 from loopml.store import deployments
 from loopml.store.deployments import Served
@@ -80,7 +80,7 @@ async def _records(request: Request) -> tuple[list[Any], int | None]:
     """The request's records, and the file line of the first one when they came as CSV."""
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media == "multipart/form-data":
-        form = await request.form()
+        form = await request.form(max_files=MAX_ROWS, max_fields=MAX_ROWS)
         files = [v for _, v in form.multi_items() if not isinstance(v, str)]
         if not files:
             raise InvalidInput("the multipart body holds no file", field="body")
