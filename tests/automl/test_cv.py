@@ -85,6 +85,7 @@ class _Spy:
     def __init__(self, name: str) -> None:
         self.inner = REGISTRY[name]
         self.family, self.early_stopping = self.inner.family, self.inner.early_stopping
+        self.early_stop_rows = self.inner.early_stop_rows
         self.name = name
         self.calls: list[tuple[set[float], set[float]]] = []
 

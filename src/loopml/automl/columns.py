@@ -147,8 +147,8 @@ def _plan_column(name: str, series: pd.Series) -> ColumnPlan | str:
     non_null = series.dropna()
     if non_null.empty:
         return "all values are missing"
-    if series.dtype == object and is_image_value(non_null.iloc[0]):
-        return ColumnPlan(name, "image", shape=plan_shape(non_null.tolist()))
+    if series.dtype == object and any(is_image_value(v) for v in non_null.iloc[:20]):
+        return ColumnPlan(name, "image", shape=plan_shape(non_null.tolist(), name))
     if pd.api.types.is_bool_dtype(series):
         return ColumnPlan(name, "boolean") if non_null.nunique() > 1 else "constant"
     if pd.api.types.is_datetime64_any_dtype(series):

@@ -180,7 +180,9 @@ def evaluate(
             )
             y_tr = ws.y[train]
             fit_rows, stop = stopping_split(y_tr, ws.task, ws.seed + f)
-            if learner.early_stopping and len(train) >= EARLY_STOP_MIN_ROWS and len(stop):
+            least = learner.early_stop_rows
+            least = EARLY_STOP_MIN_ROWS if least is None else least
+            if learner.early_stopping and len(train) >= least and len(stop):
                 model = learner.fit(
                     X_tr[fit_rows], y_tr[fit_rows], X_tr[stop], y_tr[stop], trial.params, ctx
                 )

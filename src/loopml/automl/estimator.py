@@ -29,6 +29,8 @@ from loopml.core.errors import Conflict, InvalidInput
 
 # The search gets this share of the budget; ensembling and the report the rest.
 _SEARCH_SHARE = 0.9
+_PREDICTION_BUDGET = 0.03  # seconds per 1,000 rows: tables
+_IMAGE_PREDICTION_BUDGET = 1.0  # images
 
 
 class AutoML:
@@ -68,10 +70,12 @@ class AutoML:
         Called with a :class:`loopml.automl.search.Progress` after every trial.
     report : bool
         Compute ``report_`` (importances, slices, robustness) after the search.
-    prediction_budget : float, optional
+    prediction_budget : float, "auto" or None
         Seconds per 1,000 rows the ensemble's models may spend predicting (each measured
-        once, on 1,000 rows); members that would exceed it are left out. None: no limit;
-        not applied when ``max_trials`` is set, since timings would make runs differ.
+        once, on 1,000 rows); members that would exceed it are left out. "auto": 0.03 s
+        for tables, 1 s for images (a CNN spends a fraction of a millisecond per image).
+        None: no limit; not applied when ``max_trials`` is set, since timings would make
+        runs differ.
     """
 
     def __init__(
@@ -90,7 +94,7 @@ class AutoML:
         log_path: str | Path | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         report: bool = True,
-        prediction_budget: float | None = 0.03,
+        prediction_budget: float | str | None = "auto",
     ) -> None:
         self.task = task
         self.metric = metric
@@ -170,7 +174,7 @@ class AutoML:
             )
         # Timings vary from run to run: a run bounded by max_trials, which promises the
         # same model every time, does not let them choose members.
-        budget = self.prediction_budget if self.max_trials is None else None
+        budget = self._prediction_budget(images=bool(schema.names("image")))
         weights = greedy_ensemble(candidates, y_fit, metric, prediction_budget=budget)
         members = [
             Member(candidates[i].learner, candidates[i].params, w, candidates[i].models or [])
@@ -219,6 +223,13 @@ class AutoML:
         self.fit_seconds_ = time.monotonic() - started
         self.content_hash_ = persist.content_hash(self._files())
         return self
+
+    def _prediction_budget(self, images: bool) -> float | None:
+        if self.max_trials is not None or self.prediction_budget is None:
+            return None
+        if self.prediction_budget == "auto":
+            return _IMAGE_PREDICTION_BUDGET if images else _PREDICTION_BUDGET
+        return float(self.prediction_budget)
 
     # -- predict -------------------------------------------------------------------------
     def _native(self, X: Any) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 from loopml.core.errors import InvalidInput
 
 MIN_SIDE, MAX_SIDE = 16, 64
+MAX_PIXELS = 40_000_000  # a larger image is refused before it is decoded
 _SAMPLE = 200
 _SMALL = 8  # classic features: an 8 x 8 grey thumbnail...
 _CELLS, _BINS = 4, 8  # ...and gradient orientations in 4 x 4 cells, 8 bins each
@@ -30,12 +31,23 @@ def is_image_value(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.ndim in (2, 3)
 
 
-def plan_shape(values: list[Any]) -> tuple[int, int, int]:
+def plan_shape(values: list[Any], column: str = "image") -> tuple[int, int, int]:
     """(height, width, channels) for a column, from a sample of its training values."""
     sides: Counter[tuple[int, int]] = Counter()
     colour = False
-    for value in values[:_SAMPLE]:
-        pixels = _pixels(value)
+    for i, value in enumerate(values[:_SAMPLE]):
+        if not is_image_value(value):
+            raise InvalidInput(
+                f"column {column!r} mixes images with {type(value).__name__} values (the "
+                f"{i + 1}th present value)",
+                field="X",
+            )
+        try:
+            pixels = _pixels(value)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"column {column!r}, its {i + 1}th present value: {exc.message}", field="X"
+            ) from exc
         sides[pixels.shape[:2]] += 1
         colour = colour or _is_colour(pixels)
     (h, w), _ = sides.most_common(1)[0]
@@ -62,11 +74,22 @@ def _pixels(value: Any) -> np.ndarray:
 
         try:
             with Image.open(io.BytesIO(bytes(value))) as image:
+                if image.width * image.height > MAX_PIXELS:  # checked before decoding
+                    raise InvalidInput(
+                        f"an image of {image.width} x {image.height} pixels is larger than "
+                        f"the {MAX_PIXELS:,} pixels loopml decodes",
+                        field="X",
+                    )
                 image.load()
-                mode = "RGB" if image.mode not in ("L", "1", "I", "I;16", "F") else "L"
-                return np.asarray(image.convert(mode))
+                if image.mode in ("I", "I;16", "I;16B", "F"):  # 16-bit and float grey
+                    return _scaled(np.asarray(image))
+                return np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB"))
         except UnidentifiedImageError as exc:
-            raise InvalidInput("an image is neither PNG nor JPEG", field="X") from exc
+            raise InvalidInput(
+                "a value is not an image (PNG, JPEG or another format Pillow reads)", field="X"
+            ) from exc
+        except Image.DecompressionBombError as exc:  # a few KB that decode to gigabytes
+            raise InvalidInput(f"an image is too large: {exc}", field="X") from exc
         except OSError as exc:
             raise InvalidInput(f"an image cannot be decoded: {exc}", field="X") from exc
     array = np.asarray(value)
@@ -74,12 +97,18 @@ def _pixels(value: Any) -> np.ndarray:
         raise InvalidInput(
             f"an image array has shape {array.shape}; expected H x W (x C)", field="X"
         )
-    if array.dtype != np.uint8:
-        array = array.astype(np.float64)
-        top = np.nanmax(array) if array.size else 0.0
-        scale = 255.0 if top <= 1.0 else (255.0 / 16.0 if top <= 16.0 else 1.0)
-        array = np.clip(np.nan_to_num(array) * scale, 0, 255).astype(np.uint8)
-    return array
+    return array if array.dtype == np.uint8 else _scaled(array)
+
+
+def _scaled(array: np.ndarray) -> np.ndarray:
+    """uint8 pixels of other numbers: 16-bit by their range, floats of 0..1 or 0..16
+    (scikit-learn's digits) stretched, anything else clipped to 0..255."""
+    if array.dtype in (np.uint16, np.int32, np.uint32) and array.size and array.max() > 255:
+        return (array.astype(np.float64) / 257.0).clip(0, 255).astype(np.uint8)
+    values = np.nan_to_num(array.astype(np.float64))
+    top = values.max() if values.size else 0.0
+    scale = 255.0 if top <= 1.0 else (255.0 / 16.0 if top <= 16.0 else 1.0)
+    return np.clip(values * scale, 0, 255).astype(np.uint8)
 
 
 def to_arrays(values: list[Any], shape: tuple[int, int, int]) -> np.ndarray:

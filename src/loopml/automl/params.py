@@ -35,7 +35,7 @@ def check_params(params: dict[str, Any], task: TaskType, images: bool = False) -
         check_range("max_trials", params["max_trials"], 0, integer=True)
     if params["confidence_threshold"] is not None:
         check_range("confidence_threshold", params["confidence_threshold"], 0, 1)
-    if params["prediction_budget"] is not None:
+    if params["prediction_budget"] not in (None, "auto"):
         check_range("prediction_budget", params["prediction_budget"], 0)
     if params["cost_matrix"] is not None and task is not TaskType.binary:
         raise InvalidInput("a cost matrix applies to binary tasks only", field="cost_matrix")
@@ -46,8 +46,11 @@ def usable_learners(
     chosen: Sequence[str] | None, task: TaskType, images: bool = False
 ) -> list[str]:
     """The named learners (all of them must work here), or every default one that does:
-    with an image column, the image learners first."""
-    default = [*(image_learners() if images else []), *DEFAULT_LEARNERS]
+    with an image column, the image learners right after the first default one (a quick
+    boosted model on classic image features sets the bar, the CNN then has the rest of
+    the budget to beat it)."""
+    first, *rest = DEFAULT_LEARNERS
+    default = [first, *(image_learners() if images else []), *rest]
     names = list(chosen) if chosen is not None else default
     if not names:
         raise InvalidInput("name at least one learner", field="learners")

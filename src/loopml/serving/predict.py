@@ -89,12 +89,15 @@ def image_value(value: Any, row: int, column: str) -> bytes | None:
         return value
     if isinstance(value, str):
         text = value.split(",", 1)[1] if value.startswith("data:") else value
+        text = "".join(text.split())  # base64 as `base64` prints it, wrapped at 76
+        if not text:
+            return None  # blank: a missing image, as a blank number is a missing number
         try:
             return base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             pass
     raise InvalidInput(
-        f"record {row}: {column!r} must be a PNG or JPEG image as base64 text",
+        f"record {row}: {column!r} must be an image (PNG, JPEG) as base64 text",
         field=f"records[{row}].{column}",
         row=row,
         column=column,
@@ -115,6 +118,24 @@ def answer(
     model: AutoML, rows: Rows, version: ModelVersion, deployment: Deployment
 ) -> list[dict[str, Any]]:
     """One answer per row: label (or value), probabilities, confidence, abstained, ids."""
+    try:
+        return _answer(model, rows, version, deployment)
+    except InvalidInput as exc:  # an image the model cannot decode: name the record
+        row = exc.extra.get("row")
+        images = [c["name"] for c in version.inputs if c["kind"] == "image"]
+        if row is None or not images:
+            raise
+        raise InvalidInput(
+            exc.message.replace(f"row {row}:", f"record {row}:", 1),
+            field=f"records[{row}].{images[0]}",
+            row=row,
+            column=images[0],
+        ) from exc
+
+
+def _answer(
+    model: AutoML, rows: Rows, version: ModelVersion, deployment: Deployment
+) -> list[dict[str, Any]]:
     if version.task is TaskType.regression:
         values = model.predict(rows.frame)
         return [

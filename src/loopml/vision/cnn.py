@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -53,8 +54,10 @@ class CNNModel:
             import torch
 
             try:
-                traced = torch.jit.trace(self.net, batch[:1], check_trace=False)
-                self._runner = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+                with warnings.catch_warnings():  # TorchScript's deprecation notices
+                    warnings.simplefilter("ignore")
+                    traced = torch.jit.trace(self.net, batch[:1], check_trace=False)
+                    self._runner = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
             except Exception:  # tracing is an optimisation: the network itself still works
                 self.compile = False
         return self._runner(batch) if self._runner is not None else self.net(batch)
@@ -70,8 +73,9 @@ class CNNLearner(Learner):
 
     name = "cnn"
     family = "image"
-    cost = 30.0
+    cost = 3.0  # it fits its schedule to the deadline, so it is never too slow to start
     early_stopping = True
+    early_stop_rows = 50  # held-out rows calibrate it (temperature), whatever the size
     images_only = True
 
     def available(self) -> str | None:
@@ -111,6 +115,16 @@ class CNNLearner(Learner):
 
     def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> CNNModel:
         import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, ctx.n_jobs))
+        try:
+            return self._fit(X, y, X_val, y_val, params, ctx)
+        finally:  # the setting is process-wide: leave it as found
+            torch.set_num_threads(threads)
+
+    def _fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> CNNModel:
+        import torch
         from torch import nn
 
         from loopml.vision.network import SmallResNet, augment
@@ -118,7 +132,6 @@ class CNNLearner(Learner):
         torch.manual_seed(ctx.seed)
         generator = torch.Generator().manual_seed(ctx.seed)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        torch.set_num_threads(max(1, ctx.n_jobs))
         channels, n_classes = int(X.shape[1]), max(ctx.n_classes, 2)
         width = int(params.get("width", 16))
         net = SmallResNet(channels, width, n_classes).to(device)

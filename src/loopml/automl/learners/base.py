@@ -68,7 +68,11 @@ class Learner(ABC):
         passes rows held out of the training fold, never the scored fold.
     images_only : bool
         True for learners of the ``image`` view: searched only where the data has an
-        image column (and then first).
+        image column.
+    early_stop_rows : int or None
+        Fewest training rows for which cross-validation holds rows out for early
+        stopping; None: the default for boosting (below 5,000 rows it does better with
+        every row).
     """
 
     name: str = ""
@@ -76,6 +80,7 @@ class Learner(ABC):
     cost: float = 1.0
     early_stopping: bool = False
     images_only: bool = False
+    early_stop_rows: int | None = None
 
     def available(self) -> str | None:
         """None when usable here, otherwise why not (e.g. a missing package)."""
