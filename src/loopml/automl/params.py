@@ -46,11 +46,9 @@ def usable_learners(
     chosen: Sequence[str] | None, task: TaskType, images: bool = False
 ) -> list[str]:
     """The named learners (all of them must work here), or every default one that does:
-    with an image column, the image learners right after the first default one (a quick
-    boosted model on classic image features sets the bar, the CNN then has the rest of
-    the budget to beat it)."""
-    first, *rest = DEFAULT_LEARNERS
-    default = [first, *(image_learners() if images else []), *rest]
+    with an image column, the image learners first (the strongest there; an anytime CNN
+    trial takes part of the time left, the rest try classic image features)."""
+    default = [*(image_learners() if images else []), *DEFAULT_LEARNERS]
     names = list(chosen) if chosen is not None else default
     if not names:
         raise InvalidInput("name at least one learner", field="learners")

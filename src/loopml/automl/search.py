@@ -27,6 +27,8 @@ BASELINES: tuple[tuple[str, dict[str, Any]], ...] = (("prior", {}), ("linear", {
 _KEEP = 20  # candidates whose fold models and OOF predictions stay in memory
 _PORTFOLIO_ORDER = 3  # portfolio rounds: each learner's first config, then its second ...
 _FIRST_SECONDS = 5.0
+_ANYTIME_SECONDS = 1.0  # per fold: the least an anytime learner is started with
+_ANYTIME_SHARE = 0.7  # of the time left: what an anytime learner's trial may take
 _LIKELY_MEMBERS = 5
 _REFIT_FACTOR = 1.5  # a refit sees 1/(k-1) more rows than a fold model, and no early stop
 
@@ -158,6 +160,9 @@ class Search:
             id=len(self.trials), learner=learner.name, params=params, baseline=baseline
         )
         deadline = max(self._deadline - self._refit_reserve(), time.monotonic() + min_seconds)
+        if learner.anytime and len(self.learners) > 1:  # it would take all it is given
+            now = time.monotonic()
+            deadline = now + max(_ANYTIME_SHARE * (deadline - now), min_seconds)
         if self.max_trials is not None:
             # A bounded search promises the same models every run: no fit may be cut
             # short by the clock (the budget still ends the loop between trials).
@@ -203,6 +208,8 @@ class Search:
                 learner = self.learners[trial.suggest_categorical("learner", names)]
                 params = learner.space(trial, self.ws.task, len(self.ws.y))
             too_slow = self.max_trials is None and self._expected_seconds(learner) > left
+            if learner.anytime:  # it fits its training to the time it is given
+                too_slow = self.max_trials is None and left < _ANYTIME_SECONDS * self.ws.n_folds
             if not first and too_slow:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 if all(self._expected_seconds(lr) > left for lr in self.learners.values()):

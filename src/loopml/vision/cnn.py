@@ -73,7 +73,8 @@ class CNNLearner(Learner):
 
     name = "cnn"
     family = "image"
-    cost = 3.0  # it fits its schedule to the deadline, so it is never too slow to start
+    cost = 3.0
+    anytime = True  # its schedule completes by the deadline: never too slow to start
     early_stopping = True
     early_stop_rows = 50  # held-out rows calibrate it (temperature), whatever the size
     images_only = True

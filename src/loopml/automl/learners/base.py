@@ -69,6 +69,9 @@ class Learner(ABC):
     images_only : bool
         True for learners of the ``image`` view: searched only where the data has an
         image column.
+    anytime : bool
+        True when ``fit`` shapes its training to the deadline it is given (a learning
+        rate schedule that completes by then): the search never skips it as too slow.
     early_stop_rows : int or None
         Fewest training rows for which cross-validation holds rows out for early
         stopping; None: the default for boosting (below 5,000 rows it does better with
@@ -81,6 +84,7 @@ class Learner(ABC):
     early_stopping: bool = False
     images_only: bool = False
     early_stop_rows: int | None = None
+    anytime: bool = False
 
     def available(self) -> str | None:
         """None when usable here, otherwise why not (e.g. a missing package)."""
