@@ -147,34 +147,31 @@ def classic_features(images: np.ndarray) -> np.ndarray:
     histograms (HOG-like), 192 numbers in [0, 1]."""
     grey = images.astype(np.float32).mean(axis=3) / 255.0  # n x H x W
     n, h, w = grey.shape
-    thumb = _pool(grey, _SMALL).reshape(n, -1)
+    thumb = _pooled(grey.reshape(n, -1), _cells(h, w, _SMALL), _SMALL * _SMALL)
     gy, gx = np.gradient(grey, axis=(1, 2))
-    magnitude = np.hypot(gx, gy)
-    angle = np.mod(np.arctan2(gy, gx), np.pi)  # unsigned orientation
+    magnitude = np.hypot(gx, gy).reshape(n, -1)
+    angle = np.mod(np.arctan2(gy, gx), np.pi).reshape(n, -1)  # unsigned orientation
     bins = np.minimum((angle / np.pi * _BINS).astype(np.int64), _BINS - 1)
-    hist = np.zeros((n, _CELLS, _CELLS, _BINS), dtype=np.float32)
-    rows = np.minimum(np.arange(h) * _CELLS // h, _CELLS - 1)
-    cols = np.minimum(np.arange(w) * _CELLS // w, _CELLS - 1)
-    cell = rows[:, None] * _CELLS + cols[None, :]  # H x W cell index
-    flat = hist.reshape(n, _CELLS * _CELLS * _BINS)
-    index = (cell[None, :, :] * _BINS + bins).reshape(n, -1)
-    np.add.at(
-        flat, (np.repeat(np.arange(n), h * w), index.ravel()), magnitude.reshape(n, -1).ravel()
-    )
-    norms = np.linalg.norm(flat, axis=1, keepdims=True)
-    return np.hstack([thumb, flat / np.where(norms > 0, norms, 1.0)]).astype(np.float64)
+    width = _CELLS * _CELLS * _BINS
+    index = _cells(h, w, _CELLS)[None, :] * _BINS + bins  # n x (H*W): cell and bin
+    offsets = (np.arange(n) * width)[:, None]
+    hist = np.bincount((index + offsets).ravel(), magnitude.ravel(), minlength=n * width)
+    hist = hist.reshape(n, width)
+    norms = np.linalg.norm(hist, axis=1, keepdims=True)
+    return np.hstack([thumb, hist / np.where(norms > 0, norms, 1.0)]).astype(np.float64)
 
 
-def _pool(grey: np.ndarray, side: int) -> np.ndarray:
-    """Average-pool ``n x H x W`` to ``n x side x side`` (H and W need not divide)."""
-    n, h, w = grey.shape
+def _cells(h: int, w: int, side: int) -> np.ndarray:
+    """The cell of each pixel (row-major, H*W of them) in a ``side x side`` grid."""
     rows = np.minimum(np.arange(h) * side // h, side - 1)
     cols = np.minimum(np.arange(w) * side // w, side - 1)
-    out = np.zeros((n, side, side), dtype=np.float64)
-    counts = np.zeros((side, side))
-    np.add.at(counts, (rows[:, None], cols[None, :]), 1.0)
-    for r in range(side):
-        for c in range(side):
-            mask = (rows == r)[:, None] & (cols == c)[None, :]
-            out[:, r, c] = grey[:, mask].mean(axis=1) if mask.any() else 0.0
-    return out
+    return (rows[:, None] * side + cols[None, :]).ravel()
+
+
+def _pooled(flat: np.ndarray, cells: np.ndarray, k: int) -> np.ndarray:
+    """Mean of ``flat``'s pixels (n x H*W) per cell: n x k."""
+    n = len(flat)
+    offsets = (np.arange(n) * k)[:, None]
+    sums = np.bincount((cells[None, :] + offsets).ravel(), flat.ravel(), minlength=n * k)
+    counts = np.bincount(cells, minlength=k)
+    return sums.reshape(n, k) / np.maximum(counts, 1)
