@@ -11,7 +11,7 @@ import pandas as pd
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
 from loopml.core.schemas import Deployment, ModelVersion
-from loopml.serving.predict import Rows, image_value
+from loopml.serving.predict import Rows, decided, image_value
 
 if TYPE_CHECKING:
     from loopml.automl import AutoML
@@ -72,13 +72,8 @@ def predict_table(
     ``abstained`` and ``probability_<class>`` per class."""
     if version.task is TaskType.regression:
         return pd.DataFrame({"value": np.asarray(model.predict(rows.frame), dtype=float)})
-    proba = model.predict_proba(rows.frame)
+    proba, codes, confidence = decided(model, rows)
     classes = np.asarray(model.classes_ if model.classes_ is not None else [], dtype=object)
-    if model.threshold_ is not None and proba.shape[1] == 2:
-        codes = (proba[:, 1] >= model.threshold_).astype(np.int64)
-    else:
-        codes = proba.argmax(axis=1)
-    confidence = proba[np.arange(len(proba)), codes]
     limit = deployment.confidence_threshold
     abstained = confidence < limit if limit is not None else np.zeros(len(codes), dtype=bool)
     labels = classes[codes]

@@ -142,13 +142,8 @@ def _answer(
             {"prediction_id": new_id(), "value": float(v), "model_version": version.number}
             for v in values
         ]
-    proba = model.predict_proba(rows.frame)
+    proba, codes, confidence = decided(model, rows)
     classes: Sequence[Any] = list(model.classes_) if model.classes_ is not None else []
-    if model.threshold_ is not None and proba.shape[1] == 2:
-        codes = (proba[:, 1] >= model.threshold_).astype(np.int64)
-    else:
-        codes = proba.argmax(axis=1)
-    confidence = proba[np.arange(len(proba)), codes]
     limit = deployment.confidence_threshold
     out = []
     for i, code in enumerate(codes):
@@ -166,6 +161,17 @@ def _answer(
             }
         )
     return out
+
+
+def decided(model: AutoML, rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class probabilities, the chosen class codes (the model's cost threshold for
+    binary tasks, else the likeliest) and the confidence in them."""
+    proba = model.predict_proba(rows.frame)
+    if model.threshold_ is not None and proba.shape[1] == 2:
+        codes = (proba[:, 1] >= model.threshold_).astype(np.int64)
+    else:
+        codes = proba.argmax(axis=1)
+    return proba, codes, proba[np.arange(len(proba)), codes]
 
 
 def _plain(value: Any) -> Any:
