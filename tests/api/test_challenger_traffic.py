@@ -108,3 +108,20 @@ def test_a_shadowed_request_is_captured_whole_where_nothing_else_is(
         if c["loopml"]["variant"] == "shadow":
             out = json.loads(c["captureData"]["endpointOutput"]["data"])
             assert out["model_version"] == versions["iris2"]
+
+
+def test_promoting_a_model_already_in_production_is_still_recorded(
+    admin: httpx.Client, versions: dict[str, int]
+) -> None:
+    both = versions["iris2"]
+    _put(admin, "elsewhere", {"model": both})  # production, served by another deployment
+    _put(admin, "promoting", {"model": versions["iris"]})
+    _put(admin, "promoting/challenger", {"model": both, "mode": "shadow"})
+    r = admin.post("/projects/edges/deployments/promoting/promote", json={"reason": "won"})
+    assert r.status_code == 200, r.text
+    last = admin.get(f"/projects/edges/models/{both}/history").json()[-1]
+    assert (last["from_stage"], last["to_stage"], last["reason"]) == (
+        "production",
+        "production",
+        "won",
+    )

@@ -89,9 +89,17 @@ def list_models(session: Session, project: str, stage: Stage | None = None) -> l
 
 
 def set_stage(
-    session: Session, project: str, number: int, stage: Stage, *, actor: str, reason: str = ""
+    session: Session,
+    project: str,
+    number: int,
+    stage: Stage,
+    *,
+    actor: str,
+    reason: str = "",
+    always_record: bool = False,
 ) -> ModelVersion:
-    """Move a model to ``stage``, recording who and why.
+    """Move a model to ``stage``, recording who and why (``always_record``: even when it
+    is there already, for events such as a promotion that the history should show).
 
     A model a deployment serves stays in production until the deployment serves another;
     a new production model archives the production models no deployment serves (and
@@ -99,6 +107,9 @@ def set_stage(
     """
     row = model_row(session, project, number)
     if row.stage == stage.value:
+        if always_record:
+            _move(session, row, stage, actor, reason)
+            session.flush()
         return model_entity(row, project)
     serving = _served_by(session, row.id)
     if stage is not Stage.production and serving:

@@ -177,7 +177,7 @@ def promote(
         deployment, _ = deployments.deploy(s, project, name, number)
         registry.set_stage(
             s, project, number, Stage.production, actor=key.name,
-            reason=reason or f"promoted from challenger on {name}",
+            reason=reason or f"promoted from challenger on {name}", always_record=True,
         )  # fmt: skip
     return deployment
 
