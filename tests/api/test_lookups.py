@@ -119,3 +119,29 @@ def test_values_expire_after_the_ttl() -> None:
     time.sleep(0.25)
     assert recent.fresh("k") is None
     assert recent.get("k", lambda: next(calls)) == first + 1
+
+
+def test_writes_to_things_named_predict_are_applied_at_once(cached: LiveServer) -> None:
+    """Only the prediction routes skip emptying the cache, not every path that ends in
+    "predict" (a deployment, or a project, may be named so)."""
+    with client(cached, cached.admin_key) as admin:
+        r = admin.post("/keys", json={"name": "predictor"})
+        key_id, secret = r.json()["key"]["id"], r.json()["secret"]
+        assert admin.post("/projects", json={"name": "predict"}).status_code == 201
+        grant = admin.put(f"/keys/{key_id}/roles/predict", json={"role": "viewer"})
+        assert grant.status_code == 200, grant.text
+        with client(cached, secret) as http:
+            assert http.get("/projects/predict/deployments").status_code == 200  # trusted now
+            # a path that ends in "predict", but no prediction
+            assert admin.delete(f"/keys/{key_id}/roles/predict").status_code == 200
+            assert http.get("/projects/predict/deployments").status_code == 403
+
+
+def test_the_cache_skips_only_posts_to_prediction_routes() -> None:
+    from loopml.api.lookups import _PREDICT_PATH
+
+    assert _PREDICT_PATH.match("/api/v1/projects/p/deployments/d/predict")
+    assert _PREDICT_PATH.match("/api/v1/projects/p/deployments/d/invocations")
+    assert not _PREDICT_PATH.match("/api/v1/projects/p/deployments/predict")
+    assert not _PREDICT_PATH.match("/api/v1/keys/k/roles/predict")
+    assert not _PREDICT_PATH.match("/api/v1/projects/predict")

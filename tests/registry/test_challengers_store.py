@@ -243,3 +243,13 @@ def test_a_new_production_model_does_not_archive_a_challenger(sqlite_db: Databas
         "bob",
         "replaced by v3",
     )
+
+
+def test_deploying_a_model_of_another_task_clears_the_challenger(sqlite_db: Database) -> None:
+    setup(sqlite_db, ("binary", "binary", "regression"))
+    with sqlite_db.session() as s:
+        deployments.set_challenger(s, "p", "live", 2, CANARY, 50)
+        same_task = deployments.deploy(s, "p", "live", 1)[0]
+        assert same_task.challenger is not None  # the same model again keeps it
+        moved = deployments.deploy(s, "p", "live", 3)[0]  # a regressor now serves
+    assert moved.challenger is None  # a binary canary cannot share a regressor's traffic

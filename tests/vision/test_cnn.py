@@ -373,3 +373,25 @@ def test_a_saved_automl_with_a_cnn_member_predicts_alike(
     assert np.array_equal(loaded.predict(held_out), model.predict(held_out))
     assert loaded.predict_proba(held_out) == pytest.approx(model.predict_proba(held_out), abs=1e-6)
     assert np.mean(loaded.predict(held_out) == y[1000:1300]) > 0.9
+
+
+def test_threads_asking_for_the_cnn_at_once_all_get_it() -> None:
+    """The first lookup imports the plugin (torch: seconds); threads arriving meanwhile
+    wait for it instead of finding no CNN."""
+    script = (
+        "import threading\n"
+        "from loopml.automl.learners import get_learner, image_learners\n"
+        "got = {}\n"
+        "def ask(i):\n"
+        "    try:\n"
+        "        got[i] = type(get_learner('cnn')).__name__ if i % 2 else image_learners()\n"
+        "    except Exception as exc:\n"
+        "        got[i] = repr(exc)\n"
+        "threads = [threading.Thread(target=ask, args=(i,)) for i in range(6)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(sorted(map(str, got.values())))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert out.strip() == str(["CNNLearner"] * 3 + ["['cnn']"] * 3), out

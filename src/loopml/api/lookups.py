@@ -9,6 +9,7 @@ applies within ``ttl`` seconds.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -143,7 +144,8 @@ class Lookups:
 
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
-_PREDICTS = ("/predict", "/invocations")
+# Only the prediction routes themselves (a project or deployment may be named "predict").
+_PREDICT_PATH = re.compile(r"^/api/v1/projects/[^/]+/deployments/[^/]+/(predict|invocations)$")
 
 
 class ForgetOnWrite:
@@ -158,7 +160,7 @@ class ForgetOnWrite:
         if (
             scope["type"] != "http"
             or scope["method"] in _READS
-            or scope["path"].endswith(_PREDICTS)
+            or (scope["method"] == "POST" and _PREDICT_PATH.match(scope["path"]))
         ):
             await self.app(scope, receive, send)
             return

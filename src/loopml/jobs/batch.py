@@ -92,6 +92,8 @@ def _write(
     columns the model ignored."""
     ignored: list[str] = []
     writer: pq.ParquetWriter | None = None
+    inputs_schema: pa.Schema | None = None
+    mixed: set[str] = set()
     abstained = 0
     try:
         for start in range(0, len(frame), CHUNK_ROWS):
@@ -104,10 +106,16 @@ def _write(
             if "abstained" in answers:
                 abstained += int(answers["abstained"].sum())
             answers.insert(0, "row", chunk.index.to_numpy())
-            if include_inputs:
-                inputs = chunk.reset_index(drop=True).rename(columns=lambda c: f"input_{c}")
-                answers = pd.concat([answers, inputs], axis=1)
             table = pa.Table.from_pandas(answers, preserve_index=False)
+            if include_inputs:
+                if inputs_schema is None:  # typed from every row: a chunk may be all-null
+                    mixed = _mixed(frame)
+                    whole = _inputs(frame, mixed)
+                    inputs_schema = pa.Schema.from_pandas(whole, preserve_index=False)
+                inputs = _inputs(chunk, mixed)
+                part = pa.Table.from_pandas(inputs, schema=inputs_schema, preserve_index=False)
+                for field, column in zip(part.schema, part.columns, strict=True):
+                    table = table.append_column(field, column)
             if writer is None:
                 writer = pq.ParquetWriter(path, table.schema, compression="zstd")
             writer.write_table(table)
@@ -117,6 +125,26 @@ def _write(
         if writer is not None:
             writer.close()
     return abstained, ignored
+
+
+def _mixed(rows: pd.DataFrame) -> set[str]:
+    """Object columns holding values of more than one type (written as text)."""
+    found = set()
+    for name in rows.columns:
+        if rows[name].dtype == object:
+            kinds = {type(v) for v in rows[name] if v is not None and v == v}
+            if len(kinds) > 1:
+                found.add(str(name))
+    return found
+
+
+def _inputs(rows: pd.DataFrame, mixed: set[str]) -> pd.DataFrame:
+    """Input columns as written beside the answers: ``input_<name>``; ``mixed`` columns
+    as text, so that one Arrow type holds them."""
+    out = rows.reset_index(drop=True)
+    for name in mixed:
+        out[name] = out[name].map(lambda v: v if v is None or v != v else str(v))
+    return out.rename(columns=lambda c: f"input_{c}")
 
 
 def _dataset_rows(

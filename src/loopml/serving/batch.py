@@ -31,7 +31,10 @@ def check_table(frame: pd.DataFrame, version: ModelVersion) -> Rows:
             continue
         values = frame[name]
         if name in images:  # bytes as they are, base64 text (from a file) decoded
-            decoded = [image_value(v, i, name) for i, v in enumerate(values.tolist())]
+            rows = [
+                int(r) if isinstance(r, int | np.integer) else i for i, r in enumerate(frame.index)
+            ]
+            decoded = [image_value(v, r, name) for r, v in zip(rows, values.tolist(), strict=True)]
             columns[name] = pd.Series(decoded, index=frame.index, dtype=object)
             continue
         if name in numeric and not (  # as /predict does: True is not a number

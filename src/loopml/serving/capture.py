@@ -126,13 +126,13 @@ class CaptureWriter:
         # stall the requests behind it, and waking for every record costs more than it.
         next_flush = time.monotonic() + self.flush_seconds
         while not self._stop.wait(_ENCODE_EVERY):
-            self._drain()
-            if time.monotonic() >= next_flush:
-                next_flush = time.monotonic() + self.flush_seconds
-                try:
+            try:
+                self._drain()
+                if time.monotonic() >= next_flush:
+                    next_flush = time.monotonic() + self.flush_seconds
                     self._write()
-                except Exception:  # a failing store must not stop later flushes
-                    log.exception("capture flush failed")
+            except Exception:  # a failing store (or record) must not stop later flushes
+                log.exception("capture flush failed")
 
     def _drain(self) -> None:
         while True:

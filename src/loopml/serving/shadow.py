@@ -57,13 +57,13 @@ class ShadowRunner:
     ) -> bool:
         """Queue a copy of a request; False when it was dropped (the challenger is behind,
         or the runner is closed)."""
-        if not self._closed:
-            try:
-                self._queue.put_nowait((deployment, challenger, records, first_line, answers))
-                return True
-            except queue.Full:
-                pass
-        with self._count:
+        with self._count:  # closing cannot slip between the check and the put
+            if not self._closed:
+                try:
+                    self._queue.put_nowait((deployment, challenger, records, first_line, answers))
+                    return True
+                except queue.Full:
+                    pass
             self.dropped += 1
         return False
 
@@ -73,7 +73,8 @@ class ShadowRunner:
 
     def close(self) -> None:
         """Predict what is queued, then stop."""
-        self._closed = True
+        with self._count:
+            self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=60)
 

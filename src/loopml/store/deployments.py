@@ -64,6 +64,10 @@ def deploy(
     row.model_version_id = model.id
     if row.challenger_version_id == model.id:  # the challenger won: it is served now
         _clear(row)
+    elif row.challenger_version_id is not None:
+        trial = session.get(ModelVersionRow, row.challenger_version_id)
+        if trial is None or trial.details.get("task") != model.details.get("task"):
+            _clear(row)  # a challenger of another task cannot share the traffic
     if not isinstance(threshold, Keep):
         row.confidence_threshold = threshold
     if fallback_label is not None:

@@ -222,9 +222,12 @@ def _logits(net: Any, X: np.ndarray, device: Any) -> np.ndarray:
     import torch
 
     net.eval()
-    with torch.inference_mode():
-        batch = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
-        return np.asarray(net(batch).double().cpu().numpy())
+    out = []
+    with torch.inference_mode():  # in batches: activations of every row at once can be GBs
+        for start in range(0, len(X), 512):
+            part = np.ascontiguousarray(X[start : start + 512], dtype=np.float32)
+            out.append(net(torch.from_numpy(part).to(device)).double().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0))
 
 
 def _nll(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:

@@ -4,9 +4,11 @@ Parquet or CSV."""
 
 from __future__ import annotations
 
+import base64
 import io
 from typing import Literal
 
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -127,6 +129,13 @@ def batch_output(
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format == "parquet":
         return Response(data, media_type="application/vnd.apache.parquet", headers=headers)
+    table = pq.read_table(io.BytesIO(data))
+    for i, field in enumerate(table.schema):
+        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+            # CSV holds text: bytes (images from a Parquet source) as base64
+            text = pa.array([None if v is None else base64.b64encode(v).decode()
+                             for v in table.column(i).to_pylist()], pa.string())  # fmt: skip
+            table = table.set_column(i, field.name, text)
     sink = io.BytesIO()
-    pacsv.write_csv(pq.read_table(io.BytesIO(data)), sink)
+    pacsv.write_csv(table, sink)
     return Response(sink.getvalue(), media_type="text/csv", headers=headers)

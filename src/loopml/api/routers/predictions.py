@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import random
 import time
 from datetime import datetime, timezone
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from loopml.automl import AutoML
 
 router = APIRouter(prefix="/projects/{project}/deployments", tags=["predictions"])
+log = logging.getLogger("loopml.predict")
 IGNORED_HEADER = "X-Loopml-Ignored-Columns"
 IMAGE_TYPES = ("image/png", "image/jpeg")
 INLINE_ROWS = 32
@@ -140,18 +142,23 @@ async def predict(project: str, name: str, request: Request) -> Response:
     model = models.loaded(version)
     # A few rows for a loaded model are answered on the event loop: handing them to a
     # thread costs more than predicting them. Loading and big requests go to a thread.
+    # Images are decoded in a thread whatever their number: one large image would hold
+    # the event loop, and every other request, for as long as it takes.
+    inline = not any(c["kind"] == "image" for c in version.inputs)
     try:
-        if model is not None and len(records) <= INLINE_ROWS:
+        if model is not None and inline and len(records) <= INLINE_ROWS:
             answers, ignored = _answer(model, served, version, records, first_line)
         else:
             answers, ignored = await run_in_threadpool(
                 _answer, None, served, version, records, first_line, models
             )
-    except InvalidInput:
+    except Exception:
         if variant != "canary":
             raise
-        # Rows the canary refuses (it may read a column the served model ignores) are
-        # answered by the served model: a canary never fails a request that would succeed.
+        # Rows the canary refuses (it may read a column the served model ignores), or a
+        # canary that fails, are answered by the served model: a canary never fails a
+        # request that would succeed.
+        log.warning("canary v%s failed; the served model answers", version.number, exc_info=True)
         version, variant = served.model, "production"
         answers, ignored = await run_in_threadpool(
             _answer, None, served, version, records, first_line, models

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from importlib.metadata import entry_points
 
 from loopml.automl.learners.base import FitContext, Learner, Model
@@ -46,6 +47,7 @@ DEFAULT_LEARNERS = (
 
 ENTRY_POINTS = "loopml.learners"
 _plugins: list[bool] = []  # set once the entry points have been read
+_plugins_lock = threading.Lock()
 
 
 def register(learner: Learner) -> Learner:
@@ -58,16 +60,17 @@ def load_plugins() -> None:
     """Register the learners installed packages declare under the ``loopml.learners``
     entry point (``loopml.vision``'s CNN among them); a plugin that fails to import is
     skipped, so one broken package cannot stop AutoML."""
-    if _plugins:
-        return
-    _plugins.append(True)
-    for point in entry_points(group=ENTRY_POINTS):
-        if point.name in REGISTRY:
-            continue
-        try:
-            REGISTRY[point.name] = point.load()()
-        except Exception:  # a broken plugin: get_learner says so when asked for it
-            continue
+    with _plugins_lock:  # importing a plugin (torch) takes seconds: others wait for it
+        if _plugins:
+            return
+        for point in entry_points(group=ENTRY_POINTS):
+            if point.name in REGISTRY:
+                continue
+            try:
+                REGISTRY[point.name] = point.load()()
+            except Exception:  # a broken plugin: get_learner says so when asked for it
+                continue
+        _plugins.append(True)
 
 
 def image_learners() -> list[str]:
