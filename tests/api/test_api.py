@@ -31,12 +31,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield srv
 
 
-@pytest.fixture(scope="module")
-def admin(server: LiveServer) -> Iterator[httpx.Client]:
-    with client(server, server.admin_key) as http:
-        yield http
-
-
 def new_key(http: httpx.Client, name: str, **body: Any) -> dict[str, Any]:
     r = http.post("/keys", json={"name": name, **body})
     assert r.status_code == 201, r.text

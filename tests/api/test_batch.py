@@ -37,12 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="module")
-def admin(server: LiveServer) -> Iterator[httpx.Client]:
-    with client(server, server.admin_key) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
 def sdk(server: LiveServer) -> Iterator[Client]:
     with Client(server.url, server.admin_key) as c:
         yield c

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from loopml.sdk import Client
-from tests.api.support import client, serve
+from tests.api.support import serve
 from tests.conftest import LiveServer, wait_for
 
 FAST = {"time_budget": 1, "max_trials": 1}
@@ -26,12 +26,6 @@ IRIS = {
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with serve(tmp_path_factory, capture_flush_seconds=0.2) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def admin(server: LiveServer) -> Iterator[httpx.Client]:
-    with client(server, server.admin_key) as http:
-        yield http
 
 
 @pytest.fixture(scope="module")

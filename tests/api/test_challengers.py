@@ -31,12 +31,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="module")
-def admin(server: LiveServer) -> Iterator[httpx.Client]:
-    with client(server, server.admin_key) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
 def versions(server: LiveServer) -> dict[str, int]:
     """Project "duel": three iris classifiers ("served", "challenger" and "promoted", the
     last one touched only by the promote test) and a diabetes regressor."""

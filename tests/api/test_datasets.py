@@ -52,12 +52,6 @@ def parse_csv(body: bytes) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with serve(tmp_path_factory) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
 def admin(server: LiveServer) -> Iterator[httpx.Client]:
     with client(server, server.admin_key) as http:
         assert http.post("/projects", json={"name": PROJECT}).status_code == 201

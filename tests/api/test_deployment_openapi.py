@@ -16,7 +16,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from loopml.data.builtin import load_builtin
 from loopml.sdk import Client
-from tests.api.support import assert_problem, client, serve
+from tests.api.support import assert_problem, client
 from tests.conftest import LiveServer
 
 FAST = {"time_budget": 2, "max_trials": 2, "seed": 0}
@@ -25,18 +25,6 @@ PENGUINS += ["body_mass_g", "sex", "year"]
 SPECIES = ["Adelie", "Chinstrap", "Gentoo"]
 IRIS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 NUMBER = ["number", "null"]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with serve(tmp_path_factory) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def admin(server: LiveServer) -> Iterator[httpx.Client]:
-    with client(server, server.admin_key) as http:
-        yield http
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from sklearn.datasets import load_digits
 from loopml.data import load
 from loopml.sdk import Client
 from loopml.store.blobs import BlobStore
-from tests.api.support import assert_problem, client, serve
+from tests.api.support import assert_problem
 from tests.conftest import LiveServer
 
 PER_DIGIT = 40
@@ -40,18 +40,6 @@ def encode(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with serve(tmp_path_factory) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def admin(server: LiveServer) -> Iterator[httpx.Client]:
-    with client(server, server.admin_key) as http:
-        yield http
 
 
 @pytest.fixture(scope="module")

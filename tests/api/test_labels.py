@@ -17,7 +17,7 @@ import pytest
 from loopml.core.enums import JobState
 from loopml.core.schemas import Job
 from loopml.sdk import Client
-from tests.api.support import assert_problem, client, serve
+from tests.api.support import assert_problem, client
 from tests.conftest import LiveServer
 from tests.data.support import png
 
@@ -35,12 +35,6 @@ def pets_csv() -> bytes:
 
 
 PICTURES = {f"{i}.png": png((i * 60, 100, 250 - i * 60)) for i in range(3)}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with serve(tmp_path_factory) as live:
-        yield live
 
 
 @pytest.fixture(scope="module")

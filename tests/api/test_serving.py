@@ -18,25 +18,13 @@ from loopml.core.errors import InvalidInput, NotFound
 from loopml.data.builtin import load_builtin
 from loopml.sdk import Client
 from loopml.store.blobs import BlobStore
-from tests.api.support import assert_problem, client, serve
+from tests.api.support import assert_problem
 from tests.conftest import LiveServer
 
 FAST = {"time_budget": 2, "max_trials": 2, "seed": 0}
 FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 SETOSA = dict(zip(FEATURES, [5.1, 3.5, 1.4, 0.2], strict=True))
 VIRGINICA = dict(zip(FEATURES, [6.7, 3.0, 5.8, 2.2], strict=True))
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with serve(tmp_path_factory) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def admin(server: LiveServer) -> Iterator[httpx.Client]:
-    with client(server, server.admin_key) as http:
-        yield http
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,6 @@ from tests.conftest import LiveServer
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with serve(tmp_path_factory) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
 def admin(server: LiveServer) -> Iterator[httpx.Client]:
     with client(server, server.admin_key) as http:
         assert http.post("/projects", json={"name": "flowers"}).status_code == 201
