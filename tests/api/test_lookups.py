@@ -91,34 +91,38 @@ def test_unknown_keys_are_never_trusted(cached: LiveServer) -> None:
 
 
 def test_a_lookup_that_overlaps_a_change_is_not_kept() -> None:
-    recent: _Recent[str] = _Recent(ttl=60)
     loading, changed = threading.Event(), threading.Event()
+    state = ["old"]
 
-    def slow_old_read() -> str:
-        loading.set()
-        changed.wait(5)
-        return "old"
+    def read(key: str) -> str:
+        if state[0] == "old":  # a slow read of the old state
+            loading.set()
+            changed.wait(5)
+            return "old"
+        return state[0]
 
+    recent: _Recent[str, str] = _Recent(ttl=60, load=read)
     got: list[str] = []
-    reader = threading.Thread(target=lambda: got.append(recent.get("k", slow_old_read)))
+    reader = threading.Thread(target=lambda: got.append(recent.get("k")))
     reader.start()
     loading.wait(5)
+    state[0] = "new"
     recent.forget()  # the change lands while the read is under way
     changed.set()
     reader.join(5)
     assert got == ["old"]  # that request saw the old state...
-    assert recent.get("k", lambda: "new") == "new"  # ...but the next one looks again
+    assert recent.get("k") == "new"  # ...but the next one looks again
 
 
 def test_values_expire_after_the_ttl() -> None:
-    recent: _Recent[int] = _Recent(ttl=0.2)
     calls = iter(range(10))
-    first = recent.get("k", lambda: next(calls))
-    assert recent.get("k", lambda: next(calls)) == first  # trusted
+    recent: _Recent[str, int] = _Recent(ttl=0.2, load=lambda key: next(calls))
+    first = recent.get("k")
+    assert recent.get("k") == first  # trusted
     assert recent.fresh("k") == first
     time.sleep(0.25)
     assert recent.fresh("k") is None
-    assert recent.get("k", lambda: next(calls)) == first + 1
+    assert recent.get("k") == first + 1
 
 
 def test_writes_to_things_named_predict_are_applied_at_once(cached: LiveServer) -> None:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Generic, TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,44 +23,48 @@ from loopml.store import deployments, keys
 from loopml.store.db import Database
 from loopml.store.deployments import Served
 
+K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 _MAX_ENTRIES = 4096
 
 
-class _Recent(Generic[T]):
-    """Values trusted for ``ttl`` seconds. Past half of it, the first request to read a
-    value has it looked up again in the background and keeps the one it has, so that
-    under steady traffic no request waits for the database, and no value is older than
-    ``ttl``."""
+class _Recent(Generic[K, T]):
+    """Values ``load(key)`` gave, trusted for ``ttl`` seconds. Past half of it, the first
+    request to read a value has it looked up again in the background and keeps the one it
+    has, so that under steady traffic no request waits for the database, and no value is
+    older than ``ttl``."""
 
-    def __init__(self, ttl: float, refresher: ThreadPoolExecutor | None = None) -> None:
+    def __init__(
+        self, ttl: float, load: Callable[[K], T], refresher: ThreadPoolExecutor | None = None
+    ) -> None:
         self.ttl = ttl
+        self.load = load
         self.refresher = refresher
-        self._found: dict[object, tuple[float, T]] = {}
-        self._refreshing: set[object] = set()
+        self._found: dict[K, tuple[float, T]] = {}
+        self._refreshing: set[K] = set()
         self._generation = 0
         self._lock = threading.Lock()
 
-    def fresh(self, key: object, load: Callable[[], T] | None = None) -> T | None:
-        """The value if it is known and fresh (no lookup waits); ``load`` refreshes it in
-        the background once it is half way to stale."""
+    def fresh(self, key: K) -> T | None:
+        """The value if it is known and fresh (no lookup waits); once it is half way to
+        stale, a background lookup renews it."""
         hit = self._found.get(key)
         if hit is None:
             return None
         age = time.monotonic() - hit[0]
         if age >= self.ttl:
             return None
-        if load is not None and self.refresher is not None and age >= self.ttl / 2:
+        if self.refresher is not None and age >= self.ttl / 2:
             with self._lock:
                 start = key not in self._refreshing
                 self._refreshing.add(key)
             if start:
-                self.refresher.submit(self._refresh, key, load)
+                self.refresher.submit(self._refresh, key)
         return hit[1]
 
-    def _refresh(self, key: object, load: Callable[[], T]) -> None:
+    def _refresh(self, key: K) -> None:
         try:
-            self.get(key, load, again=True)
+            self.get(key, again=True)
         except Exception:  # e.g. a key revoked meanwhile: forget it, the next request asks
             with self._lock:
                 self._found.pop(key, None)
@@ -69,17 +72,17 @@ class _Recent(Generic[T]):
             with self._lock:
                 self._refreshing.discard(key)
 
-    def get(self, key: object, load: Callable[[], T], again: bool = False) -> T:
+    def get(self, key: K, again: bool = False) -> T:
         """The value, looked up unless it is fresh (always when ``again``)."""
         if self.ttl <= 0:
-            return load()
+            return self.load(key)
         now = time.monotonic()
         with self._lock:
             hit = self._found.get(key)
             generation = self._generation
         if hit is not None and now - hit[0] < self.ttl and not again:
             return hit[1]
-        value = load()
+        value = self.load(key)
         with self._lock:
             # A lookup that overlapped a change may have read the old state: not kept.
             if generation == self._generation:
@@ -109,30 +112,30 @@ class Lookups:
         self.db = db
         refresher = ThreadPoolExecutor(1, thread_name_prefix="loopml-lookups")
         self._refresher = refresher
-        self._keys: _Recent[ApiKey] = _Recent(ttl, refresher)
-        self._served: _Recent[Served] = _Recent(ttl, refresher)
+        self._keys: _Recent[str, ApiKey] = _Recent(ttl, self._load_key, refresher)
+        self._served: _Recent[tuple[str, str], Served] = _Recent(ttl, self._load_served, refresher)
 
     def fresh_key(self, secret: str) -> ApiKey | None:
         """The key for ``secret`` if it was verified moments ago (no database work)."""
-        return self._keys.fresh(secret, partial(self._load_key, secret))
+        return self._keys.fresh(secret)
 
     def fresh_served(self, project: str, name: str) -> Served | None:
-        return self._served.fresh((project, name), partial(self._load_served, project, name))
+        return self._served.fresh((project, name))
 
     def key(self, secret: str) -> ApiKey:
         """The key for ``secret``; unknown and revoked keys are never cached."""
-        return self._keys.get(secret, partial(self._load_key, secret))
+        return self._keys.get(secret)
 
     def served(self, project: str, name: str) -> Served:
-        return self._served.get((project, name), partial(self._load_served, project, name))
+        return self._served.get((project, name))
 
     def _load_key(self, secret: str) -> ApiKey:
         with self.db.session() as s:
             return keys.authenticate(s, secret)
 
-    def _load_served(self, project: str, name: str) -> Served:
+    def _load_served(self, key: tuple[str, str]) -> Served:
         with self.db.session() as s:
-            return deployments.served(s, project, name)
+            return deployments.served(s, *key)
 
     def close(self) -> None:
         self._refresher.shutdown(wait=True, cancel_futures=True)

@@ -82,6 +82,17 @@ def choose_threshold(
     return float(grid[best[len(best) // 2]])
 
 
+def choose(proba: np.ndarray, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The class code decided per row (the cost threshold for binary tasks, else the
+    likeliest class) and the confidence in it, which a cost threshold can make differ
+    from the highest probability."""
+    if threshold is not None and proba.shape[1] == 2:
+        codes = (proba[:, 1] >= threshold).astype(np.int64)
+    else:
+        codes = proba.argmax(axis=1)
+    return codes, proba[np.arange(len(proba)), codes]
+
+
 def decide(
     proba: np.ndarray,
     classes: np.ndarray,
@@ -90,16 +101,11 @@ def decide(
     fallback: Any,
 ) -> np.ndarray:
     """Labels from probabilities, abstaining (``fallback``) below the confidence threshold."""
-    if threshold is not None and proba.shape[1] == 2:
-        codes = (proba[:, 1] >= threshold).astype(np.int64)
-    else:
-        codes = proba.argmax(axis=1)
+    codes, confidence = choose(proba, threshold)
     labels = classes[codes]
     if confidence_threshold is None:
         return labels
-    # The confidence of the class decided, which a cost threshold can make differ from
-    # the most probable one.
-    confident = proba[np.arange(len(proba)), codes] >= confidence_threshold
+    confident = confidence >= confidence_threshold
     out = labels.astype(object)
     out[~confident] = fallback
     return out

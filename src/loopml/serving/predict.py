@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from loopml.automl.decision import choose
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import new_id
@@ -167,11 +168,8 @@ def decided(model: AutoML, rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """Class probabilities, the chosen class codes (the model's cost threshold for
     binary tasks, else the likeliest) and the confidence in them."""
     proba = model.predict_proba(rows.frame)
-    if model.threshold_ is not None and proba.shape[1] == 2:
-        codes = (proba[:, 1] >= model.threshold_).astype(np.int64)
-    else:
-        codes = proba.argmax(axis=1)
-    return proba, codes, proba[np.arange(len(proba)), codes]
+    codes, confidence = choose(proba, model.threshold_)
+    return proba, codes, confidence
 
 
 def _plain(value: Any) -> Any:
