@@ -25,6 +25,35 @@ from loopml.settings import Settings
 from loopml.store import deployments, projects, registry
 
 
+def register(home: Path, model: AutoML, captures: dict[str, float]) -> None:
+    """Register ``model`` in project "bench" of ``home`` and deploy it under each name of
+    ``captures`` with that capture share."""
+    opened = open_home(Settings(home=home))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.zip"
+        digest = model.save(path)
+        stored = opened.blobs.put("models/bench/model.zip", path.read_bytes())
+    assert model.classes_ is not None and model.feature_names_in_ is not None
+    kinds = {c.name: c.kind for c in model.schema_.columns}
+    details = {
+        "task": model.task_.value,
+        "metric": model.metric_,
+        "artifact": stored.key,
+        "artifact_sha256": stored.sha256,
+        "content_hash": digest,
+        "size_bytes": stored.size,
+        "classes": model.classes_.tolist(),
+        "inputs": [
+            {"name": str(n), "kind": kinds.get(str(n), "ignored")} for n in model.feature_names_in_
+        ],
+    }
+    with opened.db.session() as s:
+        projects.create(s, "bench")
+        version, _ = registry.add_model(s, "bench", details, training=None, actor="benchmark")
+        for name, share in captures.items():
+            deployments.deploy(s, "bench", name, version.number, capture_percent=share)
+
+
 def main() -> None:
     home, out = Path(sys.argv[1]), Path(sys.argv[2])
     frame, info = load_builtin("builtin:breast_cancer")
@@ -38,27 +67,7 @@ def main() -> None:
     (out / "columns.json").write_text(json.dumps(list(X.columns)))
 
     model = AutoML(learners=["lightgbm"], time_budget=20, max_trials=3, seed=0).fit(X, y)
-    opened = open_home(Settings(home=home))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.zip"
-        digest = model.save(path)
-        stored = opened.blobs.put("models/bench/lgbm/model.zip", path.read_bytes())
-    kinds = {c.name: c.kind for c in model.schema_.columns}
-    details = {
-        "task": model.task_.value,
-        "metric": model.metric_,
-        "artifact": stored.key,
-        "artifact_sha256": stored.sha256,
-        "content_hash": digest,
-        "size_bytes": stored.size,
-        "classes": model.classes_.tolist(),
-        "inputs": [{"name": str(n), "kind": kinds.get(str(n), "ignored")} for n in X.columns],
-    }
-    with opened.db.session() as s:
-        projects.create(s, "bench")
-        version, _ = registry.add_model(s, "bench", details, training=None, actor="benchmark")
-        deployments.deploy(s, "bench", "capture", version.number, capture_percent=100)
-        deployments.deploy(s, "bench", "nocapture", version.number, capture_percent=0)
+    register(home, model, {"capture": 100.0, "nocapture": 0.0})
     print("ensemble members:", model.leaderboard_.head(3)["model"].tolist())
 
 
