@@ -37,24 +37,26 @@ def check_table(frame: pd.DataFrame, version: ModelVersion) -> Rows:
             decoded = [image_value(v, r, name) for r, v in zip(rows, values.tolist(), strict=True)]
             columns[name] = pd.Series(decoded, index=frame.index, dtype=object)
             continue
-        if name in numeric and not (  # as /predict does: True is not a number
-            pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if name in numeric and (
+            pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values)
         ):
-            flags = values.map(lambda v: isinstance(v, bool | np.bool_), na_action="ignore")
-            if flags.fillna(False).astype(bool).any():
-                at = int(np.flatnonzero(flags.fillna(False).astype(bool).to_numpy())[0])
-                raise _not_a_number(frame, at, name, values.iloc[at])
-        if name in numeric and not pd.api.types.is_numeric_dtype(values):
-            parsed = pd.to_numeric(values, errors="coerce")
-            text = values.astype("string").str.strip()
-            bad = parsed.isna() & values.notna() & (text != "")
-            if bad.any():
-                at = int(np.flatnonzero(bad.to_numpy())[0])
-                raise _not_a_number(frame, at, name, values.iloc[at])
-            values = parsed
+            values = _numbers(frame, name, values)
         columns[name] = values
     ignored = sorted(set(map(str, frame.columns)) - set(columns))
     return Rows(frame=pd.DataFrame(columns).reset_index(drop=True), ignored=ignored)
+
+
+def _numbers(frame: pd.DataFrame, name: str, values: pd.Series) -> pd.Series:
+    """``values`` as numbers; the first that is not one (text that does not parse, or a
+    boolean, as /predict says of True) is refused naming its row."""
+    flags = values.map(lambda v: isinstance(v, bool | np.bool_), na_action="ignore")
+    parsed = pd.to_numeric(values, errors="coerce")
+    unparsed = parsed.isna() & values.notna() & (values.astype("string").str.strip() != "")
+    bad = flags.fillna(False).astype(bool).to_numpy() | unparsed.to_numpy()
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        raise _not_a_number(frame, at, name, values.iloc[at])
+    return parsed
 
 
 def _not_a_number(frame: pd.DataFrame, at: int, name: str, value: object) -> InvalidInput:
