@@ -85,6 +85,41 @@ class JobCancelled(LoopmlError):
     code = "job-cancelled"
 
 
+class InvalidDefinition(InvalidInput):
+    """A workflow definition breaks the States Language; ``problems`` lists every break.
+
+    Each problem is ``(where, message)``, ``where`` naming the state and field, such as
+    ``States.Classify.Next``.
+    """
+
+    code = "invalid-definition"
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        lines = "; ".join(f"{where}: {message}" for where, message in problems)
+        super().__init__(
+            f"the workflow definition is invalid: {lines}",
+            field=problems[0][0] if problems else None,
+            problems=[{"where": where, "message": message} for where, message in problems],
+        )
+        self.problems = problems
+
+
+class StatesError(LoopmlError):
+    """A workflow state failed with a named error, as the States Language names them.
+
+    A task raises it to fail with a chosen name (``StatesError("ConfidenceThresholdNotMet",
+    "0.81 < 0.93")``); any other exception a task raises fails it with the exception's
+    class name as the error.
+    """
+
+    code = "states-error"
+
+    def __init__(self, error: str, cause: str = "") -> None:
+        super().__init__(f"{error}: {cause}" if cause else error)
+        self.error = error
+        self.cause = cause
+
+
 ERRORS_BY_CODE: dict[str, type[LoopmlError]] = {
     cls.code: cls
     for cls in (
@@ -101,3 +136,5 @@ ERRORS_BY_CODE: dict[str, type[LoopmlError]] = {
         JobCancelled,
     )
 }
+# Rebuilt from a problem answer, an invalid definition is the input error it derives from.
+ERRORS_BY_CODE[InvalidDefinition.code] = InvalidInput

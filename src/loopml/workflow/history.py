@@ -1,0 +1,57 @@
+"""Execution history in the shape and order Step Functions' ``GetExecutionHistory`` uses."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+Event = dict[str, Any]
+Sink = Callable[[Event], None]
+
+
+def details_key(kind: str) -> str:
+    """The field that holds an event's details, as Step Functions names it."""
+    if kind.endswith("StateEntered"):
+        return "stateEnteredEventDetails"
+    if kind.endswith("StateExited"):
+        return "stateExitedEventDetails"
+    return kind[0].lower() + kind[1:] + "EventDetails"
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class History:
+    """The events of one execution, numbered from 1, each pointing at the one before it
+    on its own path (a ``Parallel`` branch or ``Map`` iteration has its own path).
+
+    Parameters
+    ----------
+    sink : callable, optional
+        Called with each event as it is added (to persist or stream it), under the lock
+        that orders the events.
+    """
+
+    def __init__(self, sink: Sink | None = None) -> None:
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+        self._sink = sink
+
+    def add(self, kind: str, previous: int, details: dict[str, Any] | None = None) -> int:
+        with self._lock:
+            event: Event = {
+                "id": len(self.events) + 1,
+                "previousEventId": previous,
+                "timestamp": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+                "type": kind,
+            }
+            if details is not None:
+                event[details_key(kind)] = details
+            self.events.append(event)
+            if self._sink is not None:
+                self._sink(event)
+            return event["id"]

@@ -1,0 +1,407 @@
+"""Run compiled state machines: data flow, retries, catches, timeouts, Parallel and Map.
+
+The order of work inside a state follows the States Language: ``InputPath`` →
+``Parameters`` → the state's work → ``ResultSelector`` → ``ResultPath`` → ``OutputPath``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from loopml.core.errors import NotFound, StatesError
+from loopml.core.ids import new_id
+from loopml.workflow.choice import parse_timestamp
+from loopml.workflow.concurrency import fan_out, within
+from loopml.workflow.execution import ExecutionResult, RunContext, Scope, Stopped, now
+from loopml.workflow.history import History, Sink, to_json
+from loopml.workflow.paths import PathMissing, put
+from loopml.workflow.states import Machine, State
+from loopml.workflow.tasks import DEFAULT_TASKS, TaskContext, TaskRegistry
+
+DeploymentCall = Callable[[str, Any, TaskContext], Any]
+
+
+class Runner:
+    """Runs state machines on local threads.
+
+    Parameters
+    ----------
+    tasks : TaskRegistry, optional
+        Where ``loopml:task:<name>`` resolves; the default registry when omitted.
+    deployments : callable, optional
+        ``(name, input, context) -> result`` for ``loopml:deployment:<name>``; the server
+        supplies one that predicts with the project's deployment.
+    services : object, optional
+        Passed to tasks as ``context.services``.
+    """
+
+    def __init__(
+        self,
+        tasks: TaskRegistry | None = None,
+        deployments: DeploymentCall | None = None,
+        services: Any = None,
+    ) -> None:
+        self.tasks = tasks if tasks is not None else DEFAULT_TASKS
+        self.deployments = deployments
+        self.services = services
+
+    def run(
+        self,
+        machine: Machine,
+        data: Any = None,
+        *,
+        execution_id: str | None = None,
+        name: str = "",
+        sink: Sink | None = None,
+        abort: threading.Event | None = None,
+    ) -> ExecutionResult:
+        """Run ``machine`` on ``data`` to the end and return how it ended."""
+        execution_id = execution_id or new_id()
+        started = now()
+        history = History(sink)
+        execution = {
+            "Id": execution_id,
+            "Name": name or execution_id,
+            "StartTime": started,
+            "Input": data,
+            "StateMachine": {"Id": name, "Name": name},
+        }
+        deadline = time.monotonic() + machine.timeout if machine.timeout else None
+        run = RunContext(history, execution, deadline, abort or threading.Event())
+        last = history.add(
+            "ExecutionStarted", 0, {"input": to_json(data), "inputDetails": {"truncated": False}}
+        )
+        result = ExecutionResult(execution_id, "RUNNING", started=started)
+        try:
+            output, last = self._machine(run, machine, data, last, Scope(), None)
+        except Stopped as stop:
+            kind = {"TIMED_OUT": "ExecutionTimedOut", "ABORTED": "ExecutionAborted"}[stop.status]
+            history.add(kind, last, {"error": stop.error, "cause": stop.cause})
+            result.status, result.error, result.cause = stop.status, stop.error, stop.cause
+        except StatesError as exc:
+            history.add("ExecutionFailed", last, {"error": exc.error, "cause": exc.cause})
+            result.status, result.error, result.cause = "FAILED", exc.error, exc.cause
+        else:
+            history.add(
+                "ExecutionSucceeded",
+                last,
+                {"output": to_json(output), "outputDetails": {"truncated": False}},
+            )
+            result.status, result.output = "SUCCEEDED", output
+        result.stopped = now()
+        result.events = history.events
+        return result
+
+    def _machine(
+        self, run: RunContext, machine: Machine, data: Any, last: int, scope: Scope, item: Any
+    ) -> tuple[Any, int]:
+        name: str | None = machine.start_at
+        while name is not None:
+            run.check(scope)
+            data, name, last = self._state(run, machine.states[name], data, last, scope, item)
+        return data, last
+
+    def _state(
+        self, run: RunContext, state: State, raw: Any, last: int, scope: Scope, item: Any
+    ) -> tuple[Any, str | None, int]:
+        history = run.history
+        kind = state.type
+        entered = now()
+        last = history.add(f"{kind}StateEntered", last, {"name": state.name, "input": to_json(raw)})
+        if kind in ("Choice", "Succeed", "Wait", "Fail"):
+            context = run.context(state, entered, 0, item)
+            data = state.input_path(raw, context) if state.input_path else raw
+            nxt = state.next
+            if kind == "Fail":
+                raise _fail(state, data)
+            if kind == "Choice":
+                nxt = _choose(state, data, context)
+            elif kind == "Wait":
+                run.sleep(_wait_seconds(state, data), scope)
+            output = state.output_path(data, context) if state.output_path else data
+        else:
+            output, nxt, last = self._with_retries(run, state, raw, last, scope, entered, item)
+        last = history.add(
+            f"{kind}StateExited", last, {"name": state.name, "output": to_json(output)}
+        )
+        return output, nxt, last
+
+    def _with_retries(
+        self,
+        run: RunContext,
+        state: State,
+        raw: Any,
+        last: int,
+        scope: Scope,
+        entered: str,
+        item: Any,
+    ) -> tuple[Any, str | None, int]:
+        attempts = [0] * len(state.retry)
+        while True:
+            context = run.context(state, entered, sum(attempts), item)
+            try:
+                data = state.input_path(raw, context) if state.input_path else raw
+                if state.parameters is not None:
+                    data = state.parameters(data, context)
+                result, last = self._work(run, state, data, last, scope, context)
+                if state.result_selector is not None:
+                    result = state.result_selector(result, context)
+                output = raw if state.discard_result else put(raw, state.result_path, result)
+                if state.output_path is not None:
+                    output = state.output_path(output, context)
+                return output, state.next, last
+            except StatesError as exc:
+                if exc.error == "States.Runtime":
+                    raise
+                delay = _retry_delay(state, attempts, exc.error)
+                if delay is not None:
+                    run.sleep(delay, scope)
+                    continue
+                for catcher in state.catch:
+                    if _matches(catcher.errors, exc.error):
+                        error = {"Error": exc.error, "Cause": exc.cause}
+                        output = raw if catcher.discard else put(raw, catcher.result_path, error)
+                        return output, catcher.next, last
+                raise
+
+    def _work(
+        self,
+        run: RunContext,
+        state: State,
+        data: Any,
+        last: int,
+        scope: Scope,
+        context: dict[str, Any],
+    ) -> tuple[Any, int]:
+        if state.type == "Pass":
+            return (state.result if state.has_result else data), last
+        if state.type == "Task":
+            return self._task(run, state, data, last, context)
+        if state.type == "Parallel":
+            return self._parallel(run, state, data, last, scope)
+        return self._map(run, state, data, last, scope, context)
+
+    def _task(
+        self, run: RunContext, state: State, data: Any, last: int, context: dict[str, Any]
+    ) -> tuple[Any, int]:
+        history = run.history
+        last = history.add(
+            "TaskScheduled",
+            last,
+            {"resource": state.resource, "resourceType": "loopml", "parameters": to_json(data)},
+        )
+        last = history.add("TaskStarted", last, {"resource": state.resource})
+        limit = state.timeout
+        if state.timeout_path is not None:
+            limit = _positive(state.timeout_path.get(data), "TimeoutSecondsPath")
+        deadline = time.monotonic() + limit if limit else None
+        if run.deadline is not None and (deadline is None or run.deadline < deadline):
+            deadline = run.deadline
+        task_context = TaskContext(
+            run.execution["Id"], state.name, context["State"]["RetryCount"], deadline, self.services
+        )
+        try:
+            call = self._resolve(state.resource)
+            result = (
+                call(data, task_context)
+                if deadline is None
+                else within(call, data, task_context, deadline, limit)
+            )
+            text = to_json(result)
+        except StatesError as exc:
+            kind = "TaskTimedOut" if exc.error == "States.Timeout" else "TaskFailed"
+            history.add(
+                kind, last, {"resource": state.resource, "error": exc.error, "cause": exc.cause}
+            )
+            if (
+                exc.error == "States.Timeout"
+                and run.deadline is not None
+                and time.monotonic() >= run.deadline
+            ):
+                run.check(Scope())
+            raise
+        except (TypeError, ValueError) as exc:
+            error = StatesError("States.TaskFailed", f"the task's result is not JSON: {exc}")
+            history.add(
+                "TaskFailed",
+                last,
+                {"resource": state.resource, "error": error.error, "cause": error.cause},
+            )
+            raise error from None
+        last = history.add("TaskSucceeded", last, {"resource": state.resource, "output": text})
+        return result, last
+
+    def _resolve(self, resource: str) -> Callable[[Any, TaskContext], Any]:
+        kind, _, name = resource.removeprefix("loopml:").partition(":")
+        if kind == "deployment":
+            if self.deployments is None:
+                raise StatesError(
+                    "loopml.NoDeployments",
+                    f"{resource}: deployments are called "
+                    "through a loopml server; this runner has none",
+                )
+            deployments = self.deployments
+            return lambda data, context: _guard(deployments, name, data, context)
+        try:
+            task = self.tasks.get(name)
+        except NotFound as exc:
+            raise StatesError("States.TaskFailed", exc.message) from None
+        return lambda data, context: _guard(task, data, context)
+
+    def _parallel(
+        self, run: RunContext, state: State, data: Any, last: int, scope: Scope
+    ) -> tuple[Any, int]:
+        history = run.history
+        last = history.add("ParallelStateStarted", last)
+        inner = Scope(scope)
+
+        def branch(machine: Machine) -> tuple[Any, int]:
+            return self._machine(run, machine, data, last, inner, None)
+
+        try:
+            outcomes = fan_out(branch, state.branches, len(state.branches), inner)
+        except (StatesError, Stopped) as exc:
+            if isinstance(exc, StatesError):
+                history.add("ParallelStateFailed", last, {"error": exc.error, "cause": exc.cause})
+            raise
+        last = history.add("ParallelStateSucceeded", max(step for _, step in outcomes))
+        return [output for output, _ in outcomes], last
+
+    def _map(
+        self,
+        run: RunContext,
+        state: State,
+        data: Any,
+        last: int,
+        scope: Scope,
+        context: dict[str, Any],
+    ) -> tuple[Any, int]:
+        history = run.history
+        items = state.items_path.get(data) if state.items_path is not None else data
+        if not isinstance(items, list):
+            raise StatesError(
+                "States.Runtime",
+                f"the Map state {state.name!r} needs an array "
+                f"at its ItemsPath, not {to_json(items)[:80]}",
+            )
+        limit = state.max_concurrency
+        if state.max_concurrency_path is not None:
+            limit = int(_positive(state.max_concurrency_path.get(data), "MaxConcurrencyPath"))
+        last = history.add("MapStateStarted", last, {"length": len(items)})
+        inner = Scope(scope)
+        machine = state.iterator
+        assert machine is not None
+
+        def iteration(index: int) -> tuple[Any, int]:
+            item = {"Index": index, "Value": items[index]}
+            value = (
+                state.item_selector(data, {**context, "Map": {"Item": item}})
+                if state.item_selector is not None
+                else items[index]
+            )
+            step = history.add("MapIterationStarted", last, {"name": state.name, "index": index})
+            try:
+                output, step = self._machine(run, machine, value, step, inner, item)
+            except StatesError as exc:
+                history.add("MapIterationFailed", step, {"name": state.name, "index": index})
+                raise exc from None
+            step = history.add("MapIterationSucceeded", step, {"name": state.name, "index": index})
+            return output, step
+
+        try:
+            outcomes = fan_out(iteration, list(range(len(items))), limit, inner)
+        except StatesError as exc:
+            history.add("MapStateFailed", last, {"error": exc.error, "cause": exc.cause})
+            raise
+        last = history.add("MapStateSucceeded", max([last, *(s for _, s in outcomes)]))
+        return [output for output, _ in outcomes], last
+
+
+def _guard(function: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return function(*args)
+    except StatesError:
+        raise
+    except Exception as exc:
+        raise StatesError(type(exc).__name__, str(exc) or type(exc).__name__) from None
+
+
+def _retry_delay(state: State, attempts: list[int], error: str) -> float | None:
+    """Seconds to wait before the next attempt, or ``None`` when no retrier retries ``error``.
+
+    Only the first retrier naming the error applies; once it is spent, the error is final.
+    """
+    for i, retrier in enumerate(state.retry):
+        if _matches(retrier.errors, error):
+            if attempts[i] >= retrier.max_attempts:
+                return None
+            delay = retrier.delay(attempts[i])
+            attempts[i] += 1
+            return random.uniform(0, delay) if retrier.full_jitter else delay
+    return None
+
+
+def _matches(errors: tuple[str, ...], error: str) -> bool:
+    if error in errors:
+        return True
+    if "States.ALL" in errors:
+        return error != "States.Runtime"
+    if "States.TaskFailed" in errors:
+        return error not in ("States.Timeout", "States.Runtime")
+    return False
+
+
+def _choose(state: State, data: Any, context: dict[str, Any]) -> str:
+    for rule, nxt in state.choices:
+        if rule(data, context):
+            return nxt
+    if state.default is None:
+        raise StatesError(
+            "States.NoChoiceMatched",
+            f"no choice rule of {state.name!r} matched the input and it has no Default",
+        )
+    return state.default
+
+
+def _fail(state: State, data: Any) -> StatesError:
+    error, cause = state.error, state.cause
+    try:
+        if state.error_path is not None:
+            error = state.error_path.get(data)
+        if state.cause_path is not None:
+            cause = state.cause_path.get(data)
+    except PathMissing as exc:
+        return exc
+    return StatesError(str(error) if error is not None else "", str(cause or ""))
+
+
+def _wait_seconds(state: State, data: Any) -> float:
+    if state.wait_seconds is not None:
+        return state.wait_seconds
+    if state.wait_seconds_path is not None:
+        return _positive(state.wait_seconds_path.get(data), "SecondsPath", zero=True)
+    text = (
+        state.wait_timestamp
+        if state.wait_timestamp is not None
+        else state.wait_timestamp_path.get(data)
+        if state.wait_timestamp_path
+        else None
+    )
+    moment = parse_timestamp(text)
+    if moment is None:
+        raise StatesError("States.Runtime", f"{text!r} is not an RFC 3339 timestamp")
+    return max((moment - datetime.now(timezone.utc)).total_seconds(), 0.0)
+
+
+def _positive(value: Any, what: str, zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < (0 if zero else 1):
+        raise StatesError(
+            "States.Runtime",
+            f"{what} must select a {'non-negative' if zero else 'positive'} number, not {value!r}",
+        )
+    return float(value)

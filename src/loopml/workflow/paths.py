@@ -1,0 +1,285 @@
+"""JSONPath as Amazon States Language uses it: paths, reference paths and ``ResultPath``.
+
+A *definite* path (names and indices only) selects one value; a path with a wildcard,
+slice, union, filter or ``..`` selects a list, possibly empty. A path that starts with
+``$$`` reads the context object instead of the state's input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from loopml.core.errors import StatesError
+
+_NAME = re.compile(r"[A-Za-z_$@\u0080-\uffff][\w$@\-\u0080-\uffff]*")
+_INT = re.compile(r"-?\d+")
+_FILTER = re.compile(r"\?\(\s*@((?:\.[\w$\-]+|\[\d+\])*)\s*(?:(==|!=|<=|>=|<|>)\s*(.+?))?\s*\)\s*$")
+
+Step = tuple[str, Any]
+
+
+class PathSyntaxError(ValueError):
+    """The text is not a JSONPath the States Language accepts."""
+
+
+class Path:
+    """A compiled JSONPath.
+
+    Parameters
+    ----------
+    text : str
+        The path, ``$`` or ``$$`` followed by steps: ``.name``, ``['name']``, ``[0]``,
+        ``[-1]``, ``[*]``, ``.*``, ``[1:3]``, ``[0,2]``, ``..name`` and ``[?(@.k > 1)]``.
+    """
+
+    __slots__ = ("context", "definite", "steps", "text")
+
+    def __init__(self, text: str) -> None:
+        if not isinstance(text, str) or not text.startswith("$"):
+            raise PathSyntaxError(f"{text!r} is not a path: a path starts with '$'")
+        self.text = text
+        self.context = text.startswith("$$")
+        self.steps = _parse(text[2:] if self.context else text[1:], text)
+        self.definite = all(kind in ("key", "index") for kind, _ in self.steps)
+
+    def get(self, data: Any) -> Any:
+        """The value the path selects; :class:`PathMissing` when a definite path misses."""
+        if self.definite:
+            node = data
+            for kind, arg in self.steps:
+                if kind == "key":
+                    if not isinstance(node, dict) or arg not in node:
+                        raise PathMissing(self.text)
+                    node = node[arg]
+                else:
+                    if not isinstance(node, list) or not -len(node) <= arg < len(node):
+                        raise PathMissing(self.text)
+                    node = node[arg]
+            return node
+        nodes = [data]
+        for kind, arg in self.steps:
+            nodes = [found for node in nodes for found in _SELECT[kind](node, arg)]
+        return nodes
+
+    def exists(self, data: Any) -> bool:
+        try:
+            found = self.get(data)
+        except PathMissing:
+            return False
+        return self.definite or bool(found)
+
+    def __repr__(self) -> str:
+        return f"Path({self.text!r})"
+
+
+class PathMissing(StatesError):
+    """A definite path named something the data does not hold."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("States.Runtime", f"The JSONPath '{path}' could not be found in the input")
+
+
+def reference(text: str) -> Path:
+    """A reference path: names and indices only, as ``ResultPath`` and ``Variable`` need."""
+    path = Path(text)
+    if not path.definite or path.context:
+        raise PathSyntaxError(
+            f"{text!r} must be a reference path: '$' followed by names and indices only"
+        )
+    return path
+
+
+def put(data: Any, path: Path | None, value: Any) -> Any:
+    """A copy of ``data`` with ``value`` at ``path`` (``None`` discards the value)."""
+    if path is None:
+        return data
+    if not path.steps:
+        return value
+    return _put(data, path.steps, value, path.text)
+
+
+def _put(node: Any, steps: list[Step], value: Any, text: str) -> Any:
+    kind, arg = steps[0]
+    if kind == "key":
+        if node is None:
+            node = {}
+        if not isinstance(node, dict):
+            raise StatesError(
+                "States.ResultPathMatchFailure",
+                f"Unable to apply ResultPath '{text}': {_kind(node)} has no field {arg!r}",
+            )
+        copy = dict(node)
+        copy[arg] = value if len(steps) == 1 else _put(node.get(arg), steps[1:], value, text)
+        return copy
+    if not isinstance(node, list) or not -len(node) <= arg < len(node):
+        raise StatesError(
+            "States.ResultPathMatchFailure",
+            f"Unable to apply ResultPath '{text}': no element [{arg}] in {_kind(node)}",
+        )
+    items = list(node)
+    items[arg] = value if len(steps) == 1 else _put(node[arg], steps[1:], value, text)
+    return items
+
+
+def _kind(node: Any) -> str:
+    return "an array" if isinstance(node, list) else f"the value {node!r}"[:60]
+
+
+def _parse(rest: str, text: str) -> list[Step]:
+    steps: list[Step] = []
+    i = 0
+    while i < len(rest):
+        if rest.startswith("..", i):
+            i += 2
+            if rest.startswith("*", i):
+                steps.append(("descend", None))
+                i += 1
+                continue
+            match = _NAME.match(rest, i)
+            if match is None:
+                raise PathSyntaxError(f"{text!r}: a name must follow '..' at {i + 1}")
+            steps.append(("descend", match.group()))
+            i = match.end()
+        elif rest[i] == ".":
+            if rest.startswith("*", i + 1):
+                steps.append(("wild", None))
+                i += 2
+                continue
+            match = _NAME.match(rest, i + 1)
+            if match is None:
+                raise PathSyntaxError(f"{text!r}: a name must follow '.' at {i + 1}")
+            steps.append(("key", match.group()))
+            i = match.end()
+        elif rest[i] == "[":
+            end = _closing(rest, i, text)
+            steps.append(_bracket(rest[i + 1 : end].strip(), text))
+            i = end + 1
+        else:
+            raise PathSyntaxError(f"{text!r}: unexpected {rest[i]!r} at {i + 1}")
+    return steps
+
+
+def _closing(rest: str, start: int, text: str) -> int:
+    quote = None
+    depth = 0
+    for j in range(start, len(rest)):
+        char = rest[j]
+        if quote:
+            if char == quote and rest[j - 1] != "\\":
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+            if depth == 0:
+                return j
+    raise PathSyntaxError(f"{text!r}: '[' is never closed")
+
+
+def _bracket(inner: str, text: str) -> Step:
+    if inner == "*":
+        return ("wild", None)
+    if inner[:1] in "'\"" and inner[-1:] == inner[:1] and len(inner) >= 2:
+        return ("key", inner[1:-1].replace("\\" + inner[0], inner[0]))
+    if _INT.fullmatch(inner):
+        return ("index", int(inner))
+    if ":" in inner and all(_INT.fullmatch(p) or not p.strip() for p in inner.split(":")):
+        parts = [int(p) if p.strip() else None for p in inner.split(":")]
+        return ("slice", slice(*parts))
+    if "," in inner:
+        members: list[Any] = []
+        for part in (p.strip() for p in inner.split(",")):
+            if _INT.fullmatch(part):
+                members.append(int(part))
+            elif part[:1] in "'\"" and part[-1:] == part[:1] and len(part) >= 2:
+                members.append(part[1:-1])
+            else:
+                raise PathSyntaxError(f"{text!r}: {part!r} in a union is not a name or index")
+        return ("union", members)
+    match = _FILTER.match(inner)
+    if match:
+        return ("filter", _filter(match.group(1), match.group(2), match.group(3), text))
+    raise PathSyntaxError(f"{text!r}: cannot read the selector [{inner}]")
+
+
+def _filter(sub: str, op: str | None, literal: str | None, text: str) -> Callable[[Any], bool]:
+    path = Path("$" + sub)
+    if op is None:
+        return path.exists
+    assert literal is not None
+    literal = literal.strip()
+    value: Any
+    if literal[:1] in "'\"" and literal[-1:] == literal[:1]:
+        value = literal[1:-1]
+    elif literal in ("true", "false", "null"):
+        value = {"true": True, "false": False, "null": None}[literal]
+    else:
+        try:
+            value = float(literal) if any(c in literal for c in ".eE") else int(literal)
+        except ValueError:
+            raise PathSyntaxError(f"{text!r}: {literal!r} is not a literal") from None
+    compare = _COMPARE[op]
+
+    def test(item: Any) -> bool:
+        try:
+            found = path.get(item)
+        except PathMissing:
+            return False
+        try:
+            return bool(compare(found, value))
+        except TypeError:
+            return False
+
+    return test
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        return list(node.values())
+    return list(node) if isinstance(node, list) else []
+
+
+def _descend(node: Any, name: str | None) -> list[Any]:
+    found: list[Any] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            if name is None:
+                found.extend(current.values())
+            elif name in current:
+                found.append(current[name])
+        kids = _children(current)
+        stack.extend(reversed(kids))
+    return found
+
+
+_SELECT: dict[str, Callable[[Any, Any], list[Any]]] = {
+    "key": lambda node, arg: [node[arg]] if isinstance(node, dict) and arg in node else [],
+    "index": lambda node, arg: (
+        [node[arg]] if isinstance(node, list) and -len(node) <= arg < len(node) else []
+    ),
+    "wild": lambda node, _: _children(node),
+    "slice": lambda node, arg: node[arg] if isinstance(node, list) else [],
+    "union": lambda node, arg: [
+        found
+        for member in arg
+        for found in _SELECT["index" if isinstance(member, int) else "key"](node, member)
+    ],
+    "filter": lambda node, arg: [item for item in _children(node) if arg(item)],
+    "descend": _descend,
+}
