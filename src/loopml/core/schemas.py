@@ -287,3 +287,35 @@ class Feedback(Entity):
     label: str
     author: str
     at: datetime
+
+
+class Workflow(Entity):
+    """A named state machine (Amazon States Language) in a project."""
+
+    id: str
+    project: str
+    name: str
+    definition: dict[str, Any]
+    revision: int = Field(description="Counts up each time the definition is replaced.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkflowExecution(Entity):
+    """One run of a workflow: its input, status and, once it ends, output or error."""
+
+    id: str
+    project: str
+    workflow: str
+    name: str
+    revision: int = Field(description="The workflow revision the execution runs.")
+    status: str = Field(description="RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.")
+    input: Any = None
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    trigger: str = Field(default="manual", description="manual, schedule or the event.")
+    started_by: str = ""
+    started_at: datetime
+    stopped_at: datetime | None = None
+    events: int = Field(default=0, description="Events in the execution's history so far.")

@@ -240,3 +240,62 @@ class FeedbackRow(Base):
     label: Mapped[str] = mapped_column(Text)
     author: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WorkflowRow(Base):
+    __tablename__ = "workflows"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_workflows_project_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WorkflowExecutionRow(Base):
+    __tablename__ = "workflow_executions"
+    __table_args__ = (
+        Index("ix_workflow_executions_workflow_started", "workflow_id", "started_at"),
+        Index("ix_workflow_executions_status_heartbeat", "status", "heartbeat_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    # The definition as it was when the execution started: editing a workflow never
+    # changes what a running execution does.
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    input: Mapped[Any] = mapped_column(JSON, nullable=True)
+    output: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cause: Mapped[str | None] = mapped_column(Text, nullable=True)
+    trigger: Mapped[str] = mapped_column(String(200), default="manual")
+    started_by: Mapped[str] = mapped_column(String(200), default="")
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    abort_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where a resumed execution starts: the next top-level state and its input.
+    resume_state: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    resume_input: Mapped[Any] = mapped_column(JSON, nullable=True)
+    last_event: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WorkflowEventRow(Base):
+    __tablename__ = "workflow_events"
+
+    execution_id: Mapped[str] = mapped_column(
+        ForeignKey("workflow_executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)

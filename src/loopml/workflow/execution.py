@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -50,6 +51,37 @@ class ExecutionResult:
         }
 
 
+Checkpoint = Callable[[str, Any, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where an interrupted execution starts again: the state it had not finished.
+
+    Attributes
+    ----------
+    state : str
+        The top-level state to run next.
+    input : object
+        That state's input.
+    last_event : int
+        The id of the last event recorded before the interruption.
+    execution_input : object
+        The execution's original input (``$$.Execution.Input``).
+    started : str
+        When the execution first started (``$$.Execution.StartTime``).
+    elapsed : float
+        Seconds already spent, counted against the machine's ``TimeoutSeconds``.
+    """
+
+    state: str
+    input: Any
+    last_event: int
+    execution_input: Any
+    started: str
+    elapsed: float = 0.0
+
+
 class Stopped(Exception):
     """The execution as a whole ends (timeout or abort): no Catch sees it."""
 
@@ -81,15 +113,19 @@ class RunContext:
         execution: dict[str, Any],
         deadline: float | None,
         abort: threading.Event,
+        suspend: threading.Event | None = None,
     ) -> None:
         self.history = history
         self.execution = execution
         self.deadline = deadline
         self.abort = abort
+        self.suspend = suspend
 
     def check(self, scope: Scope) -> None:
         if self.abort.is_set():
             raise Stopped("ABORTED", "States.Aborted", "the execution was stopped")
+        if self.suspend is not None and self.suspend.is_set():
+            raise Stopped("SUSPENDED", "loopml.Suspended", "the server stopped; it resumes")
         if self.deadline is not None and time.monotonic() >= self.deadline:
             raise Stopped(
                 "TIMED_OUT", "States.Timeout", "the execution ran past its TimeoutSeconds"

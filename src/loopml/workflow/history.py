@@ -34,17 +34,20 @@ class History:
     sink : callable, optional
         Called with each event as it is added (to persist or stream it), under the lock
         that orders the events.
+    start : int
+        The id of the last event already recorded (a resumed execution goes on from it).
     """
 
-    def __init__(self, sink: Sink | None = None) -> None:
+    def __init__(self, sink: Sink | None = None, start: int = 0) -> None:
         self.events: list[Event] = []
+        self._start = start
         self._lock = threading.Lock()
         self._sink = sink
 
     def add(self, kind: str, previous: int, details: dict[str, Any] | None = None) -> int:
         with self._lock:
             event: Event = {
-                "id": len(self.events) + 1,
+                "id": self._start + len(self.events) + 1,
                 "previousEventId": previous,
                 "timestamp": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
                 "type": kind,

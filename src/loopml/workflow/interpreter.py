@@ -17,7 +17,15 @@ from loopml.core.errors import NotFound, StatesError
 from loopml.core.ids import new_id
 from loopml.workflow.choice import parse_timestamp
 from loopml.workflow.concurrency import fan_out, within
-from loopml.workflow.execution import ExecutionResult, RunContext, Scope, Stopped, now
+from loopml.workflow.execution import (
+    Checkpoint,
+    ExecutionResult,
+    Resume,
+    RunContext,
+    Scope,
+    Stopped,
+    now,
+)
 from loopml.workflow.history import History, Sink, to_json
 from loopml.workflow.paths import PathMissing, put
 from loopml.workflow.states import Machine, State
@@ -38,6 +46,8 @@ class Runner:
         supplies one that predicts with the project's deployment.
     services : object, optional
         Passed to tasks as ``context.services``.
+    project : str, optional
+        The project whose deployments and data the tasks use (``context.project``).
     """
 
     def __init__(
@@ -45,10 +55,12 @@ class Runner:
         tasks: TaskRegistry | None = None,
         deployments: DeploymentCall | None = None,
         services: Any = None,
+        project: str = "",
     ) -> None:
         self.tasks = tasks if tasks is not None else DEFAULT_TASKS
         self.deployments = deployments
         self.services = services
+        self.project = project
 
     def run(
         self,
@@ -59,30 +71,64 @@ class Runner:
         name: str = "",
         sink: Sink | None = None,
         abort: threading.Event | None = None,
+        suspend: threading.Event | None = None,
+        checkpoint: Checkpoint | None = None,
+        resume: Resume | None = None,
     ) -> ExecutionResult:
-        """Run ``machine`` on ``data`` to the end and return how it ended."""
+        """Run ``machine`` on ``data`` to the end and return how it ended.
+
+        Parameters
+        ----------
+        machine : Machine
+        data : object
+            The execution's input (JSON-compatible).
+        execution_id, name : str, optional
+            Identify the execution in ``$$.Execution`` and the result.
+        sink : callable, optional
+            Receives each history event as it happens.
+        abort : threading.Event, optional
+            Set it to stop the execution (status ``ABORTED``).
+        suspend : threading.Event, optional
+            Set it to stop at the next state without ending the execution (status
+            ``SUSPENDED``), so that it can be resumed later.
+        checkpoint : callable, optional
+            ``(next_state, input, last_event_id)`` after each top-level state: what a
+            resumed execution needs.
+        resume : Resume, optional
+            Start again from a checkpoint instead of from ``StartAt``.
+        """
         execution_id = execution_id or new_id()
-        started = now()
-        history = History(sink)
+        history = History(sink, start=resume.last_event if resume else 0)
+        started = resume.started if resume else now()
+        original = resume.execution_input if resume else data
         execution = {
             "Id": execution_id,
             "Name": name or execution_id,
             "StartTime": started,
-            "Input": data,
+            "Input": original,
             "StateMachine": {"Id": name, "Name": name},
         }
-        deadline = time.monotonic() + machine.timeout if machine.timeout else None
-        run = RunContext(history, execution, deadline, abort or threading.Event())
-        last = history.add(
-            "ExecutionStarted", 0, {"input": to_json(data), "inputDetails": {"truncated": False}}
-        )
+        elapsed = resume.elapsed if resume else 0.0
+        deadline = time.monotonic() + machine.timeout - elapsed if machine.timeout else None
+        run = RunContext(history, execution, deadline, abort or threading.Event(), suspend)
+        if resume is None:
+            start = machine.start_at
+            last = history.add(
+                "ExecutionStarted",
+                0,
+                {"input": to_json(data), "inputDetails": {"truncated": False}},
+            )
+        else:
+            start, data = resume.state, resume.input
+            last = history.add("ExecutionResumed", resume.last_event, {"state": start})
         result = ExecutionResult(execution_id, "RUNNING", started=started)
         try:
-            output, last = self._machine(run, machine, data, last, Scope(), None)
+            output, last = self._machine(run, machine, data, last, Scope(), None, start, checkpoint)
         except Stopped as stop:
-            kind = {"TIMED_OUT": "ExecutionTimedOut", "ABORTED": "ExecutionAborted"}[stop.status]
-            history.add(kind, last, {"error": stop.error, "cause": stop.cause})
             result.status, result.error, result.cause = stop.status, stop.error, stop.cause
+            if stop.status != "SUSPENDED":
+                kind = {"TIMED_OUT": "ExecutionTimedOut", "ABORTED": "ExecutionAborted"}
+                history.add(kind[stop.status], last, {"error": stop.error, "cause": stop.cause})
         except StatesError as exc:
             history.add("ExecutionFailed", last, {"error": exc.error, "cause": exc.cause})
             result.status, result.error, result.cause = "FAILED", exc.error, exc.cause
@@ -98,12 +144,22 @@ class Runner:
         return result
 
     def _machine(
-        self, run: RunContext, machine: Machine, data: Any, last: int, scope: Scope, item: Any
+        self,
+        run: RunContext,
+        machine: Machine,
+        data: Any,
+        last: int,
+        scope: Scope,
+        item: Any,
+        start: str | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> tuple[Any, int]:
-        name: str | None = machine.start_at
+        name: str | None = start or machine.start_at
         while name is not None:
             run.check(scope)
             data, name, last = self._state(run, machine.states[name], data, last, scope, item)
+            if checkpoint is not None and name is not None:
+                checkpoint(name, data, last)
         return data, last
 
     def _state(
@@ -203,7 +259,12 @@ class Runner:
         if run.deadline is not None and (deadline is None or run.deadline < deadline):
             deadline = run.deadline
         task_context = TaskContext(
-            run.execution["Id"], state.name, context["State"]["RetryCount"], deadline, self.services
+            run.execution["Id"],
+            state.name,
+            context["State"]["RetryCount"],
+            deadline,
+            self.services,
+            self.project,
         )
         try:
             call = self._resolve(state.resource)

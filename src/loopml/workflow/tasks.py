@@ -35,6 +35,8 @@ class TaskContext:
     services : object
         What the host that runs the workflow provides (the server's settings and
         database, for the built-in tasks); ``None`` for a bare :class:`Runner`.
+    project : str
+        The project the execution belongs to; empty for a bare :class:`Runner`.
     """
 
     execution_id: str
@@ -42,6 +44,7 @@ class TaskContext:
     retry_count: int
     deadline: float | None
     services: Any
+    project: str = ""
 
 
 @dataclass(frozen=True, slots=True)
