@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     capture_flush_seconds: float = Field(
         default=1.0, gt=0, description="How often captured predictions are written."
     )
+    workflow_threads: int = Field(
+        default=8, ge=1, le=256, description="Workflow executions a server runs at once."
+    )
+    workflow_task_modules: list[str] = Field(
+        default_factory=list,
+        description="Python modules the server imports at start; the functions they "
+        "register with @loopml.workflow.task are what workflows may call.",
+    )
     lookup_cache_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -55,6 +55,11 @@ IRIS_ROW = {
     "petal width (cm)": 0.2,
 }
 CSV_ROW = (",".join(IRIS_ROW) + "\n" + ",".join(map(str, IRIS_ROW.values())) + "\n").encode()
+PASS_WORKFLOW = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+WAIT_WORKFLOW = {
+    "StartAt": "Wait",
+    "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}},
+}
 BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("POST", "/api/v1/projects"): lambda w: {"json": {"name": f"p-{uuid.uuid4().hex[:10]}"}},
     ("PATCH", "/api/v1/projects/{project}"): lambda w: {"json": {"description": "changed"}},
@@ -98,6 +103,15 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     },
     ("POST", "/api/v1/projects/{project}/deployments/{name}/batch-predictions"): lambda w: {
         "json": {"source": "builtin:iris"}
+    },
+    ("POST", "/api/v1/projects/{project}/workflows/validate"): lambda w: {
+        "json": {"definition": PASS_WORKFLOW}
+    },
+    ("PUT", "/api/v1/projects/{project}/workflows/{name}"): lambda w: {
+        "json": {"definition": PASS_WORKFLOW}
+    },
+    ("POST", "/api/v1/projects/{project}/workflows/{name}/executions"): lambda w: {
+        "json": {"input": {"from": "the matrix"}}
     },
     # Predict reads its body itself (JSON records or CSV), so FastAPI sees no body field.
     (
@@ -185,6 +199,16 @@ POLICY: dict[str, str] = {
     "GET /api/v1/projects/{project}/deployments/{name}/batch-predictions/{job_id}/output": (
         "viewer"
     ),
+    "POST /api/v1/projects/{project}/workflows/validate": "viewer",
+    "GET /api/v1/projects/{project}/workflows": "viewer",
+    "PUT /api/v1/projects/{project}/workflows/{name}": "maintainer",
+    "GET /api/v1/projects/{project}/workflows/{name}": "viewer",
+    "DELETE /api/v1/projects/{project}/workflows/{name}": "maintainer",
+    "POST /api/v1/projects/{project}/workflows/{name}/executions": "maintainer",
+    "GET /api/v1/projects/{project}/workflows/{name}/executions": "viewer",
+    "GET /api/v1/projects/{project}/workflows/{name}/executions/{execution}": "viewer",
+    "GET /api/v1/projects/{project}/workflows/{name}/executions/{execution}/history": "viewer",
+    "POST /api/v1/projects/{project}/workflows/{name}/executions/{execution}/stop": "maintainer",
 }
 
 
@@ -214,6 +238,7 @@ class World:
     ingested: str | None = None
     images: tuple[str, str] | None = None  # an image dataset and one of its images
     served: str | None = None  # a deployment serving the finished training's model
+    executed: str | None = None  # an execution of the "passing" workflow
 
     def key_id(self) -> str:
         """A fresh key to revoke or grant roles to."""
@@ -364,6 +389,29 @@ class World:
         assert r.status_code == 200, r.text
         return name
 
+    def workflow(self, definition: dict[str, Any] | None = None, fresh: bool = False) -> str:
+        """A saved workflow: "passing" (a Pass state), "waiting" (a ten-minute Wait), or
+        a fresh one for the route that deletes it."""
+        if fresh:
+            name = f"flow-{uuid.uuid4().hex[:8]}"
+        else:
+            name = "waiting" if definition is WAIT_WORKFLOW else "passing"
+        path = f"/projects/{self.project}/workflows/{name}"
+        r = self.admin.put(path, json={"definition": definition or PASS_WORKFLOW})
+        assert r.status_code in (200, 201), r.text
+        return name
+
+    def execution(self, running: bool = False) -> str:
+        """A finished execution of "passing", or a fresh running one of "waiting"."""
+        if running or self.executed is None:
+            name = self.workflow(WAIT_WORKFLOW if running else None)
+            r = self.admin.post(f"/projects/{self.project}/workflows/{name}/executions", json={})
+            assert r.status_code == 202, r.text
+            if running:
+                return str(r.json()["id"])
+            self.executed = str(r.json()["id"])
+        return self.executed
+
     def url(self, endpoint: Endpoint) -> str:
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -381,6 +429,12 @@ class World:
                 return self.challenged()
             if name == "name" and endpoint.path.endswith("/challenger"):
                 return self.challenged() if endpoint.method == "DELETE" else self.deployment()
+            if name == "name" and "/workflows/" in endpoint.path:
+                if endpoint.path.endswith("/stop"):
+                    return self.workflow(WAIT_WORKFLOW)
+                return self.workflow(fresh=endpoint.method == "DELETE")
+            if name == "execution":
+                return self.execution(running=endpoint.path.endswith("/stop"))
             if name == "name" and "/deployments/" in endpoint.path:
                 return self.deployment(fresh=endpoint.method == "DELETE")
             if name == "name":

@@ -25,7 +25,9 @@ from loopml.api.routers import (
     projects,
     system,
     trainings,
+    workflows,
 )
+from loopml.api.workflow_host import workflow_service
 from loopml.core.enums import Role
 from loopml.core.schemas import ApiKey
 from loopml.home import open_home
@@ -79,6 +81,10 @@ def create_app(
         app.state.captures = CaptureWriter(app.state.home.blobs, settings.capture_flush_seconds)
         app.state.shadows = ShadowRunner(app.state.models, app.state.captures)
         app.state.lookups = Lookups(app.state.home.db, settings.lookup_cache_seconds)
+        app.state.workflows = workflow_service(app, settings)
+        # The CLI's in-process app lives for one command: it must not adopt executions
+        # that a stopped server handed back, only to hand them back again a moment later.
+        app.state.workflows.open(take_over=not trusted_local)
         stop = threading.Event()
         thread = None
         if run_worker:
@@ -91,6 +97,7 @@ def create_app(
             stop.set()
             if thread is not None:
                 thread.join(timeout=30)
+            app.state.workflows.close()  # its predictions go to shadows and captures
             app.state.lookups.close()
             app.state.shadows.close()  # its answers go to captures: close it first
             app.state.captures.close()
@@ -125,6 +132,7 @@ def create_app(
         models.router,
         deployments.router,
         batch.router,
+        workflows.router,
     ):
         app.include_router(router, prefix="/api/v1")
     if trusted_local:

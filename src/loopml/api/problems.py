@@ -80,6 +80,7 @@ async def _loopml_error(request: Request, exc: Exception) -> JSONResponse:
         exc.message,
         instance=request.url.path,
         field=exc.field,
+        errors_=exc.extra.get("problems"),
         headers=headers,
     )
 

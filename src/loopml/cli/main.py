@@ -19,6 +19,7 @@ from loopml.cli.output import err_console
 from loopml.cli.serve import db_app, server, worker
 from loopml.cli.serving import deploy, models_app, predict
 from loopml.cli.train import train
+from loopml.cli.workflows import workflow_app
 from loopml.core.errors import InvalidInput, LoopmlError
 from loopml.settings import Settings
 
@@ -90,6 +91,7 @@ data_app.add_typer(labels_app, name="labels")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(deployments_app, name="deployments")
+app.add_typer(workflow_app, name="workflow")
 
 
 def main() -> None:

@@ -99,7 +99,7 @@ class InvalidDefinition(InvalidInput):
         super().__init__(
             f"the workflow definition is invalid: {lines}",
             field=problems[0][0] if problems else None,
-            problems=[{"where": where, "message": message} for where, message in problems],
+            problems=[{"field": where, "message": message} for where, message in problems],
         )
         self.problems = problems
 

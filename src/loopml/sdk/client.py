@@ -20,6 +20,7 @@ from loopml.sdk.datasets import Datasets
 from loopml.sdk.labels import Labels
 from loopml.sdk.models import Deployments, Models
 from loopml.sdk.resource import ApiError, Resource, raise_for
+from loopml.sdk.workflows import Workflows
 
 __all__ = ["ApiError", "Client"]
 
@@ -240,6 +241,7 @@ class Client:
         self.labels = Labels(self)
         self.models = Models(self)
         self.deployments = Deployments(self)
+        self.workflows = Workflows(self)
 
     def request(self, method: str, path: str, model: Any = None, **kwargs: Any) -> Any:
         response = self._http.request(method, "/api/v1" + path, **kwargs)

@@ -13,6 +13,7 @@
 {'value': 21, 'doubled': 42}
 """
 
+from loopml.workflow import builtin  # noqa: F401  (registers the built-in tasks)
 from loopml.workflow.definition import compile_definition, load_definition
 from loopml.workflow.interpreter import ExecutionResult, Runner
 from loopml.workflow.states import Machine

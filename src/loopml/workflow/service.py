@@ -81,14 +81,18 @@ class WorkflowService:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._beater: threading.Thread | None = None
+        self._adopt = True
 
-    def open(self) -> None:
-        """Start the pool and the heartbeat; take over executions left by others."""
+    def open(self, *, take_over: bool = True) -> None:
+        """Start the pool and the heartbeat; with ``take_over``, also resume executions
+        whose owner stopped (now, and whenever one goes silent)."""
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="loopml-execution")
+        self._adopt = take_over
         self._beater = threading.Thread(
             target=self._beat_loop, name="loopml-workflow-beat", daemon=True
         )
-        self._take_over()
+        if take_over:
+            self._take_over()
         self._beater.start()
 
     def close(self, timeout: float = 30.0) -> None:
@@ -228,7 +232,8 @@ class WorkflowService:
                     for execution_id in aborted:
                         if execution_id in self._running:
                             self._running[execution_id][0].set()
-                self._take_over()
+                if self._adopt:
+                    self._take_over()
             except Exception:
                 log.exception("workflow heartbeat failed; retrying")
 

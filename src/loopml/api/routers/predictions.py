@@ -136,8 +136,8 @@ async def predict(project: str, name: str, request: Request) -> Response:
     served = lookups.fresh_served(project, name)
     if served is None:
         served = await run_in_threadpool(lookups.served, project, name)
-    version, variant, shadow = _variant(served)
-    records = _image_records(records, served.model)
+    version, variant, shadow = choose_variant(served)
+    records = image_records(records, served.model)
     models: ModelCache = request.app.state.models
     model = models.loaded(version)
     # A few rows for a loaded model are answered on the event loop: handing them to a
@@ -147,10 +147,10 @@ async def predict(project: str, name: str, request: Request) -> Response:
     inline = not any(c["kind"] == "image" for c in version.inputs)
     try:
         if model is not None and inline and len(records) <= INLINE_ROWS:
-            answers, ignored = _answer(model, served, version, records, first_line)
+            answers, ignored = answer_rows(model, served, version, records, first_line)
         else:
             answers, ignored = await run_in_threadpool(
-                _answer, None, served, version, records, first_line, models
+                answer_rows, None, served, version, records, first_line, models
             )
     except Exception:
         if variant != "canary":
@@ -161,11 +161,12 @@ async def predict(project: str, name: str, request: Request) -> Response:
         log.warning("canary v%s failed; the served model answers", version.number, exc_info=True)
         version, variant = served.model, "production"
         answers, ignored = await run_in_threadpool(
-            _answer, None, served, version, records, first_line, models
+            answer_rows, None, served, version, records, first_line, models
         )
     seconds = time.perf_counter() - started
     # A request copied to the shadow is captured whole, so every shadow answer has its pair.
-    _capture(request, served.deployment, records, answers, seconds, variant, every=shadow)
+    writer: CaptureWriter = request.app.state.captures
+    capture_rows(writer, served.deployment, records, answers, seconds, variant, every=shadow)
     if shadow:
         assert served.challenger is not None
         shadows: ShadowRunner = request.app.state.shadows
@@ -177,7 +178,7 @@ async def predict(project: str, name: str, request: Request) -> Response:
     return Response(json.dumps(body).encode(), media_type="application/json", headers=headers)
 
 
-def _image_records(records: list[Any], version: ModelVersion) -> list[Any]:
+def image_records(records: list[Any], version: ModelVersion) -> list[Any]:
     """Images sent as the body become records of the model's image column."""
     if not records or not isinstance(records[0], _Image):
         return records
@@ -191,7 +192,7 @@ def _image_records(records: list[Any], version: ModelVersion) -> list[Any]:
     return [{columns[0]: bytes(image)} for image in records]
 
 
-def _variant(served: Served) -> tuple[ModelVersion, str, bool]:
+def choose_variant(served: Served) -> tuple[ModelVersion, str, bool]:
     """Which model answers this request, its variant name, and whether a shadow gets a copy."""
     trial = served.deployment.challenger
     if trial and served.challenger and random.random() * 100 < trial.percent:
@@ -201,7 +202,7 @@ def _variant(served: Served) -> tuple[ModelVersion, str, bool]:
     return served.model, "production", False
 
 
-def _answer(
+def answer_rows(
     model: AutoML | None,
     served: Served,
     version: ModelVersion,
@@ -216,8 +217,8 @@ def _answer(
     return answer(model, rows, version, served.deployment), rows.ignored
 
 
-def _capture(
-    request: Request,
+def capture_rows(
+    writer: CaptureWriter,
     deployment: Deployment,
     records: list[Any],
     answers: list[dict[str, Any]],
@@ -228,7 +229,6 @@ def _capture(
     share = 1.0 if every else deployment.capture_percent / 100
     if share <= 0:
         return
-    writer: CaptureWriter = request.app.state.captures
     at = datetime.now(timezone.utc)
     latency = 1000 * seconds / max(1, len(answers))
     for row, said in zip(records, answers, strict=True):
