@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         description="Python modules the server imports at start; the functions they "
         "register with @loopml.workflow.task are what workflows may call.",
     )
+    workflow_local_files: bool = Field(
+        default=False,
+        description="Let workflow tasks on this server read and write the server's own "
+        "files (serialize_image, label_queue). Off: anyone who may save a workflow could "
+        "reach them. The CLI without --url always may: it runs as the files' owner.",
+    )
     lookup_cache_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -81,7 +81,7 @@ def create_app(
         app.state.captures = CaptureWriter(app.state.home.blobs, settings.capture_flush_seconds)
         app.state.shadows = ShadowRunner(app.state.models, app.state.captures)
         app.state.lookups = Lookups(app.state.home.db, settings.lookup_cache_seconds)
-        app.state.workflows = workflow_service(app, settings)
+        app.state.workflows = workflow_service(app, settings, local=trusted_local)
         # The CLI's in-process app lives for one command: it must not adopt executions
         # that a stopped server handed back, only to hand them back again a moment later.
         app.state.workflows.open(take_over=not trusted_local)

@@ -3,6 +3,7 @@ server (``predict``), on top of the tasks every runner has."""
 
 from __future__ import annotations
 
+import base64
 import importlib
 import logging
 import time
@@ -13,12 +14,14 @@ from fastapi import FastAPI
 
 from loopml.api.lookups import Lookups
 from loopml.api.routers.predictions import answer_rows, capture_rows, choose_variant
-from loopml.core.errors import InvalidInput
+from loopml.core.errors import InvalidInput, NotFound
 from loopml.home import Home
 from loopml.serving.capture import CaptureWriter
 from loopml.serving.models import ModelCache
 from loopml.serving.shadow import ShadowRunner
 from loopml.settings import Settings
+from loopml.store import datasets
+from loopml.workflow import builtin
 from loopml.workflow.service import WorkflowService
 from loopml.workflow.tasks import DEFAULT_TASKS, TaskContext, TaskRegistry
 
@@ -84,8 +87,37 @@ def server_tasks(caller: DeploymentCaller) -> TaskRegistry:
         payload = rest["record"] if set(rest) == {"record"} else rest
         return caller(context.project, data["deployment"], payload, context)
 
+    def serialize_image(data: Any, context: TaskContext) -> Any:
+        """Also ``{"dataset": name, "image": sha256}``: an image of a dataset version."""
+        if not isinstance(data, dict) or "dataset" not in data:
+            return builtin.serialize_image(data, context)
+        return dataset_image(context.services.home, context.project, data)
+
     tasks.add("predict", predict, replace=True)
+    tasks.add("serialize_image", serialize_image, replace=True)
     return tasks
+
+
+def dataset_image(home: Home, project: str, data: dict[str, Any]) -> dict[str, Any]:
+    name, digest = data.get("dataset"), data.get("image")
+    if not isinstance(name, str) or not isinstance(digest, str):
+        raise InvalidInput(
+            'serialize_image takes {"dataset": name, "image": sha256}', field="image"
+        )
+    dataset, _, number = name.partition("@")
+    with home.db.session() as s:
+        version = datasets.get_version(s, project, dataset, int(number) if number else None)
+    prefix = (version.manifest.get("images") or {}).get("prefix")
+    if prefix is None or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise NotFound(f"{project}/{name} has no image {digest!r}", field="image")
+    raw = home.blobs.get(f"{prefix}/{digest}", sha256=digest)
+    kind = "image/png" if raw.startswith(b"\x89PNG") else "image/jpeg"
+    return {
+        "image": base64.b64encode(raw).decode("ascii"),
+        "content_type": kind,
+        "dataset": name,
+        "sha256": digest,
+    }
 
 
 @dataclass(frozen=True)
@@ -96,8 +128,12 @@ class ServerServices:
     allow_local_files: bool = False
 
 
-def workflow_service(app: FastAPI, settings: Settings) -> WorkflowService:
-    """The server's workflow service, its tasks and deployments wired to ``app.state``."""
+def workflow_service(app: FastAPI, settings: Settings, *, local: bool = False) -> WorkflowService:
+    """The server's workflow service, its tasks and deployments wired to ``app.state``.
+
+    ``local`` (the CLI's in-process server, run by the owner of the files) lets tasks read
+    and write local files, as ``settings.workflow_local_files`` does for a real server.
+    """
     for module in settings.workflow_task_modules:
         try:
             importlib.import_module(module)
@@ -112,7 +148,7 @@ def workflow_service(app: FastAPI, settings: Settings) -> WorkflowService:
         state.home.db,
         tasks=server_tasks(caller),
         deployments=caller,
-        services=ServerServices(state.home),
+        services=ServerServices(state.home, local or settings.workflow_local_files),
         threads=settings.workflow_threads,
         heartbeat_interval=settings.heartbeat_interval,
         heartbeat_timeout=settings.heartbeat_timeout,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import httpx
 import typer
 
 from loopml.cli.output import err_console
@@ -35,14 +34,9 @@ class CliState:
             if not key:
                 raise Unauthenticated("no API key: pass --key or set LOOPML_API_KEY", field="--key")
             return Client(self.url, key)
-        from loopml.api import create_app
-        from loopml.cli.local import InProcessTransport
+        from loopml.cli.local import connect_local
 
-        app = create_app(
-            self.settings(), embedded_worker=False, trusted_local=True, announce=err_console.print
-        )
-        transport = InProcessTransport(app)
-        return Client(http=httpx.Client(transport=transport, base_url="http://loopml.local"))
+        return connect_local(self.settings(), announce=err_console.print)
 
     def close(self) -> None:
         if self._client is not None:

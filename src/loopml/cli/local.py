@@ -7,9 +7,37 @@ server is running.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio.from_thread
 import httpx
 from fastapi import FastAPI
+
+from loopml.sdk import Client
+from loopml.settings import Settings
+
+
+def connect_local(
+    settings: Settings | None = None,
+    *,
+    worker: bool = False,
+    announce: Callable[[str], None] | None = None,
+) -> Client:
+    """An SDK client for the home directory of ``settings``, served in this process.
+
+    What the CLI uses without ``--url``; scripts use it the same way::
+
+        client = connect_local(worker=True)  # a worker thread runs the jobs it queues
+        client.projects.list()
+        client.close()
+    """
+    from loopml.api import create_app
+
+    app = create_app(
+        settings or Settings(), embedded_worker=worker, trusted_local=True, announce=announce
+    )
+    transport = InProcessTransport(app)
+    return Client(http=httpx.Client(transport=transport, base_url="http://loopml.local"))
 
 
 class InProcessTransport(httpx.BaseTransport):

@@ -1,4 +1,5 @@
-"""Built-in tasks any runner has: ``serialize_image``, ``confidence_filter`` and ``notify``.
+"""Built-in tasks any runner has: ``serialize_image``, ``confidence_filter``, ``notify``
+and ``label_queue``.
 
 The tasks that need a server (``predict``) are added by the server; see
 :mod:`loopml.api.workflow_host`.
@@ -7,6 +8,7 @@ The tasks that need a server (``predict``) are added by the server; see
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -31,8 +33,10 @@ def serialize_image(data: Any, context: TaskContext) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("url"), str):
         raise InvalidInput('serialize_image takes {"url": "<image URL>"}', field="url")
     url: str = data["url"]
-    protocol = url.split("://", 1)[0] if "://" in url else "file"
-    if protocol in _LOCAL and not getattr(context.services, "allow_local_files", True):
+    # Only a bare runner (no services) or a host that says so may read local files: a
+    # host that does not say (a server) must not hand its files to workflow authors.
+    allowed = context.services is None or getattr(context.services, "allow_local_files", False)
+    if _reads_local_files(url) and allowed is not True:
         raise InvalidInput(
             f"{url!r} is a file on the server; workflows on a server read images from URLs "
             "(s3://, https://, …)",
@@ -43,12 +47,28 @@ def serialize_image(data: Any, context: TaskContext) -> dict[str, Any]:
             raw = handle.read(MAX_IMAGE_BYTES + 1)
     except FileNotFoundError:
         raise StatesError("loopml.ImageNotFound", f"no image at {url}") from None
+    except (ValueError, ImportError) as exc:  # an unknown protocol, or its package missing
+        raise InvalidInput(f"cannot read {url}: {exc}", field="url") from None
     if len(raw) > MAX_IMAGE_BYTES:
         raise InvalidInput(f"{url} is larger than {MAX_IMAGE_BYTES} bytes", field="url")
     kind = next((t for magic, t in _MAGIC.items() if raw.startswith(magic)), None)
     if kind is None:
         raise InvalidInput(f"{url} is not a PNG or JPEG image", field="url")
     return {"image": base64.b64encode(raw).decode("ascii"), "content_type": kind, "url": url}
+
+
+def _reads_local_files(url: str) -> bool:
+    """Whether any link of an fsspec URL is a local file: a chain such as
+    ``simplecache::file:///etc/x.png`` reads one as surely as a plain path."""
+    links = url.split("::")
+    for i, link in enumerate(links):
+        if "://" in link:
+            protocol = link.split("://", 1)[0]
+        else:  # a chain's wrapper ("simplecache"), or its last link a plain path
+            protocol = link if i < len(links) - 1 else "file"
+        if protocol.lower() in _LOCAL:
+            return True
+    return False
 
 
 def confidence_filter(data: Any) -> Any:
@@ -60,14 +80,18 @@ def confidence_filter(data: Any) -> Any:
     otherwise the input comes out unchanged.
     """
     if not isinstance(data, dict):
-        raise InvalidInput("confidence_filter takes an object with threshold and prediction",
-                           field="input")
+        raise InvalidInput(
+            "confidence_filter takes an object with threshold and prediction", field="input"
+        )
     threshold = data.get("threshold")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not (
-        0 <= threshold <= 1
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not (0 <= threshold <= 1)
     ):
-        raise InvalidInput(f"threshold must be a number from 0 to 1, not {threshold!r}",
-                           field="threshold")
+        raise InvalidInput(
+            f"threshold must be a number from 0 to 1, not {threshold!r}", field="threshold"
+        )
     if "predictions" in data:
         predictions = data["predictions"]
         if not isinstance(predictions, list) or not predictions:
@@ -75,8 +99,7 @@ def confidence_filter(data: Any) -> Any:
     elif "prediction" in data:
         predictions = [data["prediction"]]
     else:
-        raise InvalidInput("give the prediction (or predictions) to filter",
-                           field="prediction")
+        raise InvalidInput("give the prediction (or predictions) to filter", field="prediction")
     for i, prediction in enumerate(predictions):
         confidence = _confidence(prediction, i)
         if confidence < threshold:
@@ -99,8 +122,9 @@ def _confidence(prediction: Any, index: int) -> float:
             return float(max(probabilities.values()))
     if isinstance(prediction, list) and prediction:  # SageMaker's bare inference list
         return float(max(prediction))
-    raise InvalidInput(f"prediction {index} has neither confidence nor probabilities",
-                       field="prediction")
+    raise InvalidInput(
+        f"prediction {index} has neither confidence nor probabilities", field="prediction"
+    )
 
 
 def notify(data: Any) -> dict[str, Any]:
@@ -114,24 +138,66 @@ def notify(data: Any) -> dict[str, Any]:
     if not data["url"].startswith(("http://", "https://")):
         raise InvalidInput("the webhook URL must be http:// or https://", field="url")
     headers = data.get("headers") or {}
-    if not isinstance(headers, dict):
+    if not isinstance(headers, dict) or not all(
+        isinstance(v, str) for v in headers.values()
+    ):
         raise InvalidInput("headers must be an object of strings", field="headers")
     try:
-        response = httpx.post(data["url"], json=data.get("message"), headers=headers,
-                              timeout=10.0)
+        response = httpx.post(data["url"], json=data.get("message"), headers=headers, timeout=10.0)
     except httpx.HTTPError as exc:
         raise StatesError("loopml.NotifyFailed", f"{data['url']}: {exc}") from None
     if response.status_code >= 400:
-        raise StatesError("loopml.NotifyFailed",
-                          f"{data['url']} answered {response.status_code}: {response.text[:200]}")
+        raise StatesError(
+            "loopml.NotifyFailed",
+            f"{data['url']} answered {response.status_code}: {response.text[:200]}",
+        )
     return {"status": response.status_code}
+
+
+def label_queue(data: Any, context: TaskContext) -> dict[str, Any]:
+    """Put an image in a bucket of images waiting for a label.
+
+    Input: ``{"image": <base64>, "bucket": "s3://bucket/unknown"}`` (a local folder
+    only where the runner allows local files). The image is written as
+    ``<bucket>/<sha256>.png`` (or ``.jpg``), so the same image is queued once. Ingest the
+    bucket as a dataset (``loopml data add``) and re-sync it: each new image arrives as an
+    unlabelled item in the labelling queue. Output: ``{"url": ..., "sha256": ...}``.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("image"), str):
+        raise InvalidInput(
+            'label_queue takes {"image": <base64>, "bucket": "<URL>"}', field="image"
+        )
+    bucket = data.get("bucket")
+    if not isinstance(bucket, str) or not bucket:
+        raise InvalidInput("name the bucket (a folder or URL) the image goes to", field="bucket")
+    protocol = bucket.split("://", 1)[0] if "://" in bucket else "file"
+    if protocol in _LOCAL and not getattr(context.services, "allow_local_files", True):
+        raise InvalidInput(
+            f"{bucket!r} is a folder on the server; a server writes to URLs (s3://, …)",
+            field="bucket",
+        )
+    try:
+        raw = base64.b64decode(data["image"], validate=True)
+    except ValueError:
+        raise InvalidInput("image is not base64", field="image") from None
+    kind = next((t for magic, t in _MAGIC.items() if raw.startswith(magic)), None)
+    if kind is None:
+        raise InvalidInput("image is not a PNG or JPEG image", field="image")
+    digest = hashlib.sha256(raw).hexdigest()
+    url = f"{bucket.rstrip('/')}/{digest}.{'png' if kind == 'image/png' else 'jpg'}"
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    if not fs.exists(path):
+        with fs.open(path, "wb") as handle:
+            handle.write(raw)
+    return {"url": url, "sha256": digest}
 
 
 BUILTIN_TASKS: dict[str, Callable[..., Any]] = {
     "serialize_image": serialize_image,
     "confidence_filter": confidence_filter,
     "notify": notify,
+    "label_queue": label_queue,
 }
 for _name, _function in BUILTIN_TASKS.items():
     DEFAULT_TASKS.add(_name, _function)
-
