@@ -6,7 +6,7 @@ seed's CIFAR-100 bicycles and motorcycles, so that it runs offline in a minute:
 1. write the digits as PNGs; hold the last ``--images`` of them back as "new" images;
 2. upload the rest as a dataset, train with AutoML, deploy as ``digits`` with capture
    at 100 %;
-3. save the two workflows of this folder and run ``classify-or-label`` once per held-back
+3. save the seed's two workflows (``src/loopml/workflow/seeds/``) and run ``classify-or-label`` once per held-back
    image (serialize -> classify -> confidence filter at 0.93; an image below it goes to
    the ``unknown`` bucket for labelling), and ``classify`` once on an image the model is
    unsure of, to show it failing loudly;
@@ -26,7 +26,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).parent
 PROJECT = "seed"
 DEPLOYMENT = "digits"
 THRESHOLD = 0.93
@@ -78,8 +77,10 @@ def train_and_deploy(client: Any, folder: Path, budget: float) -> int:
 
 
 def run_workflows(client: Any, images: list[Path], bucket: Path) -> dict[str, Any]:
-    for name in ("classify", "classify-or-label"):
-        client.workflows.save(PROJECT, name, (HERE / f"{name}.asl.yaml").read_text())
+    from loopml.workflow.seeds import NAMES, definition
+
+    for name in NAMES:
+        client.workflows.save(PROJECT, name, definition(name))
     outcomes = []
     say(f"running classify-or-label on {len(images)} images")
     for path in images:

@@ -419,6 +419,19 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
     assert images, out
     assert "linear" in images.group(1) and float(images.group(2)) > 0.8, out
     assert int(images.group(3)) >= 7, out
+    flows = re.search(
+        r"(\d+) executions, (\d+) succeeded: (\d+) classified, (\d+) queued in (\S+)", flat
+    )
+    assert flows, out
+    executions, succeeded, classified, queued = map(int, flows.groups()[:4])
+    assert executions == succeeded == classified + queued == 20, out
+    # Half the images blend two digits: the model doubts some, and they wait for a label.
+    assert queued >= 1, out
+    assert len(list(Path(flows.group(5)).glob("*.png"))) == queued
+    assert re.search(
+        r"the seed's own workflow on the least sure image: FAILED, ConfidenceThresholdNotMet",
+        flat,
+    ), out
     deployment_schema = f"{base}/api/v1/projects/demo/deployments/cancer/openapi.json"
     for url in (f"{base}/api/v1", f"{base}/docs", f"{base}/openapi.json", deployment_schema):
         assert url in out

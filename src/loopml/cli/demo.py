@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from loopml.cli.demo_images import images_step
+from loopml.cli.demo_workflows import workflow_step
 from loopml.cli.jobs import follow
 from loopml.cli.output import console, fields
 from loopml.cli.serve import build_server, check_port_free
@@ -73,6 +74,7 @@ def _run_loop(settings: Settings, budget: float) -> dict[str, str]:
         _batch(client)
         _shadow(client, budget)
         images_step(client, DEMO_PROJECT, settings.home, budget, step=10)
+        workflow_step(client, DEMO_PROJECT, settings.home, step=11)
     base = settings.base_url
     return {
         "API": f"{base}/api/v1",
@@ -188,6 +190,9 @@ def demo(
 ) -> None:
     """Start a server on the embedded defaults, run the loop on bundled data, keep serving."""
     overrides: dict[str, Any] = {"port": port} if port else {}
+    # The demo's server is yours, on 127.0.0.1: its workflows read and write your files
+    # (the digit images and the bucket of unsure ones).
+    overrides.setdefault("workflow_local_files", True)
     settings = Settings(**overrides)
     check_port_free(settings.host, settings.port)
     announced: list[str] = []

@@ -8,6 +8,7 @@ same one after a restart.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -140,21 +141,27 @@ def record(
     events: list[dict[str, Any]],
     *,
     checkpoint: tuple[str, Any, int] | None = None,
+    owner: str | None = None,
 ) -> None:
     """Append history events and, with a ``checkpoint`` (the next top-level state, its
-    input, the id of the last event before it), move the execution's resume point."""
+    input, the id of the last event before it), move the execution's resume point. With
+    ``owner``, only while that server owns it: a server that lost it to another (which
+    took it over) gets :class:`Conflict` instead of tangling the new owner's history."""
+    values: dict[str, Any] = {"heartbeat_at": utcnow()}
+    if checkpoint is not None:
+        # ``last_event`` is the checkpoint's: events after it are recorded again on resume.
+        values["resume_state"], values["resume_input"], values["last_event"] = checkpoint
+    query = update(WorkflowExecutionRow).where(WorkflowExecutionRow.id == execution_id)
+    if owner is not None:
+        query = query.where(WorkflowExecutionRow.owner == owner)
+    result = session.execute(query.values(values))
+    if owner is not None and not getattr(result, "rowcount", 0):
+        raise _lost(execution_id, owner)
     if events:
         session.add_all(
             WorkflowEventRow(execution_id=execution_id, seq=event["id"], event=event)
             for event in events
         )
-    values: dict[str, Any] = {"heartbeat_at": utcnow()}
-    if checkpoint is not None:
-        # ``last_event`` is the checkpoint's: events after it are recorded again on resume.
-        values["resume_state"], values["resume_input"], values["last_event"] = checkpoint
-    session.execute(
-        update(WorkflowExecutionRow).where(WorkflowExecutionRow.id == execution_id).values(values)
-    )
     session.flush()
 
 
@@ -167,12 +174,16 @@ def finish(
     error: str | None = None,
     cause: str | None = None,
     last_event: int | None = None,
+    owner: str | None = None,
 ) -> None:
+    """End an execution; with ``owner``, only while that server owns it (see :func:`record`)."""
     if status not in ENDED:
         raise InvalidInput(f"{status!r} does not end an execution", field="status")
     row = session.get(WorkflowExecutionRow, execution_id)
     if row is None:
         raise NotFound(f"execution {execution_id!r} does not exist", field="execution")
+    if owner is not None and row.owner != owner:
+        raise _lost(execution_id, owner)
     row.status, row.output, row.error, row.cause = status, output, error, cause
     row.stopped_at = utcnow()
     row.owner = None
@@ -192,13 +203,17 @@ def release(session: Session, owner: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def beat(session: Session, owner: str) -> list[str]:
-    """Refresh ``owner``'s heartbeats; returns its executions asked to stop."""
-    session.execute(
-        update(WorkflowExecutionRow)
-        .where(WorkflowExecutionRow.owner == owner, WorkflowExecutionRow.status == RUNNING)
-        .values(heartbeat_at=utcnow())
+def beat(session: Session, owner: str, running: Collection[str] | None = None) -> list[str]:
+    """Refresh ``owner``'s heartbeats (only those of ``running``, when given); returns its
+    executions asked to stop."""
+    query = update(WorkflowExecutionRow).where(
+        WorkflowExecutionRow.owner == owner, WorkflowExecutionRow.status == RUNNING
     )
+    if running is not None:
+        # An execution its owner no longer runs (its thread died) must go stale, so
+        # that it is taken over and resumed instead of left running forever.
+        query = query.where(WorkflowExecutionRow.id.in_(list(running)))
+    session.execute(query.values(heartbeat_at=utcnow()))
     return list(
         session.scalars(
             select(WorkflowExecutionRow.id).where(
@@ -329,6 +344,10 @@ def drop_events_after(session: Session, execution_id: str, last: int) -> None:
             WorkflowEventRow.execution_id == execution_id, WorkflowEventRow.seq > last
         )
     )
+
+
+def _lost(execution_id: str, owner: str) -> Conflict:
+    return Conflict(f"{owner} no longer owns execution {execution_id!r}", field="execution")
 
 
 def _workflow_row(

@@ -33,10 +33,7 @@ def serialize_image(data: Any, context: TaskContext) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("url"), str):
         raise InvalidInput('serialize_image takes {"url": "<image URL>"}', field="url")
     url: str = data["url"]
-    # Only a bare runner (no services) or a host that says so may read local files: a
-    # host that does not say (a server) must not hand its files to workflow authors.
-    allowed = context.services is None or getattr(context.services, "allow_local_files", False)
-    if _reads_local_files(url) and allowed is not True:
+    if _reads_local_files(url) and not _local_files_allowed(context):
         raise InvalidInput(
             f"{url!r} is a file on the server; workflows on a server read images from URLs "
             "(s3://, https://, …)",
@@ -55,6 +52,14 @@ def serialize_image(data: Any, context: TaskContext) -> dict[str, Any]:
     if kind is None:
         raise InvalidInput(f"{url} is not a PNG or JPEG image", field="url")
     return {"image": base64.b64encode(raw).decode("ascii"), "content_type": kind, "url": url}
+
+
+def _local_files_allowed(context: TaskContext) -> bool:
+    # Only a bare runner (no services) or a host that says so may touch local files: a
+    # host that does not say (a server) must not hand its files to workflow authors.
+    if context.services is None:
+        return True
+    return getattr(context.services, "allow_local_files", False) is True
 
 
 def _reads_local_files(url: str) -> bool:
@@ -138,9 +143,7 @@ def notify(data: Any) -> dict[str, Any]:
     if not data["url"].startswith(("http://", "https://")):
         raise InvalidInput("the webhook URL must be http:// or https://", field="url")
     headers = data.get("headers") or {}
-    if not isinstance(headers, dict) or not all(
-        isinstance(v, str) for v in headers.values()
-    ):
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise InvalidInput("headers must be an object of strings", field="headers")
     try:
         response = httpx.post(data["url"], json=data.get("message"), headers=headers, timeout=10.0)
@@ -170,8 +173,7 @@ def label_queue(data: Any, context: TaskContext) -> dict[str, Any]:
     bucket = data.get("bucket")
     if not isinstance(bucket, str) or not bucket:
         raise InvalidInput("name the bucket (a folder or URL) the image goes to", field="bucket")
-    protocol = bucket.split("://", 1)[0] if "://" in bucket else "file"
-    if protocol in _LOCAL and not getattr(context.services, "allow_local_files", True):
+    if _reads_local_files(bucket) and not _local_files_allowed(context):
         raise InvalidInput(
             f"{bucket!r} is a folder on the server; a server writes to URLs (s3://, …)",
             field="bucket",

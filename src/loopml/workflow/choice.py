@@ -147,14 +147,24 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+_TIMESTAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
 def parse_timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str) or "T" not in value:
+    """An RFC 3339 timestamp as Step Functions reads it (an uppercase ``T``, seconds and a
+    zone: ``Z`` or ``±hh:mm``), or ``None`` for anything else."""
+    match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
         return None
+    moment, fraction, zone = match.groups()
+    # fromisoformat before Python 3.11 reads neither "Z" nor fractions other than 3 or 6 digits.
+    text = f"{moment}.{(fraction or '0')[:6].ljust(6, '0')}{'+00:00' if zone == 'Z' else zone}"
     try:
-        parsed = datetime.fromisoformat(value)
+        return datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _wildcard(pattern: str) -> re.Pattern[str]:

@@ -108,6 +108,10 @@ def compile_definition(
     return machine
 
 
+def _never(data: Any, context: Any) -> bool:
+    return False
+
+
 class _Compiler(FieldReader):
     def machine(self, data: Any, where: str) -> Machine | None:
         prefix = f"{where}." if where else ""
@@ -193,6 +197,8 @@ class _Compiler(FieldReader):
             why = (
                 "belongs to a distributed Map, which loopml does not run"
                 if key in _DISTRIBUTED
+                else "only JSONPath is supported, not JSONata"
+                if key == "QueryLanguage" and body[key] != "JSONPath"
                 else f"is not a field of a {kind} state"
             )
             self.problem(f"{where}.{key}", why)
@@ -281,8 +287,9 @@ class _Compiler(FieldReader):
             try:
                 compiled = compile_rule({k: v for k, v in rule.items() if k != "Next"}, at)
             except PathSyntaxError as exc:
-                self.problem(at, str(exc).removeprefix(f"{at}: "))
-                continue
+                self.located(at, exc)
+                # Keep the transition, so that its target is not also "never reached".
+                compiled = _never
             state.choices.append((compiled, rule["Next"]))
         if "Default" in body:
             if isinstance(body["Default"], str):
@@ -322,9 +329,9 @@ class _Compiler(FieldReader):
                 self.problem(f"{where}.{key}", "must be a string")
         state.error, state.cause = body.get("Error"), body.get("Cause")
         if "ErrorPath" in body:
-            state.error_path = self.path(body["ErrorPath"], f"{where}.ErrorPath")
+            state.error_path = self.dynamic(body["ErrorPath"], f"{where}.ErrorPath")
         if "CausePath" in body:
-            state.cause_path = self.path(body["CausePath"], f"{where}.CausePath")
+            state.cause_path = self.dynamic(body["CausePath"], f"{where}.CausePath")
 
     def compile_parallel(self, state: State, body: dict[str, Any], where: str) -> None:
         branches = body.get("Branches")
@@ -356,7 +363,7 @@ class _Compiler(FieldReader):
         state.parameters = None
         if "ItemsPath" in body:
             state.items_path = self.path(body["ItemsPath"], f"{where}.ItemsPath")
-        concurrency = self.seconds(body, "MaxConcurrency", f"{where}.", positive=False)
+        concurrency = self.seconds(body, "MaxConcurrency", f"{where}.", positive=False, unit="")
         state.max_concurrency = int(concurrency or 0)
         if "MaxConcurrencyPath" in body:
             state.max_concurrency_path = self.reference(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loopml.core.errors import StatesError
+from loopml.workflow.intrinsics import compile_intrinsic, is_intrinsic
 from loopml.workflow.paths import Path, PathMissing, PathSyntaxError, reference
 from loopml.workflow.states import Catcher, Retrier
 from loopml.workflow.templates import compile_template
@@ -56,6 +57,22 @@ class FieldReader:
             self.problem(where, str(exc))
             return None
 
+    def dynamic(self, text: Any, where: str) -> Callable[[Any, Any], Any] | None:
+        """A reading of ``(input, context)``: a reference path (``$$`` for the context object)
+        or an intrinsic function, as ``ErrorPath`` and ``CausePath`` take."""
+        try:
+            if isinstance(text, str) and is_intrinsic(text):
+                return compile_intrinsic(text)
+            path = Path(text)
+        except PathSyntaxError as exc:
+            self.problem(where, str(exc))
+            return None
+        if not path.definite:
+            self.problem(where, f"{text!r} must be a reference path or an intrinsic function")
+            return None
+        # A definite path that misses raises PathMissing, the States.Runtime error.
+        return lambda data, context: path.get(context if path.context else data)
+
     def path(self, text: Any, where: str) -> Path | None:
         try:
             return Path(text)
@@ -69,11 +86,25 @@ class FieldReader:
         try:
             return compile_template(body[key], f"{where}.{key}")
         except PathSyntaxError as exc:
-            self.problem(f"{where}.{key}", str(exc))
+            self.located(f"{where}.{key}", exc)
             return None
 
+    def located(self, where: str, exc: Exception) -> None:
+        """Record ``exc``, whose text may begin with a more precise place than ``where``."""
+        text = str(exc)
+        place, sep, message = text.partition(": ")
+        if sep and place.startswith(where):
+            self.problem(place, message)
+        else:
+            self.problem(where, text)
+
     def seconds(
-        self, body: dict[str, Any], key: str, prefix: str, positive: bool = True
+        self,
+        body: dict[str, Any],
+        key: str,
+        prefix: str,
+        positive: bool = True,
+        unit: str = "seconds",
     ) -> float | None:
         if key not in body:
             return None
@@ -82,7 +113,7 @@ class FieldReader:
             self.problem(
                 f"{prefix}{key}",
                 f"must be a {'positive' if positive else 'non-negative'}"
-                f" whole number of seconds, not {value!r}",
+                f" whole number{' of ' + unit if unit else ''}, not {value!r}",
             )
             return None
         return float(value)
@@ -118,7 +149,7 @@ class FieldReader:
                 self.problem(f"{at}.{key}", "is not a field of a retrier")
             retrier = Retrier(self.errors(item.get("ErrorEquals"), f"{at}.ErrorEquals"))
             interval = self.seconds(item, "IntervalSeconds", f"{at}.")
-            attempts = self.seconds(item, "MaxAttempts", f"{at}.", positive=False)
+            attempts = self.seconds(item, "MaxAttempts", f"{at}.", positive=False, unit="")
             max_delay = self.seconds(item, "MaxDelaySeconds", f"{at}.")
             rate = item.get("BackoffRate", 2.0)
             if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 1:
@@ -149,6 +180,7 @@ class FieldReader:
                 self.problem(f"{at}.{key}", "is not a field of a catcher")
             if not isinstance(item.get("Next"), str):
                 self.problem(f"{at}.Next", "must be the name of a state")
+                continue
             catcher = Catcher(
                 self.errors(item.get("ErrorEquals"), f"{at}.ErrorEquals"),
                 str(item.get("Next")),

@@ -22,7 +22,8 @@ def details_key(kind: str) -> str:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON; NaN and Infinity are refused (ValueError), as JSON has neither."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 class History:

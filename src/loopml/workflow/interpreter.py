@@ -6,16 +6,13 @@ The order of work inside a state follows the States Language: ``InputPath`` →
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from loopml.core.errors import NotFound, StatesError
 from loopml.core.ids import new_id
-from loopml.workflow.choice import parse_timestamp
 from loopml.workflow.concurrency import fan_out, within
 from loopml.workflow.execution import (
     Checkpoint,
@@ -27,7 +24,16 @@ from loopml.workflow.execution import (
     now,
 )
 from loopml.workflow.history import History, Sink, to_json
-from loopml.workflow.paths import PathMissing, put
+from loopml.workflow.paths import put
+from loopml.workflow.semantics import (
+    choose,
+    fail,
+    guard,
+    matches,
+    positive,
+    retry_delay,
+    wait_seconds,
+)
 from loopml.workflow.states import Machine, State
 from loopml.workflow.tasks import DEFAULT_TASKS, TaskContext, TaskRegistry
 
@@ -174,11 +180,11 @@ class Runner:
             data = state.input_path(raw, context) if state.input_path else raw
             nxt = state.next
             if kind == "Fail":
-                raise _fail(state, data)
+                raise fail(state, data, context)
             if kind == "Choice":
-                nxt = _choose(state, data, context)
+                nxt = choose(state, data, context)
             elif kind == "Wait":
-                run.sleep(_wait_seconds(state, data), scope)
+                run.sleep(wait_seconds(state, data), scope)
             output = state.output_path(data, context) if state.output_path else data
         else:
             output, nxt, last = self._with_retries(run, state, raw, last, scope, entered, item)
@@ -214,12 +220,12 @@ class Runner:
             except StatesError as exc:
                 if exc.error == "States.Runtime":
                     raise
-                delay = _retry_delay(state, attempts, exc.error)
+                delay = retry_delay(state, attempts, exc.error)
                 if delay is not None:
                     run.sleep(delay, scope)
                     continue
                 for catcher in state.catch:
-                    if _matches(catcher.errors, exc.error):
+                    if matches(catcher.errors, exc.error):
                         error = {"Error": exc.error, "Cause": exc.cause}
                         output = raw if catcher.discard else put(raw, catcher.result_path, error)
                         return output, catcher.next, last
@@ -254,7 +260,7 @@ class Runner:
         last = history.add("TaskStarted", last, {"resource": state.resource})
         limit = state.timeout
         if state.timeout_path is not None:
-            limit = _positive(state.timeout_path.get(data), "TimeoutSecondsPath")
+            limit = positive(state.timeout_path.get(data), "TimeoutSecondsPath")
         deadline = time.monotonic() + limit if limit else None
         if run.deadline is not None and (deadline is None or run.deadline < deadline):
             deadline = run.deadline
@@ -307,12 +313,12 @@ class Runner:
                     "through a loopml server; this runner has none",
                 )
             deployments = self.deployments
-            return lambda data, context: _guard(deployments, name, data, context)
+            return lambda data, context: guard(deployments, name, data, context)
         try:
             task = self.tasks.get(name)
         except NotFound as exc:
             raise StatesError("States.TaskFailed", exc.message) from None
-        return lambda data, context: _guard(task, data, context)
+        return lambda data, context: guard(task, data, context)
 
     def _parallel(
         self, run: RunContext, state: State, data: Any, last: int, scope: Scope
@@ -352,7 +358,7 @@ class Runner:
             )
         limit = state.max_concurrency
         if state.max_concurrency_path is not None:
-            limit = int(_positive(state.max_concurrency_path.get(data), "MaxConcurrencyPath"))
+            limit = int(positive(state.max_concurrency_path.get(data), "MaxConcurrencyPath"))
         last = history.add("MapStateStarted", last, {"length": len(items)})
         inner = Scope(scope)
         machine = state.iterator
@@ -381,88 +387,3 @@ class Runner:
             raise
         last = history.add("MapStateSucceeded", max([last, *(s for _, s in outcomes)]))
         return [output for output, _ in outcomes], last
-
-
-def _guard(function: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return function(*args)
-    except StatesError:
-        raise
-    except Exception as exc:
-        raise StatesError(type(exc).__name__, str(exc) or type(exc).__name__) from None
-
-
-def _retry_delay(state: State, attempts: list[int], error: str) -> float | None:
-    """Seconds to wait before the next attempt, or ``None`` when no retrier retries ``error``.
-
-    Only the first retrier naming the error applies; once it is spent, the error is final.
-    """
-    for i, retrier in enumerate(state.retry):
-        if _matches(retrier.errors, error):
-            if attempts[i] >= retrier.max_attempts:
-                return None
-            delay = retrier.delay(attempts[i])
-            attempts[i] += 1
-            return random.uniform(0, delay) if retrier.full_jitter else delay
-    return None
-
-
-def _matches(errors: tuple[str, ...], error: str) -> bool:
-    if error in errors:
-        return True
-    if "States.ALL" in errors:
-        return error != "States.Runtime"
-    if "States.TaskFailed" in errors:
-        return error not in ("States.Timeout", "States.Runtime")
-    return False
-
-
-def _choose(state: State, data: Any, context: dict[str, Any]) -> str:
-    for rule, nxt in state.choices:
-        if rule(data, context):
-            return nxt
-    if state.default is None:
-        raise StatesError(
-            "States.NoChoiceMatched",
-            f"no choice rule of {state.name!r} matched the input and it has no Default",
-        )
-    return state.default
-
-
-def _fail(state: State, data: Any) -> StatesError:
-    error, cause = state.error, state.cause
-    try:
-        if state.error_path is not None:
-            error = state.error_path.get(data)
-        if state.cause_path is not None:
-            cause = state.cause_path.get(data)
-    except PathMissing as exc:
-        return exc
-    return StatesError(str(error) if error is not None else "", str(cause or ""))
-
-
-def _wait_seconds(state: State, data: Any) -> float:
-    if state.wait_seconds is not None:
-        return state.wait_seconds
-    if state.wait_seconds_path is not None:
-        return _positive(state.wait_seconds_path.get(data), "SecondsPath", zero=True)
-    text = (
-        state.wait_timestamp
-        if state.wait_timestamp is not None
-        else state.wait_timestamp_path.get(data)
-        if state.wait_timestamp_path
-        else None
-    )
-    moment = parse_timestamp(text)
-    if moment is None:
-        raise StatesError("States.Runtime", f"{text!r} is not an RFC 3339 timestamp")
-    return max((moment - datetime.now(timezone.utc)).total_seconds(), 0.0)
-
-
-def _positive(value: Any, what: str, zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < (0 if zero else 1):
-        raise StatesError(
-            "States.Runtime",
-            f"{what} must select a {'non-negative' if zero else 'positive'} number, not {value!r}",
-        )
-    return float(value)

@@ -74,7 +74,8 @@ class _Parser:
             self.i += 1
         else:
             while True:
-                args.append(self.argument())
+                # Format's template keeps its escaped braces apart from its placeholders.
+                args.append(self.argument(template=name == "States.Format" and not args))
                 self.skip()
                 char = self.text[self.i : self.i + 1]
                 self.i += 1
@@ -99,18 +100,26 @@ class _Parser:
 
         return evaluate
 
-    def argument(self) -> Evaluator:
+    def argument(self, template: bool = False) -> Evaluator:
         self.skip()
         char = self.text[self.i : self.i + 1]
         if char == "'":
-            value = self.string()
+            value = self.string(template)
             return lambda data, context: value
         if char == "$":
             start = self.i
             depth = 0
+            quote = ""
             while self.i < len(self.text):
                 c = self.text[self.i]
-                if c in "[(":
+                if quote:
+                    if c == "\\":
+                        self.i += 1
+                    elif c == quote:
+                        quote = ""
+                elif depth and c in "'\"":
+                    quote = c
+                elif c in "[(":
                     depth += 1
                 elif c in "])":
                     if depth == 0:
@@ -143,15 +152,21 @@ class _Parser:
                 raise self.fail(f"{word!r} is not a literal")
         return lambda data, context: literal
 
-    def string(self) -> str:
+    def string(self, template: bool = False) -> str:
+        """A quoted literal; ``\\'``, ``\\{``, ``\\}`` and ``\\\\`` are its only escapes.
+
+        For Format's ``template`` the escapes of braces and backslashes stay escaped, so
+        that ``\\{\\}`` is text there and ``{}`` a placeholder.
+        """
         self.i += 1
         out: list[str] = []
         while self.i < len(self.text):
             char = self.text[self.i]
-            if char == "\\" and self.i + 1 < len(self.text):
-                # Keep escapes of braces for Format's template; drop the rest.
-                nxt = self.text[self.i + 1]
-                out.append("\\" + nxt if nxt in "{}" else nxt)
+            if char == "\\":
+                nxt = self.text[self.i + 1 : self.i + 2]
+                if nxt not in ("'", "{", "}", "\\"):
+                    raise self.fail("a backslash escapes only ', {, } and \\")
+                out.append("\\" + nxt if template and nxt != "'" else nxt)
                 self.i += 2
                 continue
             if char == "'":
@@ -170,7 +185,7 @@ def _format(template: str, *values: Any) -> str:
     i = 0
     while i < len(template):
         char = template[i]
-        if char == "\\" and i + 1 < len(template):
+        if char == "\\" and template[i + 1 : i + 2] in ("{", "}", "\\"):
             out.append(template[i + 1])
             i += 2
         elif template.startswith("{}", i):
@@ -211,8 +226,28 @@ def _integer(value: Any, what: str) -> int:
     return int(value)
 
 
+def _rounded(value: Any, what: str) -> int:
+    """Step Functions rounds a non-integer argument to the nearest integer."""
+    return _integer(math.floor(_number(value) + 0.5), what)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: ``true`` is not ``1``, as Python's ``==`` has it."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    return bool(a == b)
+
+
+def _contains(values: Any, value: Any) -> bool:
+    return any(_same(item, value) for item in _array(values, "the first argument"))
+
+
 def _partition(values: list[Any], size: Any) -> list[list[Any]]:
-    size = _integer(size, "the chunk size")
+    size = _rounded(size, "the chunk size")
     if size <= 0:
         raise ValueError("the chunk size must be positive")
     values = _array(values, "the first argument")
@@ -220,7 +255,7 @@ def _partition(values: list[Any], size: Any) -> list[list[Any]]:
 
 
 def _range(start: Any, end: Any, step: Any) -> list[int]:
-    start, end, step = (_integer(v, "each argument") for v in (start, end, step))
+    start, end, step = (_rounded(v, "each argument") for v in (start, end, step))
     if step == 0:
         raise ValueError("the step must not be 0")
     values = list(range(start, end + (1 if step > 0 else -1), step))
@@ -232,7 +267,7 @@ def _range(start: Any, end: Any, step: Any) -> list[int]:
 def _unique(values: list[Any]) -> list[Any]:
     seen: list[Any] = []
     for value in _array(values, "the argument"):
-        if value not in seen:
+        if not _contains(seen, value):
             seen.append(value)
     return seen
 
@@ -253,7 +288,7 @@ def _merge(first: Any, second: Any, deep: Any) -> dict[str, Any]:
 
 
 def _random(start: Any, end: Any, seed: Any = None) -> int:
-    start, end = _integer(start, "start"), _integer(end, "end")
+    start, end = _rounded(start, "start"), _rounded(end, "end")
     rng = random.Random(_integer(seed, "seed")) if seed is not None else random
     return rng.randrange(start, end) if end > start else start
 
@@ -267,9 +302,11 @@ def _split(text: Any, delimiters: Any) -> list[str]:
     return [part for part in parts if part]
 
 
-def _add(a: Any, b: Any) -> int | float:
-    total = _number(a) + _number(b)
-    return int(total) if total == int(total) else total
+def _add(a: Any, b: Any) -> int:
+    values = [_rounded(v, "each argument") for v in (a, b)]
+    if not all(-(2**31) <= v < 2**31 for v in values):
+        raise ValueError("the arguments must lie between -2147483648 and 2147483647")
+    return values[0] + values[1]
 
 
 def _number(value: Any) -> float:
@@ -292,7 +329,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "States.JsonToString": _json_to_string,
     "States.Array": lambda *values: list(values),
     "States.ArrayPartition": _partition,
-    "States.ArrayContains": lambda values, value: value in _array(values, "the first argument"),
+    "States.ArrayContains": _contains,
     "States.ArrayRange": _range,
     "States.ArrayGetItem": _get_item,
     "States.ArrayLength": lambda values: len(_array(values, "the argument")),

@@ -15,7 +15,10 @@ from loopml.core.errors import StatesError
 
 _NAME = re.compile(r"[A-Za-z_$@\u0080-\uffff][\w$@\-\u0080-\uffff]*")
 _INT = re.compile(r"-?\d+")
-_FILTER = re.compile(r"\?\(\s*@((?:\.[\w$\-]+|\[\d+\])*)\s*(?:(==|!=|<=|>=|<|>)\s*(.+?))?\s*\)\s*$")
+_SLICE = re.compile(r"\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*)?")
+_FILTER = re.compile(
+    r"\?\(\s*@((?:\.[\w$\-]+|\[\d+\])*)\s*(?:(==|!=|<=|>=|<|>)\s*(\S.*?))?\s*\)\s*$"
+)
 
 Step = tuple[str, Any]
 
@@ -143,6 +146,9 @@ def _parse(rest: str, text: str) -> list[Step]:
             steps.append(("descend", match.group()))
             i = match.end()
         elif rest[i] == ".":
+            if rest.startswith("[", i + 1):
+                i += 1  # `$.abc.['def ghi']`, as AWS's documentation writes it
+                continue
             if rest.startswith("*", i + 1):
                 steps.append(("wild", None))
                 i += 2
@@ -164,10 +170,13 @@ def _parse(rest: str, text: str) -> list[Step]:
 def _closing(rest: str, start: int, text: str) -> int:
     quote = None
     depth = 0
-    for j in range(start, len(rest)):
+    j = start
+    while j < len(rest):
         char = rest[j]
         if quote:
-            if char == quote and rest[j - 1] != "\\":
+            if char == "\\":
+                j += 1  # the escaped character cannot close the string
+            elif char == quote:
                 quote = None
         elif char in "'\"":
             quote = char
@@ -177,33 +186,61 @@ def _closing(rest: str, start: int, text: str) -> int:
             depth -= 1
             if depth == 0:
                 return j
+        j += 1
     raise PathSyntaxError(f"{text!r}: '[' is never closed")
 
 
 def _bracket(inner: str, text: str) -> Step:
     if inner == "*":
         return ("wild", None)
-    if inner[:1] in "'\"" and inner[-1:] == inner[:1] and len(inner) >= 2:
-        return ("key", inner[1:-1].replace("\\" + inner[0], inner[0]))
-    if _INT.fullmatch(inner):
-        return ("index", int(inner))
-    if ":" in inner and all(_INT.fullmatch(p) or not p.strip() for p in inner.split(":")):
-        parts = [int(p) if p.strip() else None for p in inner.split(":")]
-        return ("slice", slice(*parts))
-    if "," in inner:
-        members: list[Any] = []
-        for part in (p.strip() for p in inner.split(",")):
-            if _INT.fullmatch(part):
-                members.append(int(part))
-            elif part[:1] in "'\"" and part[-1:] == part[:1] and len(part) >= 2:
-                members.append(part[1:-1])
-            else:
-                raise PathSyntaxError(f"{text!r}: {part!r} in a union is not a name or index")
-        return ("union", members)
-    match = _FILTER.match(inner)
-    if match:
+    if inner.startswith("?"):
+        match = _FILTER.match(inner)
+        if match is None:
+            raise PathSyntaxError(f"{text!r}: cannot read the filter [{inner}]")
         return ("filter", _filter(match.group(1), match.group(2), match.group(3), text))
-    raise PathSyntaxError(f"{text!r}: cannot read the selector [{inner}]")
+    slice_ = _SLICE.fullmatch(inner)
+    if slice_:
+        start, stop, step = (int(g) if g else None for g in slice_.groups())
+        if step == 0:
+            raise PathSyntaxError(f"{text!r}: a slice's step must not be 0")
+        return ("slice", slice(start, stop, step))
+    members = _members(inner, text)
+    if len(members) > 1:
+        return ("union", members)
+    return ("index" if isinstance(members[0], int) else "key", members[0])
+
+
+def _members(inner: str, text: str) -> list[Any]:
+    """The names and indices of ``['a', "b", 0]``, split at commas outside quotes."""
+    members: list[Any] = []
+    i, size = 0, len(inner)
+    while True:
+        while i < size and inner[i] == " ":
+            i += 1
+        if i < size and inner[i] in "'\"":
+            quote, i, chars = inner[i], i + 1, []
+            while i < size and inner[i] != quote:
+                if inner[i] == "\\" and i + 1 < size and inner[i + 1] in (quote, "\\"):
+                    i += 1
+                chars.append(inner[i])
+                i += 1
+            if i >= size:
+                raise PathSyntaxError(f"{text!r}: a name in [{inner}] is never closed")
+            members.append("".join(chars))
+            i += 1
+        else:
+            match = _INT.match(inner, i)
+            if match is None:
+                raise PathSyntaxError(f"{text!r}: cannot read the selector [{inner}]")
+            members.append(int(match.group()))
+            i = match.end()
+        while i < size and inner[i] == " ":
+            i += 1
+        if i == size:
+            return members
+        if inner[i] != ",":
+            raise PathSyntaxError(f"{text!r}: cannot read the selector [{inner}]")
+        i += 1
 
 
 def _filter(sub: str, op: str | None, literal: str | None, text: str) -> Callable[[Any], bool]:
@@ -229,12 +266,20 @@ def _filter(sub: str, op: str | None, literal: str | None, text: str) -> Callabl
             found = path.get(item)
         except PathMissing:
             return False
+        if _json_type(found) != _json_type(value):
+            return op == "!="  # JSON types never compare equal: true is not 1
         try:
             return bool(compare(found, value))
         except TypeError:
             return False
 
     return test
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, int | float) else type(value).__name__
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {

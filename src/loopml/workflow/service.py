@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
-from loopml.core.errors import InvalidDefinition, InvalidInput, LoopmlError
+from loopml.core.errors import Conflict, InvalidDefinition, InvalidInput, LoopmlError
 from loopml.core.ids import new_id
 from loopml.core.schemas import Workflow, WorkflowExecution
 from loopml.store import workflows as store
@@ -81,6 +81,8 @@ class WorkflowService:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._beater: threading.Thread | None = None
+        self._flusher: threading.Thread | None = None
+        self._recorders: dict[str, _Recorder] = {}
         self._adopt = True
 
     def open(self, *, take_over: bool = True) -> None:
@@ -91,9 +93,13 @@ class WorkflowService:
         self._beater = threading.Thread(
             target=self._beat_loop, name="loopml-workflow-beat", daemon=True
         )
+        self._flusher = threading.Thread(
+            target=self._flush_loop, name="loopml-workflow-flush", daemon=True
+        )
         if take_over:
             self._take_over()
         self._beater.start()
+        self._flusher.start()
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop each running execution at its next state and hand it back for resuming."""
@@ -109,8 +115,9 @@ class WorkflowService:
                 future.result(timeout=max(end - time.monotonic(), 0.0))
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        if self._beater is not None and self._beater.is_alive():
-            self._beater.join(timeout=self.heartbeat_interval + 1)
+        for thread in (self._beater, self._flusher):
+            if thread is not None and thread.is_alive():
+                thread.join(timeout=self.heartbeat_interval + 1)
         with self.db.session() as session:
             store.release(session, self.owner)
 
@@ -206,7 +213,7 @@ class WorkflowService:
         abort: threading.Event,
         suspend: threading.Event,
     ) -> None:
-        recorder = _Recorder(self.db, execution_id, self.flush_seconds)
+        recorder = _Recorder(self.db, execution_id, self.flush_seconds, self.owner)
         deployments: DeploymentCall | None = None
         if self.deployments is not None:
             call = self.deployments
@@ -214,20 +221,34 @@ class WorkflowService:
                 project, deployment, value, context
             )
         runner = Runner(self.tasks, deployments, self.services, project)
+        with self._lock:
+            self._recorders[execution_id] = recorder
         try:
             result = runner.run(
                 machine, data, execution_id=execution_id, name=name, sink=recorder.add,
                 abort=abort, suspend=suspend, checkpoint=recorder.checkpoint, resume=resume,
             )  # fmt: skip
             recorder.end(result)
-        except Exception:
+        except Exception as exc:
             log.exception("workflow execution %s could not be recorded", execution_id)
+            # Not left RUNNING forever: it ends FAILED if this server still owns it (if
+            # the database is down, its heartbeat stops and another server resumes it).
+            with contextlib.suppress(Exception):
+                self._end(
+                    execution_id, "FAILED", "loopml.ExecutionError",
+                    f"the server could not run or record it: {type(exc).__name__}: {exc}",
+                )  # fmt: skip
+        finally:
+            with self._lock:
+                self._recorders.pop(execution_id, None)
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(self.heartbeat_interval):
             try:
+                with self._lock:
+                    mine = list(self._running)
                 with self.db.session() as session:
-                    aborted = store.beat(session, self.owner)
+                    aborted = store.beat(session, self.owner, mine)
                 with self._lock:
                     for execution_id in aborted:
                         if execution_id in self._running:
@@ -237,9 +258,23 @@ class WorkflowService:
             except Exception:
                 log.exception("workflow heartbeat failed; retrying")
 
+    def _flush_loop(self) -> None:
+        # Events of a long state (a Wait, a slow task) are written while it runs.
+        while not self._stop.wait(max(self.flush_seconds, 0.05)):
+            with self._lock:
+                recorders = list(self._recorders.values())
+            for recorder in recorders:
+                try:
+                    recorder.flush(due=True)
+                except Exception:
+                    log.exception("workflow events could not be written; retrying")
+
     def _take_over(self) -> None:
         with self.db.session() as session:
             claimed = store.take_over(session, self.owner, self.heartbeat_timeout)
+        with self._lock:
+            # Its own execution, silent for a while (a database outage), still runs here.
+            claimed = [c for c in claimed if c not in self._running]
         for execution_id in claimed:
             try:
                 self._resume(execution_id)
@@ -281,20 +316,22 @@ class WorkflowService:
 
     def _end(self, execution_id: str, status: str, error: str, cause: str) -> None:
         with self.db.session() as session:
-            store.finish(session, execution_id, status, error=error, cause=cause)
+            store.finish(session, execution_id, status, error=error, cause=cause, owner=self.owner)
 
 
 class _Recorder:
     """Buffers an execution's events and writes them at checkpoints, at its end, and
     at least every ``flush_seconds``."""
 
-    def __init__(self, db: Database, execution_id: str, flush_seconds: float) -> None:
+    def __init__(self, db: Database, execution_id: str, flush_seconds: float, owner: str) -> None:
         self.db = db
         self.execution_id = execution_id
         self.flush_seconds = flush_seconds
+        self.owner = owner
         self.buffer: list[dict[str, Any]] = []
         self.flushed = time.monotonic()
         self.lock = threading.Lock()
+        self.lost: Conflict | None = None  # set once another server took the execution
 
     def add(self, event: dict[str, Any]) -> None:
         with self.lock:
@@ -306,6 +343,13 @@ class _Recorder:
         with self.lock:
             self._write((state, data, last_event))
 
+    def flush(self, *, due: bool = False) -> None:
+        """Write the buffered events (with ``due``, only once they waited long enough)."""
+        with self.lock:
+            waited = time.monotonic() - self.flushed >= self.flush_seconds
+            if self.buffer and self.lost is None and (waited or not due):
+                self._write(None)
+
     def end(self, result: ExecutionResult) -> None:
         with self.lock:
             if result.status == "SUSPENDED":
@@ -313,17 +357,28 @@ class _Recorder:
                 return
             events, self.buffer = self.buffer, []
             with self.db.session() as session:
-                store.record(session, self.execution_id, events)
+                store.record(session, self.execution_id, events, owner=self.owner)
                 store.finish(
                     session, self.execution_id, result.status, output=result.output,
                     error=result.error, cause=result.cause,
                     last_event=result.events[-1]["id"] if result.events else None,
+                    owner=self.owner,
                 )  # fmt: skip
 
     def _write(self, checkpoint: tuple[str, Any, int] | None) -> None:
-        events, self.buffer = self.buffer, []
-        with self.db.session() as session:
-            store.record(session, self.execution_id, events, checkpoint=checkpoint)
+        if self.lost is not None:
+            raise self.lost
+        try:
+            with self.db.session() as session:
+                store.record(
+                    session, self.execution_id, self.buffer, checkpoint=checkpoint,
+                    owner=self.owner,
+                )  # fmt: skip
+        except Conflict as exc:
+            self.lost, self.buffer = exc, []
+            raise
+        # Cleared only once written: a failed write is tried again with the next one.
+        self.buffer = []
         self.flushed = time.monotonic()
 
 

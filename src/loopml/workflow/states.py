@@ -72,8 +72,8 @@ class State:
     wait_timestamp_path: Path | None = None
     error: str | None = None
     cause: str | None = None
-    error_path: Path | None = None
-    cause_path: Path | None = None
+    error_path: Select | None = None  # a path or an intrinsic, of (input, context)
+    cause_path: Select | None = None
     branches: list[Machine] = field(default_factory=list)
     items_path: Path | None = None
     item_selector: Template | None = None
