@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from loopml.api.lookups import Lookups
 from loopml.api.routers.predictions import answer_rows, capture_rows, choose_variant
+from loopml.api.workflow_tasks import add_server_tasks
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.home import Home
 from loopml.serving.capture import CaptureWriter
@@ -73,7 +74,9 @@ class DeploymentCaller:
 
 def server_tasks(caller: DeploymentCaller) -> TaskRegistry:
     """The registry a server's workflows use: the default one (the built-ins and what
-    ``workflow_task_modules`` registered) plus ``predict``."""
+    ``workflow_task_modules`` registered) plus the tasks that need the server: ``predict``,
+    ``serialize_image`` of a dataset's image, ``train``, ``evaluate``, ``deploy`` and
+    ``batch_predict``."""
     tasks = DEFAULT_TASKS.copy()
 
     def predict(data: Any, context: TaskContext) -> Any:
@@ -84,7 +87,9 @@ def server_tasks(caller: DeploymentCaller) -> TaskRegistry:
                 field="deployment",
             )
         rest = {k: v for k, v in data.items() if k != "deployment"}
-        payload = rest["record"] if set(rest) == {"record"} else rest
+        # With "record" beside other fields, the record still is what is predicted (not
+        # the whole object, whose unknown keys would make a silent all-missing record).
+        payload = rest.get("record", rest)
         return caller(context.project, data["deployment"], payload, context)
 
     def serialize_image(data: Any, context: TaskContext) -> Any:
@@ -95,6 +100,7 @@ def server_tasks(caller: DeploymentCaller) -> TaskRegistry:
 
     tasks.add("predict", predict, replace=True)
     tasks.add("serialize_image", serialize_image, replace=True)
+    add_server_tasks(tasks, caller.models)
     return tasks
 
 

@@ -76,6 +76,10 @@ def start_batch(
         if describe(body.source) == "upload":
             raise InvalidInput("name a URL, a built-in dataset or a dataset", field="source")
         params["max_bytes"] = home.settings.max_upload_bytes
+    return queue_batch(home, project, name, params)
+
+
+def queue_batch(home: Home, project: str, name: str, params: dict[str, object]) -> Job:
     with home.db.session() as s:
         deployments.get_deployment(s, project, name)
         return jobs.enqueue(s, KIND, {**params, "deployment": name}, project=project)

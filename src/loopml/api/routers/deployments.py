@@ -89,6 +89,15 @@ def deploy(
     is deploying the earlier version. The model is loaded and checked before the switch,
     so requests never meet a model that fails to load; it moves to the production stage,
     with the reason kept in its history."""
+    deployment, created = serve_model(home, models, project, name, body, key.name)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return deployment
+
+
+def serve_model(
+    home: Home, models: ModelCache, project: str, name: str, body: DeployRequest, actor: str
+) -> tuple[Deployment, bool]:
+    """Load and check the model, switch the deployment to it, move it to production."""
     with home.db.session() as s:
         version = registry.get_model(s, project, body.model)
     models.get(version)
@@ -102,11 +111,10 @@ def deploy(
             capture_percent=body.capture_percent,
         )  # fmt: skip
         registry.set_stage(
-            s, project, body.model, Stage.production, actor=key.name,
+            s, project, body.model, Stage.production, actor=actor,
             reason=body.reason or f"deployed to {name}",
         )  # fmt: skip
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return deployment
+    return deployment, created
 
 
 @router.get("/{name}", response_model=Deployment, dependencies=[Depends(auth.viewer)])

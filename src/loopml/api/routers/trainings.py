@@ -142,6 +142,10 @@ def _artifact(home: Home, project: str, training_id: str, name: str) -> bytes:
 )
 def start_training(project: str, body: TrainingRequest, home: Home = Depends(auth.get_home)) -> Job:
     """Queue an AutoML training; follow it with GET on the training (progress, message)."""
+    return queue_training(home, project, body)
+
+
+def queue_training(home: Home, project: str, body: TrainingRequest) -> Job:
     params = body.model_dump(exclude_none=True)
     with home.db.session() as s:
         if not body.dataset.startswith(PREFIX):
