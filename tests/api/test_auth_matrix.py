@@ -110,6 +110,9 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("PUT", "/api/v1/projects/{project}/workflows/{name}"): lambda w: {
         "json": {"definition": PASS_WORKFLOW}
     },
+    ("PUT", "/api/v1/projects/{project}/workflows/{name}/triggers/{trigger}"): lambda w: {
+        "json": {"kind": "schedule", "cron": "0 3 * * *"}
+    },
     ("POST", "/api/v1/projects/{project}/workflows/{name}/executions"): lambda w: {
         "json": {"input": {"from": "the matrix"}}
     },
@@ -209,6 +212,10 @@ POLICY: dict[str, str] = {
     "GET /api/v1/projects/{project}/workflows/{name}/executions/{execution}": "viewer",
     "GET /api/v1/projects/{project}/workflows/{name}/executions/{execution}/history": "viewer",
     "POST /api/v1/projects/{project}/workflows/{name}/executions/{execution}/stop": "maintainer",
+    "PUT /api/v1/projects/{project}/workflows/{name}/triggers/{trigger}": "maintainer",
+    "GET /api/v1/projects/{project}/workflows/{name}/triggers": "viewer",
+    "GET /api/v1/projects/{project}/workflows/{name}/triggers/{trigger}": "viewer",
+    "DELETE /api/v1/projects/{project}/workflows/{name}/triggers/{trigger}": "maintainer",
 }
 
 
@@ -412,6 +419,14 @@ class World:
             self.executed = str(r.json()["id"])
         return self.executed
 
+    def trigger(self, fresh: bool = False) -> str:
+        """A nightly schedule of "passing" (a fresh one for the route that deletes it)."""
+        name = f"nightly-{uuid.uuid4().hex[:8]}" if fresh else "nightly"
+        path = f"/projects/{self.project}/workflows/{self.workflow()}/triggers/{name}"
+        r = self.admin.put(path, json={"kind": "schedule", "cron": "0 3 * * *"})
+        assert r.status_code in (200, 201), r.text
+        return name
+
     def url(self, endpoint: Endpoint) -> str:
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -432,7 +447,11 @@ class World:
             if name == "name" and "/workflows/" in endpoint.path:
                 if endpoint.path.endswith("/stop"):
                     return self.workflow(WAIT_WORKFLOW)
+                if "/triggers" in endpoint.path:
+                    return self.workflow()
                 return self.workflow(fresh=endpoint.method == "DELETE")
+            if name == "trigger":
+                return self.trigger(fresh=endpoint.method == "DELETE")
             if name == "execution":
                 return self.execution(running=endpoint.path.endswith("/stop"))
             if name == "name" and "/deployments/" in endpoint.path:

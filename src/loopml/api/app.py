@@ -25,6 +25,7 @@ from loopml.api.routers import (
     projects,
     system,
     trainings,
+    workflow_triggers,
     workflows,
 )
 from loopml.api.workflow_host import workflow_service
@@ -133,6 +134,7 @@ def create_app(
         deployments.router,
         batch.router,
         workflows.router,
+        workflow_triggers.router,
     ):
         app.include_router(router, prefix="/api/v1")
     if trusted_local:

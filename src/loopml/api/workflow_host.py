@@ -110,9 +110,9 @@ def dataset_image(home: Home, project: str, data: dict[str, Any]) -> dict[str, A
         raise InvalidInput(
             'serialize_image takes {"dataset": name, "image": sha256}', field="image"
         )
-    dataset, _, number = name.partition("@")
+    dataset, number = datasets.parse_ref(name)
     with home.db.session() as s:
-        version = datasets.get_version(s, project, dataset, int(number) if number else None)
+        version = datasets.get_version(s, project, dataset, number)
     prefix = (version.manifest.get("images") or {}).get("prefix")
     if prefix is None or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
         raise NotFound(f"{project}/{name} has no image {digest!r}", field="image")

@@ -16,7 +16,6 @@ import typer
 from rich.markup import escape
 
 from loopml.cli.context import state
-from loopml.cli.deployments import split_target
 from loopml.cli.output import console, err_console, fields, print_json, table
 from loopml.core.errors import InvalidInput
 from loopml.core.schemas import WorkflowExecution
@@ -31,6 +30,13 @@ INPUT = typer.Option(None, "--input", "-i", help="The execution's input: JSON te
 TASKS = typer.Option(
     [], "--tasks", help="A Python module to import first; its @task functions can be called."
 )
+
+
+def split_target(target: str) -> tuple[str, str]:
+    project, _, name = target.partition("/")
+    if not project or not name or "/" in name:
+        raise InvalidInput(f"{target!r} is not PROJECT/WORKFLOW", field="workflow")
+    return project, name
 
 
 def read_definition(path: Path) -> str:
@@ -108,13 +114,17 @@ def run(
             raise InvalidInput(
                 f"{name}: name the project of its deployments with --project", field="--project"
             )
-        rows = value if isinstance(value, list) else value.get("records", [value])
-        answer = cli.client().deployments.predict(project, name, rows)
-        return (
-            answer["predictions"][0]
-            if isinstance(value, dict) and "records" not in value
-            else answer
-        )
+        # As on a server: a record, a list of records, or an object with records/instances.
+        if isinstance(value, dict):
+            many = [value[k] for k in ("records", "instances") if isinstance(value.get(k), list)]
+            value = many[0] if many else value
+        if isinstance(value, list):
+            return cli.client().deployments.predict(project, name, value)
+        if not isinstance(value, dict):
+            raise InvalidInput(
+                "a deployment takes a record (an object) or a list of records", field="input"
+            )
+        return cli.client().deployments.predict(project, name, [value])["predictions"][0]
 
     def show(event: dict[str, Any]) -> None:
         if not as_json and event["type"].endswith("StateEntered"):

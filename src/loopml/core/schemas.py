@@ -319,3 +319,24 @@ class WorkflowExecution(Entity):
     started_at: datetime
     stopped_at: datetime | None = None
     events: int = Field(default=0, description="Events in the execution's history so far.")
+
+
+class WorkflowTrigger(Entity):
+    """What starts a workflow by itself: a schedule, a new dataset version, a new file."""
+
+    id: str
+    project: str
+    workflow: str
+    name: str
+    kind: str = Field(description="schedule, dataset or source.")
+    spec: dict[str, Any] = Field(
+        description='schedule: {"cron", "timezone"}; dataset: {"dataset"}; '
+        'source: {"url", "every"} (seconds between looks).'
+    )
+    input: Any = Field(default=None, description="Merged into each execution's input.")
+    enabled: bool = True
+    due_at: datetime = Field(description="When it next fires (schedule) or looks.")
+    fired: int = 0
+    last_fired_at: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime

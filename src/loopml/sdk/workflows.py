@@ -6,7 +6,7 @@ import builtins
 import time
 from typing import Any
 
-from loopml.core.schemas import Workflow, WorkflowExecution
+from loopml.core.schemas import Workflow, WorkflowExecution, WorkflowTrigger
 from loopml.sdk.resource import Resource
 
 ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -91,3 +91,27 @@ class Workflows(Resource):
             if end is not None and time.monotonic() > end:
                 raise TimeoutError(f"execution {execution} still {found.status} after {timeout} s")
             time.sleep(poll)
+
+    def set_trigger(
+        self,
+        project: str,
+        name: str,
+        trigger: str,
+        kind: str,
+        *,
+        input: Any = None,
+        enabled: bool = True,
+        **spec: Any,
+    ) -> WorkflowTrigger:
+        """Start the workflow by itself: ``kind="schedule", cron="0 3 * * *"``,
+        ``kind="dataset", dataset="orders"`` or ``kind="source", url="s3://in/"``."""
+        body = {"kind": kind, "input": input, "enabled": enabled, **spec}
+        path = f"/projects/{project}/workflows/{name}/triggers/{trigger}"
+        return self._call("PUT", path, WorkflowTrigger, json=body)
+
+    def triggers(self, project: str, name: str) -> builtins.list[WorkflowTrigger]:
+        path = f"/projects/{project}/workflows/{name}/triggers"
+        return self._call("GET", path, list[WorkflowTrigger])
+
+    def delete_trigger(self, project: str, name: str, trigger: str) -> None:
+        self._client.raw("DELETE", f"/projects/{project}/workflows/{name}/triggers/{trigger}")

@@ -299,3 +299,29 @@ class WorkflowEventRow(Base):
     )
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     event: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class WorkflowTriggerRow(Base):
+    __tablename__ = "workflow_triggers"
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "name", name="uq_workflow_triggers_workflow_name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(16))
+    # schedule: {"cron", "timezone"}; dataset: {"dataset"}; source: {"url", "every"}
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    input: Mapped[Any] = mapped_column(JSON, nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When it is next due (schedules) or next looks (datasets, sources).
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    # What it has seen: the last dataset version, or the source's files.
+    cursor: Mapped[Any] = mapped_column(JSON, nullable=True)
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+    last_fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -37,7 +37,7 @@ def save(
 ) -> tuple[Workflow, bool]:
     """Create workflow ``name`` or replace its definition (the revision counts up)."""
     check_name(name)
-    row = _workflow_row(session, project, name, missing_ok=True)
+    row = workflow_row(session, project, name, missing_ok=True)
     created = row is None
     now = utcnow()
     if row is None:
@@ -55,7 +55,7 @@ def save(
 
 
 def get(session: Session, project: str, name: str) -> Workflow:
-    row = _workflow_row(session, project, name)
+    row = workflow_row(session, project, name)
     assert row is not None
     return _workflow(project, row)
 
@@ -71,7 +71,7 @@ def list_all(session: Session, project: str) -> list[Workflow]:
 
 def remove(session: Session, project: str, name: str) -> None:
     """Delete a workflow and its executions; refused while one of them runs."""
-    row = _workflow_row(session, project, name)
+    row = workflow_row(session, project, name)
     assert row is not None
     running = session.scalar(
         select(func.count()).where(
@@ -104,7 +104,7 @@ def start(
     that execution (a retried request starts nothing twice); with another input it is
     refused.
     """
-    row = _workflow_row(session, project, workflow)
+    row = workflow_row(session, project, workflow)
     assert row is not None
     if name is not None:
         if not name or len(name) > _MAX_NAME:
@@ -278,7 +278,7 @@ def resume_point(session: Session, execution_id: str) -> dict[str, Any]:
         "definition": row.definition, "input": row.input, "name": row.name,
         "state": row.resume_state, "state_input": row.resume_input,
         "last_event": row.last_event, "started_at": row.started_at,
-        "abort": row.abort_requested, "status": row.status,
+        "abort": row.abort_requested, "status": row.status, "owner": row.owner,
     }  # fmt: skip
 
 
@@ -350,7 +350,7 @@ def _lost(execution_id: str, owner: str) -> Conflict:
     return Conflict(f"{owner} no longer owns execution {execution_id!r}", field="execution")
 
 
-def _workflow_row(
+def workflow_row(
     session: Session, project: str, name: str, *, missing_ok: bool = False
 ) -> WorkflowRow | None:
     row = session.scalar(

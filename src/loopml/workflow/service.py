@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,6 +28,7 @@ from loopml.workflow.execution import Resume
 from loopml.workflow.interpreter import DeploymentCall, ExecutionResult, Runner
 from loopml.workflow.states import Machine
 from loopml.workflow.tasks import DEFAULT_TASKS, TaskRegistry
+from loopml.workflow.triggers import TriggerPoller
 
 log = logging.getLogger("loopml.workflow")
 
@@ -84,6 +86,7 @@ class WorkflowService:
         self._flusher: threading.Thread | None = None
         self._recorders: dict[str, _Recorder] = {}
         self._adopt = True
+        self.triggers = TriggerPoller(db, self.start)
 
     def open(self, *, take_over: bool = True) -> None:
         """Start the pool and the heartbeat; with ``take_over``, also resume executions
@@ -158,11 +161,20 @@ class WorkflowService:
         return execution
 
     def stop(self, project: str, execution_id: str) -> WorkflowExecution:
-        """Ask an execution to stop; it ends ``ABORTED`` at its next state."""
-        with self.db.session() as session:
-            execution = store.request_abort(session, project, execution_id)
+        """Ask an execution to stop; it ends ``ABORTED`` at its next state (at once when no
+        server runs it)."""
         with self._lock:
             running = self._running.get(execution_id)
+        with self.db.session() as session:
+            execution = store.request_abort(session, project, execution_id)
+            if running is None and store.resume_point(session, execution_id)["owner"] is None:
+                # Handed back (a server stopped, or the CLI's own ended): nobody would
+                # hear the request until a server takes it over, maybe never.
+                store.finish(
+                    session, execution_id, "ABORTED", error="States.Aborted",
+                    cause="the execution was stopped while no server ran it",
+                )  # fmt: skip
+                return store.get_execution(session, project, execution_id)
         if running is not None:
             running[0].set()
         return execution
@@ -175,7 +187,7 @@ class WorkflowService:
             return True
         try:
             running[2].result(timeout=timeout)
-        except TimeoutError:
+        except FutureTimeout:  # not the builtin TimeoutError before Python 3.11
             return False
         return True
 
@@ -257,6 +269,11 @@ class WorkflowService:
                     self._take_over()
             except Exception:
                 log.exception("workflow heartbeat failed; retrying")
+            if self._adopt:  # a real server, not the CLI's passing in-process one
+                try:
+                    self.triggers.tick()
+                except Exception:
+                    log.exception("workflow triggers failed; retrying")
 
     def _flush_loop(self) -> None:
         # Events of a long state (a Wait, a slow task) are written while it runs.

@@ -54,9 +54,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["workflow_id"], ["workflows.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        "ix_workflow_executions_workflow_id", "workflow_executions", ["workflow_id"]
-    )
+    op.create_index("ix_workflow_executions_workflow_id", "workflow_executions", ["workflow_id"])
     op.create_index(
         "ix_workflow_executions_workflow_started", "workflow_executions",
         ["workflow_id", "started_at"],
@@ -70,9 +68,7 @@ def upgrade() -> None:
         sa.Column("execution_id", sa.String(length=32), nullable=False),
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("event", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["execution_id"], ["workflow_executions.id"], ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["execution_id"], ["workflow_executions.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("execution_id", "seq"),
     )
 
