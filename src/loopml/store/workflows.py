@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from loopml.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -158,11 +158,11 @@ def record(
     if owner is not None and not getattr(result, "rowcount", 0):
         raise _lost(execution_id, owner)
     if events:
-        session.add_all(
-            WorkflowEventRow(execution_id=execution_id, seq=event["id"], event=event)
-            for event in events
+        # One executemany, not the ORM's unit of work: this is on every checkpoint's path.
+        session.execute(
+            insert(WorkflowEventRow),
+            [{"execution_id": execution_id, "seq": e["id"], "event": e} for e in events],
         )
-    session.flush()
 
 
 def finish(

@@ -51,7 +51,8 @@ class ExecutionResult:
         }
 
 
-Checkpoint = Callable[[str, Any, int], None]
+# (next state, its input, last event id, whether the finished state must not run again)
+Checkpoint = Callable[[str, Any, int, bool], None]
 
 
 @dataclass(frozen=True, slots=True)

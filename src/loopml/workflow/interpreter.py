@@ -40,6 +40,9 @@ from loopml.workflow.tasks import DEFAULT_TASKS, TaskContext, TaskRegistry
 DeploymentCall = Callable[[str, Any, TaskContext], Any]
 
 
+_PURE = ("Pass", "Choice")  # states that redo nothing and change nothing when run again
+
+
 class Runner:
     """Runs state machines on local threads.
 
@@ -98,8 +101,9 @@ class Runner:
             Set it to stop at the next state without ending the execution (status
             ``SUSPENDED``), so that it can be resumed later.
         checkpoint : callable, optional
-            ``(next_state, input, last_event_id)`` after each top-level state: what a
-            resumed execution needs.
+            ``(next_state, input, last_event_id, durable)`` after each top-level state:
+            what a resumed execution needs; ``durable`` is False after a Pass or Choice
+            state, which may safely run again.
         resume : Resume, optional
             Start again from a checkpoint instead of from ``StartAt``.
         """
@@ -163,9 +167,10 @@ class Runner:
         name: str | None = start or machine.start_at
         while name is not None:
             run.check(scope)
-            data, name, last = self._state(run, machine.states[name], data, last, scope, item)
+            state = machine.states[name]
+            data, name, last = self._state(run, state, data, last, scope, item)
             if checkpoint is not None and name is not None:
-                checkpoint(name, data, last)
+                checkpoint(name, data, last, state.type not in _PURE)
         return data, last
 
     def _state(

@@ -18,14 +18,15 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 from typing import Any
 
-from loopml.core.errors import Conflict, InvalidDefinition, InvalidInput, LoopmlError
+from loopml.core.errors import InvalidDefinition, InvalidInput, LoopmlError
 from loopml.core.ids import new_id
 from loopml.core.schemas import Workflow, WorkflowExecution
 from loopml.store import workflows as store
 from loopml.store.db import Database
 from loopml.workflow.definition import compile_definition
 from loopml.workflow.execution import Resume
-from loopml.workflow.interpreter import DeploymentCall, ExecutionResult, Runner
+from loopml.workflow.interpreter import DeploymentCall, Runner
+from loopml.workflow.recorder import Recorder
 from loopml.workflow.states import Machine
 from loopml.workflow.tasks import DEFAULT_TASKS, TaskRegistry
 from loopml.workflow.triggers import TriggerPoller
@@ -84,7 +85,7 @@ class WorkflowService:
         self._stop = threading.Event()
         self._beater: threading.Thread | None = None
         self._flusher: threading.Thread | None = None
-        self._recorders: dict[str, _Recorder] = {}
+        self._recorders: dict[str, Recorder] = {}
         self._adopt = True
         self.triggers = TriggerPoller(db, self.start)
 
@@ -225,7 +226,7 @@ class WorkflowService:
         abort: threading.Event,
         suspend: threading.Event,
     ) -> None:
-        recorder = _Recorder(self.db, execution_id, self.flush_seconds, self.owner)
+        recorder = Recorder(self.db, execution_id, self.flush_seconds, self.owner)
         deployments: DeploymentCall | None = None
         if self.deployments is not None:
             call = self.deployments
@@ -334,69 +335,6 @@ class WorkflowService:
     def _end(self, execution_id: str, status: str, error: str, cause: str) -> None:
         with self.db.session() as session:
             store.finish(session, execution_id, status, error=error, cause=cause, owner=self.owner)
-
-
-class _Recorder:
-    """Buffers an execution's events and writes them at checkpoints, at its end, and
-    at least every ``flush_seconds``."""
-
-    def __init__(self, db: Database, execution_id: str, flush_seconds: float, owner: str) -> None:
-        self.db = db
-        self.execution_id = execution_id
-        self.flush_seconds = flush_seconds
-        self.owner = owner
-        self.buffer: list[dict[str, Any]] = []
-        self.flushed = time.monotonic()
-        self.lock = threading.Lock()
-        self.lost: Conflict | None = None  # set once another server took the execution
-
-    def add(self, event: dict[str, Any]) -> None:
-        with self.lock:
-            self.buffer.append(event)
-            if time.monotonic() - self.flushed >= self.flush_seconds:
-                self._write(None)
-
-    def checkpoint(self, state: str, data: Any, last_event: int) -> None:
-        with self.lock:
-            self._write((state, data, last_event))
-
-    def flush(self, *, due: bool = False) -> None:
-        """Write the buffered events (with ``due``, only once they waited long enough)."""
-        with self.lock:
-            waited = time.monotonic() - self.flushed >= self.flush_seconds
-            if self.buffer and self.lost is None and (waited or not due):
-                self._write(None)
-
-    def end(self, result: ExecutionResult) -> None:
-        with self.lock:
-            if result.status == "SUSPENDED":
-                self._write(None)
-                return
-            events, self.buffer = self.buffer, []
-            with self.db.session() as session:
-                store.record(session, self.execution_id, events, owner=self.owner)
-                store.finish(
-                    session, self.execution_id, result.status, output=result.output,
-                    error=result.error, cause=result.cause,
-                    last_event=result.events[-1]["id"] if result.events else None,
-                    owner=self.owner,
-                )  # fmt: skip
-
-    def _write(self, checkpoint: tuple[str, Any, int] | None) -> None:
-        if self.lost is not None:
-            raise self.lost
-        try:
-            with self.db.session() as session:
-                store.record(
-                    session, self.execution_id, self.buffer, checkpoint=checkpoint,
-                    owner=self.owner,
-                )  # fmt: skip
-        except Conflict as exc:
-            self.lost, self.buffer = exc, []
-            raise
-        # Cleared only once written: a failed write is tried again with the next one.
-        self.buffer = []
-        self.flushed = time.monotonic()
 
 
 def _check_json(data: Any) -> None:
