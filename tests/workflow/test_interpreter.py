@@ -1000,3 +1000,24 @@ def test_runs_do_not_share_a_registry(tasks: TaskRegistry) -> None:
     with pytest.raises(Exception, match="only_there"):
         run(tasks, definition, {})
     assert Runner(other).run(compile_definition(definition), {}).output == 1
+
+
+def test_a_machine_that_loops_forever_fails_at_the_history_limit() -> None:
+    states = {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}}
+    loop = compile_definition({"StartAt": "A", "States": states})
+    result = Runner(TaskRegistry()).run(loop, {})
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert "25,000 events" in (result.cause or "")
+    # The history stops at the limit, then records how the execution ended.
+    assert len(result.events) == 25_001
+    assert result.events[-1]["type"] == "ExecutionFailed"
+
+
+def test_the_history_limit_is_not_caught_by_states_all() -> None:
+    definition = {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 1,
+        "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Pass", "End": True}}},
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": True},
+        "Caught": {"Type": "Succeed"}}}  # fmt: skip
+    result = Runner(TaskRegistry()).run(compile_definition(definition), {"items": [0] * 7000})
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")

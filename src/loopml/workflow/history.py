@@ -8,7 +8,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from loopml.core.errors import StatesError
+
 Event = dict[str, Any]
+MAX_EVENTS = 25_000
 Sink = Callable[[Event], None]
 
 
@@ -37,16 +40,35 @@ class History:
         that orders the events.
     start : int
         The id of the last event already recorded (a resumed execution goes on from it).
+    limit : int
+        Events an execution may have, as Step Functions caps a history at 25,000: a
+        state machine that loops without end fails with ``States.Runtime`` instead of
+        running, and writing, forever.
     """
 
-    def __init__(self, sink: Sink | None = None, start: int = 0) -> None:
+    def __init__(self, sink: Sink | None = None, start: int = 0, limit: int = MAX_EVENTS) -> None:
         self.events: list[Event] = []
         self._start = start
+        self._limit = limit
         self._lock = threading.Lock()
         self._sink = sink
 
-    def add(self, kind: str, previous: int, details: dict[str, Any] | None = None) -> int:
+    def add(
+        self,
+        kind: str,
+        previous: int,
+        details: dict[str, Any] | None = None,
+        *,
+        final: bool = False,
+    ) -> int:
+        """Append an event; past the limit only the ``final`` one that ends the execution."""
         with self._lock:
+            if not final and self._start + len(self.events) >= self._limit:
+                raise StatesError(
+                    "States.Runtime",
+                    f"the execution's history reached {self._limit:,} events; does the state "
+                    "machine loop without end?",
+                )
             event: Event = {
                 "id": self._start + len(self.events) + 1,
                 "previousEventId": previous,

@@ -138,15 +138,18 @@ class Runner:
             result.status, result.error, result.cause = stop.status, stop.error, stop.cause
             if stop.status != "SUSPENDED":
                 kind = {"TIMED_OUT": "ExecutionTimedOut", "ABORTED": "ExecutionAborted"}
-                history.add(kind[stop.status], last, {"error": stop.error, "cause": stop.cause})
+                details = {"error": stop.error, "cause": stop.cause}
+                history.add(kind[stop.status], last, details, final=True)
         except StatesError as exc:
-            history.add("ExecutionFailed", last, {"error": exc.error, "cause": exc.cause})
+            details = {"error": exc.error, "cause": exc.cause}
+            history.add("ExecutionFailed", last, details, final=True)
             result.status, result.error, result.cause = "FAILED", exc.error, exc.cause
         else:
             history.add(
                 "ExecutionSucceeded",
                 last,
                 {"output": to_json(output), "outputDetails": {"truncated": False}},
+                final=True,
             )
             result.status, result.output = "SUCCEEDED", output
         result.stopped = now()
