@@ -6,7 +6,8 @@ seed's CIFAR-100 bicycles and motorcycles, so that it runs offline in a minute:
 1. write the digits as PNGs; hold the last ``--images`` of them back as "new" images;
 2. upload the rest as a dataset, train with AutoML, deploy as ``digits`` with capture
    at 100 %;
-3. save the seed's two workflows (``src/loopml/workflow/seeds/``) and run ``classify-or-label`` once per held-back
+3. save the seed's two workflows (``src/loopml/workflow/seeds/``) and run
+   ``classify-or-label`` once per held-back
    image (serialize -> classify -> confidence filter at 0.93; an image below it goes to
    the ``unknown`` bucket for labelling), and ``classify`` once on an image the model is
    unsure of, to show it failing loudly;
@@ -19,6 +20,7 @@ or ``LOOPML_HOME``); it prints a JSON summary at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import sys
@@ -28,7 +30,6 @@ from typing import Any
 
 PROJECT = "seed"
 DEPLOYMENT = "digits"
-THRESHOLD = 0.93
 
 
 def write_digits(folder: Path, held_back: int) -> list[Path]:
@@ -56,10 +57,8 @@ def write_digits(folder: Path, held_back: int) -> list[Path]:
 def train_and_deploy(client: Any, folder: Path, budget: float) -> int:
     from loopml.core.errors import AlreadyExists
 
-    try:
+    with contextlib.suppress(AlreadyExists):
         client.projects.create(PROJECT, description="the seed workflow")
-    except AlreadyExists:
-        pass
     say("uploading the training images")
     job = client.datasets.upload(PROJECT, DEPLOYMENT, [folder / "train"])
     job = client.jobs.wait(PROJECT, job.id)
@@ -71,68 +70,10 @@ def train_and_deploy(client: Any, folder: Path, budget: float) -> int:
     if training.state.value != "succeeded":
         raise SystemExit(f"training failed: {training.error}")
     version = int(training.result["model_version"])
-    client.deployments.deploy(PROJECT, DEPLOYMENT, version, capture_percent=100,
-                              reason="the seed workflow")
+    client.deployments.deploy(
+        PROJECT, DEPLOYMENT, version, capture_percent=100, reason="the seed workflow"
+    )
     return version
-
-
-def run_workflows(client: Any, images: list[Path], bucket: Path) -> dict[str, Any]:
-    from loopml.workflow.seeds import NAMES, definition
-
-    for name in NAMES:
-        client.workflows.save(PROJECT, name, definition(name))
-    outcomes = []
-    say(f"running classify-or-label on {len(images)} images")
-    for path in images:
-        execution = client.workflows.start(
-            PROJECT, "classify-or-label", {"url": str(path), "unknown_bucket": str(bucket)}
-        )
-        outcomes.append(client.workflows.wait(PROJECT, "classify-or-label", execution.id))
-    failed = [e for e in outcomes if e.status != "SUCCEEDED"]
-    if failed:
-        raise SystemExit(f"{len(failed)} executions did not succeed: {failed[0].cause}")
-    routed = [e.output for e in outcomes]
-    unsure = min(routed, key=lambda o: o["confidence"])
-    # The seed's own workflow, on the least confident image: it must fail loudly.
-    loud = client.workflows.start(PROJECT, "classify", {"url": unsure["url"]})
-    loud = client.workflows.wait(PROJECT, "classify", loud.id)
-    return {
-        "executions": len(outcomes),
-        "classified": sum(o["routed"] == "classified" for o in routed),
-        "unknown": sum(o["routed"] == "unknown" for o in routed),
-        "queued": sorted(o["queued"] for o in routed if o["routed"] == "unknown"),
-        "least_confident": {"url": unsure["url"], "confidence": unsure["confidence"],
-                            "classify_status": loud.status, "classify_error": loud.error,
-                            "classify_cause": loud.cause},
-    }
-
-
-def plot_confidences(client: Any, out: Path) -> int:
-    """Captured confidences over time with the threshold line; returns how many."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    captures = client.deployments.captures(PROJECT, DEPLOYMENT, limit=10_000)
-    points = []
-    for capture in captures:
-        answer = json.loads(capture["captureData"]["endpointOutput"]["data"])
-        at = datetime.fromisoformat(capture["eventMetadata"]["inferenceTime"])
-        points.append((at, answer["confidence"]))
-    figure, axes = plt.subplots(figsize=(8, 3.5))
-    axes.plot([p[0] for p in points], [p[1] for p in points], "o", markersize=4,
-              label="captured predictions")
-    axes.axhline(THRESHOLD, color="red", linestyle="--", label=f"threshold {THRESHOLD}")
-    axes.set_ylabel("confidence")
-    axes.set_ylim(0, 1.02)
-    axes.set_title(f"{PROJECT}/{DEPLOYMENT}: confidence of each captured prediction")
-    axes.legend(loc="lower left")
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    figure.savefig(out, dpi=120)
-    plt.close(figure)
-    return len(points)
 
 
 def say(text: str) -> None:
@@ -141,23 +82,31 @@ def say(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("seed-workflow"),
-                        help="Where images, the unknown bucket and the plot go.")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("seed-workflow"),
+        help="Where images, the unknown bucket and the plot go.",
+    )
     parser.add_argument("--images", type=int, default=30, help="Held-back images to classify.")
     parser.add_argument("--budget", type=float, default=20, help="AutoML seconds.")
     args = parser.parse_args(argv)
 
     from loopml.cli.local import connect_local
+    from loopml.cli.seed_workflow import classify_images, plot_confidences
 
     args.out.mkdir(parents=True, exist_ok=True)
     new = write_digits(args.out / "digits", args.images)
     client = connect_local(worker=True)
     try:
         version = train_and_deploy(client, args.out / "digits", args.budget)
-        summary = run_workflows(client, new, args.out / "unknown")
+        say(f"running classify-or-label on {len(new)} images")
+        images = [{"url": str(path)} for path in new]
+        summary = classify_images(client, PROJECT, DEPLOYMENT, images, str(args.out / "unknown"))
         summary["model_version"] = version
         summary["plot"] = str(args.out / "confidences.png")
-        summary["captured"] = plot_confidences(client, args.out / "confidences.png")
+        plot = args.out / "confidences.png"
+        summary["captured"] = plot_confidences(client, PROJECT, DEPLOYMENT, plot)
     finally:
         client.close()
     print(json.dumps(summary, indent=2))

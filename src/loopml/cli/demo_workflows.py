@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from loopml.cli.demo_images import DIGITS_DEPLOYMENT
 from loopml.cli.output import console
-from loopml.core.schemas import WorkflowExecution
+from loopml.cli.seed_workflow import classify_images
 from loopml.sdk import Client
-from loopml.workflow.seeds import NAMES, definition
 
 
 def blend(first: Path, second: Path, out: Path) -> Path:
@@ -35,37 +35,24 @@ def workflow_step(client: Client, project: str, home: Path, step: int) -> None:
         for d in range(10)
     ]
     bucket = home / "demo-data" / "unknown"
-    for name in NAMES:
-        client.workflows.save(project, name, definition(name))
     console.print(
         f"[green]{step}.[/] workflows: the seed's serialize -> classify -> confidence filter "
         f"(0.93), as Amazon States Language, over {len(clean)} digits and {len(blends)} "
         "blends of two digits; unsure images go to a bucket for labelling:"
     )
-    started = [
-        client.workflows.start(
-            project, "classify-or-label", {"url": str(path), "unknown_bucket": str(bucket)}
-        )
-        for path in clean + blends
-    ]
-    ended = [client.workflows.wait(project, "classify-or-label", e.id) for e in started]
-    outputs = [e.output for e in ended if e.status == "SUCCEEDED"]
-    unknown = [o for o in outputs if o["routed"] == "unknown"]
+    images = [{"url": str(path)} for path in clean + blends]
+    summary = classify_images(client, project, DIGITS_DEPLOYMENT, images, str(bucket))
     console.print(
-        f"   {len(ended)} executions, {len(outputs)} succeeded: "
-        f"{len(outputs) - len(unknown)} classified, {len(unknown)} queued in {bucket}"
+        f"   {summary['executions']} executions, {summary['succeeded']} succeeded: "
+        f"{summary['classified']} classified, {summary['unknown']} queued in {bucket}"
     )
-    unsure = min(outputs, key=lambda o: o["confidence"]) if outputs else None
-    if unsure is not None:
-        loud = client.workflows.start(project, "classify", {"url": unsure["url"]})
-        loud = client.workflows.wait(project, "classify", loud.id)
-        console.print(f"   the seed's own workflow on the least sure image: {_said(loud)}")
+    least = summary.get("least_confident")
+    if least is not None:
+        said = least["classify_status"]
+        if said != "SUCCEEDED":
+            said += f", {least['classify_error']}: {least['classify_cause']}"
+        console.print(f"   the seed's own workflow on the least sure image: {said}")
     console.print(
-        f"   history of one: loopml workflow history {project}/classify-or-label {started[0].id}"
+        f"   history of one: loopml workflow history {project}/classify-or-label "
+        f"{summary['first_execution']}"
     )
-
-
-def _said(execution: WorkflowExecution) -> str:
-    if execution.status == "SUCCEEDED":
-        return "SUCCEEDED"
-    return f"{execution.status}, {execution.error}: {execution.cause}"
