@@ -76,7 +76,7 @@ def test_a_local_image_is_read_where_the_host_allows_it(images: Path, services: 
 )
 @pytest.mark.parametrize("services", [Services(allow_local_files=False), Bare()])
 def test_a_server_never_reads_its_own_files(images: Path, url: str, services: Any) -> None:
-    with pytest.raises(InvalidInput, match="is a file on the server") as refused:
+    with pytest.raises(InvalidInput, match="not a URL of a remote store") as refused:
         serialize_image({"url": url.format(dir=images)}, context(services))
     assert refused.value.field == "url"
 
@@ -114,8 +114,27 @@ def test_serialize_image_takes_an_object_with_a_url(data: Any) -> None:
 
 def test_an_unknown_protocol_is_invalid_input() -> None:
     with pytest.raises(InvalidInput, match=r"cannot read nosuch://x\.png") as refused:
-        serialize_image({"url": "nosuch://x.png"}, context(Services(allow_local_files=False)))
+        serialize_image({"url": "nosuch://x.png"}, context(Services(allow_local_files=True)))
     assert refused.value.field == "url"
+    with pytest.raises(InvalidInput, match=r"not a URL of a remote store"):
+        serialize_image({"url": "nosuch://x.png"}, context(Services(allow_local_files=False)))
+
+
+@pytest.mark.parametrize(
+    "url", ["C://../../{dir}/cat.png", "blockcache::file://{dir}/cat.png", "FILE://{dir}/cat.png",
+            "{dir}/cat.png", "memory://cat.png"],
+)  # fmt: skip
+def test_no_spelling_of_a_local_file_passes_a_server(images: Path, url: str) -> None:
+    """fsspec reads a one-letter "drive" as a relative local path, and chains wrap files."""
+    depth = "/".join([".."] * 12)
+    url = url.replace("../..", depth).format(dir=images)
+    with pytest.raises(InvalidInput, match="not a URL of a remote store"):
+        serialize_image({"url": url}, context(Services(allow_local_files=False)))
+    with pytest.raises(InvalidInput, match=r"folder on the server"):
+        label_queue(
+            {"image": base64.b64encode(PNG).decode(), "bucket": url.rsplit("/", 1)[0]},
+            context(Services(allow_local_files=False)),
+        )
 
 
 @pytest.mark.s3

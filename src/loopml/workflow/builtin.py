@@ -19,6 +19,9 @@ from loopml.core.errors import InvalidInput, StatesError
 from loopml.workflow.tasks import DEFAULT_TASKS, TaskContext
 
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
+REMOTE_PROTOCOLS = frozenset(
+    {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "http", "https", "hf"}
+)
 _LOCAL = ("file", "local")
 _MAGIC = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 
@@ -35,8 +38,8 @@ def serialize_image(data: Any, context: TaskContext) -> dict[str, Any]:
     url: str = data["url"]
     if _reads_local_files(url) and not _local_files_allowed(context):
         raise InvalidInput(
-            f"{url!r} is a file on the server; workflows on a server read images from URLs "
-            "(s3://, https://, …)",
+            f"{url!r} is not a URL of a remote store ({', '.join(sorted(REMOTE_PROTOCOLS))})"
+            "; workflows on a server read no local files",
             field="url",
         )
     try:
@@ -63,17 +66,17 @@ def _local_files_allowed(context: TaskContext) -> bool:
 
 
 def _reads_local_files(url: str) -> bool:
-    """Whether any link of an fsspec URL is a local file: a chain such as
-    ``simplecache::file:///etc/x.png`` reads one as surely as a plain path."""
-    links = url.split("::")
-    for i, link in enumerate(links):
-        if "://" in link:
-            protocol = link.split("://", 1)[0]
-        else:  # a chain's wrapper ("simplecache"), or its last link a plain path
-            protocol = link if i < len(links) - 1 else "file"
-        if protocol.lower() in _LOCAL:
-            return True
-    return False
+    """Whether a URL may reach the machine's own files: anything but a plain URL of a
+    known remote store. An allowlist, because fsspec reads more as local than its
+    ``file://``: a chain (``simplecache::file:///x``) or a one-letter "drive" (``C://..``)."""
+    return not is_remote_url(url)
+
+
+def is_remote_url(url: str) -> bool:
+    """A plain (unchained) URL of a remote store or web server."""
+    if "::" in url or "://" not in url:
+        return False
+    return url.split("://", 1)[0].lower() in REMOTE_PROTOCOLS
 
 
 def confidence_filter(data: Any) -> Any:
