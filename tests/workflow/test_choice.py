@@ -268,3 +268,9 @@ def test_malformed_rules_are_syntax_errors(rule: Any) -> None:
     with pytest.raises(PathSyntaxError) as caught:
         compile_rule(rule, "States.C.Choices[0]")
     assert str(caught.value).startswith("States.C.Choices[0]")
+
+
+def test_string_matches_does_not_backtrack_on_many_stars() -> None:
+    rule = compile_rule({"Variable": "$.s", "StringMatches": "*a" * 12 + "b"}, "C")
+    assert rule({"s": "a" * 34}, {}) is False
+    assert rule({"s": "a" * 34 + "b"}, {}) is True

@@ -575,3 +575,48 @@ def test_a_malformed_choice_rule_does_not_make_its_target_unreachable() -> None:
 def test_a_catcher_without_next_is_one_problem() -> None:
     definition = machine({"A": task(End=True, Catch=[{"ErrorEquals": ["States.ALL"]}])})
     assert wheres(definition) == ["States.A.Catch[0].Next"]
+
+
+def test_yaml_aliases_are_refused_before_they_expand() -> None:
+    bomb = "StartAt: A\nStates:\n  A:\n    Type: Pass\n    End: true\n    Parameters:\n"
+    bomb += "      a: &a [x, x, x, x, x, x, x, x, x]\n      b: &b [*a, *a, *a, *a, *a]\n"
+    bomb += "      c: [*b, *b, *b, *b, *b, *b]\n"
+    with pytest.raises(InvalidDefinition, match=r"aliases \(\*name\) are not allowed"):
+        compile_definition(bomb)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("StartAt: A\nComment: 2024-01-01\nStates:\n  A: {Type: Pass, End: true}\n",
+         "Comment", "date is not a JSON value"),
+        ("StartAt: A\nStates:\n  1: {Type: Pass, End: true}\n", "States.1",
+         "field name must be a string"),
+        ("StartAt: A\nStates:\n  A: {Type: Pass, End: true, Result: .nan}\n",
+         "States.A.Result", "NaN and Infinity"),
+        ('{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true, "Result": NaN}}}',
+         "States.A.Result", "NaN and Infinity"),
+    ],
+)  # fmt: skip
+def test_only_json_values_are_accepted(text: str, where: str, message: str) -> None:
+    with pytest.raises(InvalidDefinition) as refused:
+        compile_definition(text)
+    assert refused.value.problems[0][0] == where
+    assert message in refused.value.problems[0][1]
+
+
+def test_definitions_nested_too_deep_or_too_long_are_refused() -> None:
+    deep: dict[str, Any] = {"End": True, "Type": "Pass"}
+    for _ in range(120):
+        deep = {"Result": deep, "Type": "Pass", "End": True}
+    with pytest.raises(InvalidDefinition, match="nested more than 100 levels"):
+        compile_definition({"StartAt": "A", "States": {"A": deep}})
+    with pytest.raises(InvalidDefinition, match="longer than 1,048,576 characters"):
+        compile_definition("#" * 1_048_577)
+
+
+def test_a_long_slice_lookalike_is_refused() -> None:
+    # A backtracking parser spent hours here (the test's timeout would fail it).
+    path = "$.a[1:" + " " * 3000 + ":" + " " * 3000 + "x]"
+    with pytest.raises(InvalidDefinition, match="InputPath"):
+        compile_definition(machine({"A": passing(End=True, InputPath=path)}))

@@ -3,6 +3,8 @@ schedule, on each new version of a dataset, or on each new file under a source p
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from loopml.cli.context import state
@@ -36,6 +38,11 @@ def trigger(
     elif dataset:
         kind, spec = "dataset", {"dataset": dataset}
     else:
+        assert source is not None
+        if "://" not in source and not state(ctx).url:
+            # The in-process server would keep "./in" as given, and a server started in
+            # another folder would watch another "./in": keep the folder meant here.
+            source = str(Path(source).expanduser().resolve())
         kind, spec = "source", {"url": source}
     if every is not None:
         spec["every"] = every

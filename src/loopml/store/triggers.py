@@ -42,7 +42,7 @@ def put(
 ) -> tuple[WorkflowTrigger, bool]:
     """Create trigger ``name`` or replace it; what it has seen is kept when its kind and
     spec stay the same. Returns it and whether it is new."""
-    check_name(name)
+    check_name(name, field="trigger")  # "name" is the workflow's, in the routes
     parent = workflow_row(session, project, workflow)
     assert parent is not None
     row = session.scalar(
@@ -105,10 +105,13 @@ def advance(
     fired: int = 0,
     error: str | None = None,
 ) -> bool:
-    """Move a due trigger on (claiming this firing); False when another server did first."""
+    """Move a due trigger on (claiming this firing); False when another server did first.
+
+    ``fired`` is added to the count (negative for executions claimed but not started)."""
     values: dict[str, Any] = {"due_at": due_at, "cursor": cursor, "last_error": error}
     if fired:
         values["fired"] = WorkflowTriggerRow.fired + fired
+    if fired > 0:
         values["last_fired_at"] = utcnow()
     result = session.execute(
         update(WorkflowTriggerRow)

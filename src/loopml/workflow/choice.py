@@ -107,7 +107,7 @@ def _comparison(name: str, operand: Any, variable: Path, where: str) -> Rule:
     if name == "StringMatches":
         pattern = _wildcard(operand)
         return lambda data, context: (
-            isinstance(value := read(data, context), str) and pattern.fullmatch(value) is not None
+            isinstance(value := read(data, context), str) and pattern(value)
         )
     compare = _compare(name)
     return lambda data, context: compare(read(data, context), operand)
@@ -167,18 +167,43 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
 
 
-def _wildcard(pattern: str) -> re.Pattern[str]:
-    out: list[str] = []
+def _wildcard(pattern: str) -> Callable[[str], bool]:
+    """A matcher for ``StringMatches``: ``*`` is any run of characters, ``\\*`` a star.
+
+    Matched by hand, greedily, segment by segment: a regular expression of one ``.*`` per
+    star backtracks exponentially on patterns such as ``*a*a*a*b``.
+    """
+    segments = [""]
     i = 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
+            segments[-1] += pattern[i + 1]
             i += 2
             continue
-        out.append(".*" if char == "*" else re.escape(char))
+        if char == "*":
+            segments.append("")
+        else:
+            segments[-1] += char
         i += 1
-    return re.compile("".join(out), re.DOTALL)
+    if len(segments) == 1:
+        return lambda value: value == segments[0]
+    first, *middle, last = segments
+
+    def matches(value: str) -> bool:
+        if len(value) < len(first) + len(last):
+            return False
+        if not value.startswith(first) or not value.endswith(last):
+            return False
+        at, end = len(first), len(value) - len(last)
+        for segment in middle:
+            found = value.find(segment, at, end)
+            if found < 0:
+                return False
+            at = found + len(segment)
+        return True
+
+    return matches
 
 
 _TEST: dict[str, Callable[[Any], bool]] = {

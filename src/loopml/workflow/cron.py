@@ -51,15 +51,31 @@ class Cron:
         day = local.replace(hour=0, minute=0)
         for _ in range(_HORIZON):
             if day.month in self.months and self._day_matches(day):
-                for hour in sorted(self.hours):
-                    for minute in sorted(self.minutes):
-                        candidate = datetime(
-                            day.year, day.month, day.day, hour, minute, tzinfo=self.zone
-                        )
-                        if candidate > moment:
-                            return candidate.astimezone(timezone.utc)
+                found = [t for t in self._times(day) if t > moment]
+                if found:
+                    return min(found)
             day = (day + timedelta(days=1)).replace(hour=0, minute=0)
         raise InvalidInput(f"the schedule {self.text!r} never fires", field="schedule")
+
+    def _times(self, day: datetime) -> list[datetime]:
+        """The day's firings in UTC. A wall time skipped by a daylight-saving change maps
+        to just after it; one that repeats fires once, or both times when the schedule
+        runs every hour (else ``*/15`` would stop for the repeated hour)."""
+        start = datetime(day.year, day.month, day.day, tzinfo=self.zone)
+        shifts = start.utcoffset() != (start + timedelta(days=1)).utcoffset()
+        every_hour = len(self.hours) == 24 and shifts  # the fold check only on change days
+        times = []
+        for hour in self.hours:
+            for minute in self.minutes:
+                wall = datetime(day.year, day.month, day.day, hour, minute, tzinfo=self.zone)
+                times.append(wall.astimezone(timezone.utc))
+                if every_hour:
+                    again = wall.replace(fold=1).astimezone(timezone.utc)
+                    # Only a repeated wall time comes back to itself from its second instant.
+                    back = again.astimezone(self.zone).replace(tzinfo=None, fold=0)
+                    if again != times[-1] and back == wall.replace(tzinfo=None):
+                        times.append(again)
+        return times
 
     def _day_matches(self, day: datetime) -> bool:
         in_month = day.day in self.days
@@ -98,10 +114,12 @@ def parse_cron(text: str, zone: str = "UTC") -> Cron:
 def _field(text: str, name: str, low: int, high: int, names: list[str] | None) -> frozenset[int]:
     values: set[int] = set()
     for item in text.split(","):
-        body, _, step_text = item.partition("/")
-        step = _number(step_text, name, names, low) if step_text else 1
-        if step < 1:
-            raise InvalidInput(f"the {name} step must be positive in {text!r}", field="schedule")
+        body, slash, step_text = item.partition("/")
+        if slash and (not step_text.isdigit() or int(step_text) < 1):  # "*/" too
+            raise InvalidInput(
+                f"the {name} step must be a positive number in {text!r}", field="schedule"
+            )
+        step = int(step_text) if slash else 1
         if body == "*":
             start, end = low, high
         elif "-" in body:
@@ -109,7 +127,7 @@ def _field(text: str, name: str, low: int, high: int, names: list[str] | None) -
             start, end = _number(first, name, names, low), _number(last, name, names, low)
         else:
             start = end = _number(body, name, names, low)
-            if step_text:
+            if slash:
                 end = high
         if not low <= start <= end <= high:
             raise InvalidInput(

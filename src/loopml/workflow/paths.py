@@ -15,7 +15,6 @@ from loopml.core.errors import StatesError
 
 _NAME = re.compile(r"[A-Za-z_$@\u0080-\uffff][\w$@\-\u0080-\uffff]*")
 _INT = re.compile(r"-?\d+")
-_SLICE = re.compile(r"\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*)?")
 _FILTER = re.compile(
     r"\?\(\s*@((?:\.[\w$\-]+|\[\d+\])*)\s*(?:(==|!=|<=|>=|<|>)\s*(\S.*?))?\s*\)\s*$"
 )
@@ -198,9 +197,9 @@ def _bracket(inner: str, text: str) -> Step:
         if match is None:
             raise PathSyntaxError(f"{text!r}: cannot read the filter [{inner}]")
         return ("filter", _filter(match.group(1), match.group(2), match.group(3), text))
-    slice_ = _SLICE.fullmatch(inner)
-    if slice_:
-        start, stop, step = (int(g) if g else None for g in slice_.groups())
+    slice_ = _slice_parts(inner)
+    if slice_ is not None:
+        start, stop, step = slice_
         if step == 0:
             raise PathSyntaxError(f"{text!r}: a slice's step must not be 0")
         return ("slice", slice(start, stop, step))
@@ -208,6 +207,22 @@ def _bracket(inner: str, text: str) -> Step:
     if len(members) > 1:
         return ("union", members)
     return ("index" if isinstance(members[0], int) else "key", members[0])
+
+
+def _slice_parts(inner: str) -> tuple[int | None, int | None, int | None] | None:
+    """``start:stop[:step]``, each part optional, or None when ``inner`` is no slice (read
+    by hand: a regular expression with optional spaces around optional parts backtracks
+    in cubic time on long inputs)."""
+    parts = inner.split(":")
+    if not 2 <= len(parts) <= 3:
+        return None
+    numbers: list[int | None] = []
+    for part in (p.strip() for p in parts):
+        if part and not _INT.fullmatch(part):
+            return None
+        numbers.append(int(part) if part else None)
+    numbers += [None] * (3 - len(numbers))
+    return numbers[0], numbers[1], numbers[2]
 
 
 def _members(inner: str, text: str) -> list[Any]:

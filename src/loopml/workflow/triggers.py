@@ -17,7 +17,7 @@ from typing import Any
 
 import fsspec
 
-from loopml.core.errors import InvalidInput, LoopmlError, NotFound
+from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.schemas import WorkflowExecution, WorkflowTrigger
 from loopml.store import datasets
 from loopml.store import triggers as store
@@ -28,6 +28,7 @@ log = logging.getLogger("loopml.workflow")
 
 KINDS = ("schedule", "dataset", "source")
 DEFAULT_EVERY = {"dataset": 10.0, "source": 60.0}
+MAX_EVERY = 366 * 86_400
 MAX_SEEN = 100_000  # files a source trigger remembers
 MAX_PER_LOOK = 100  # executions one look at a source or dataset starts; the rest wait
 _LOCAL = ("file", "local")
@@ -49,11 +50,20 @@ def check_spec(kind: str, spec: dict[str, Any], allow_local_files: bool) -> dict
             raise InvalidInput(
                 "a schedule needs cron (five fields) and a timezone name", field="cron"
             )
-        parse_cron(cron, zone)
+        try:
+            parse_cron(cron, zone).next_after(datetime.now(timezone.utc))  # 30 February never
+        except InvalidInput as exc:
+            # Named as the caller sent it ("cron"), not as the parser calls it.
+            field = "cron" if exc.field == "schedule" else exc.field
+            raise InvalidInput(exc.message, field=field) from None
         return {"cron": cron, "timezone": zone}
     every = spec.get("every", DEFAULT_EVERY[kind])
-    if isinstance(every, bool) or not isinstance(every, int | float) or every < 1:
-        raise InvalidInput("every is the seconds between looks, at least 1", field="every")
+    # Bounded (NaN and infinity fail the test too): a due time past year 9999 is a 500.
+    if isinstance(every, bool) or not isinstance(every, int | float) or not 1 <= every <= MAX_EVERY:
+        raise InvalidInput(
+            f"every is the seconds between looks, at least 1 and at most {MAX_EVERY} (a year)",
+            field="every",
+        )
     if kind == "dataset":
         if not isinstance(spec.get("dataset"), str) or "@" in spec["dataset"]:
             raise InvalidInput(
@@ -83,7 +93,7 @@ def first_look(
     due = now + timedelta(seconds=spec["every"])
     if kind == "dataset":
         return due, _latest_version(db, project, spec["dataset"])
-    return due, sorted(_listing(spec["url"]))
+    return due, sorted(_listing(spec["url"]))[-MAX_SEEN:]
 
 
 class TriggerPoller:
@@ -100,72 +110,107 @@ class TriggerPoller:
             due = store.due(session, now)
         started = 0
         for trigger, cursor in due:
+            retry = now + timedelta(seconds=60)
             try:
                 started += self._fire(trigger, cursor, now)
+            except _Unstarted as exc:  # claimed, but not all started: those wait a retry
+                started += exc.started
+                self._failed(exc.claimed, exc.error, retry, exc.cursor, -exc.unstarted)
             except Exception as exc:  # one bad trigger must not stop the others
-                log.warning(
-                    "trigger %s of %s/%s failed: %s",
-                    trigger.name,
-                    trigger.project,
-                    trigger.workflow,
-                    exc,
-                )
-                retry = now + timedelta(seconds=60)
-                with self.db.session() as session:
-                    store.advance(session, trigger, retry, cursor=cursor, error=str(exc)[:2000])
+                self._failed(trigger, exc, retry, cursor, 0)
         return started
+
+    def _failed(
+        self, trigger: WorkflowTrigger, exc: Exception, retry: datetime, cursor: Any, fired: int
+    ) -> None:
+        log.warning(
+            "trigger %s of %s/%s failed: %s", trigger.name, trigger.project, trigger.workflow, exc
+        )
+        with self.db.session() as session:
+            store.advance(
+                session, trigger, retry, cursor=cursor, fired=fired, error=str(exc)[:2000]
+            )
 
     def _fire(self, trigger: WorkflowTrigger, cursor: Any, now: datetime) -> int:
         spec = trigger.spec
         if trigger.kind == "schedule":
-            moment = trigger.due_at
+            # A moment whose execution could not start is kept in the cursor for the retry.
+            pending = cursor.get("moment") if isinstance(cursor, dict) else None
+            moment = datetime.fromisoformat(pending) if pending else trigger.due_at
             following = parse_cron(spec["cron"], spec["timezone"]).next_after(now)
-            if not self._claim(trigger, following, cursor, fired=1):
-                return 0
-            self._start(trigger, {"time": moment.isoformat()}, f"{moment:%Y%m%dT%H%M%SZ}")
-            return 1
+            events = [({"time": moment.isoformat()}, f"{moment:%Y%m%dT%H%M%SZ}")]
+            return self._claim_and_start(
+                trigger, following, None, events, lambda _: {"moment": moment.isoformat()}
+            )
         later = now + timedelta(seconds=spec["every"])
         if trigger.kind == "dataset":
-            latest = _latest_version(self.db, trigger.project, spec["dataset"])
+            name = spec["dataset"]
+            latest = _latest_version(self.db, trigger.project, name)
             seen = int(cursor or 0)
             versions = list(range(seen + 1, latest + 1))[:MAX_PER_LOOK]
-            last = versions[-1] if versions else seen
-            if not self._claim(trigger, later, last, fired=len(versions)):
-                return 0
-            for number in versions:
-                ref = f"{spec['dataset']}@{number}"
-                self._start(trigger, {"dataset": ref}, f"v{number}")
-            return len(versions)
+            # The dataset is in the name: a trigger moved to another dataset meets v1 again.
+            events = [({"dataset": f"{name}@{n}"}, f"{name}-v{n}") for n in versions]
+            return self._claim_and_start(
+                trigger, later, versions[-1] if versions else seen, events,
+                lambda done: seen + done,
+            )  # fmt: skip
         listing = _listing(spec["url"])
         known = set(cursor or [])
-        news = sorted(set(listing) - known)[:MAX_PER_LOOK]
+        # Past MAX_SEEN files only the last names are remembered; one that sorts before
+        # them all counts as seen (else each forgotten file would fire again and again).
+        floor = min(known) if len(known) >= MAX_SEEN else ""
+        news = sorted(f for f in set(listing) - known if f > floor)[:MAX_PER_LOOK]
         remembered = sorted((known & set(listing)) | set(news))[-MAX_SEEN:]
-        if not self._claim(trigger, later, remembered, fired=len(news)):
-            return 0
-        for url in news:
-            self._start(trigger, {"url": url}, _short(url))
-        return len(news)
+        return self._claim_and_start(
+            trigger, later, remembered, [({"url": url}, _short(url)) for url in news],
+            lambda done: sorted(set(remembered) - set(news[done:])),
+        )  # fmt: skip
 
-    def _claim(self, trigger: WorkflowTrigger, due_at: datetime, cursor: Any, fired: int) -> bool:
+    def _claim_and_start(
+        self,
+        trigger: WorkflowTrigger,
+        due_at: datetime,
+        cursor: Any,
+        events: list[tuple[dict[str, Any], str]],
+        cursor_after: Callable[[int], Any],
+    ) -> int:
+        """Claim the firing (moving ``due_at`` and ``cursor`` on), then start one
+        execution per event; :class:`_Unstarted` when one could not start, with the
+        cursor of those that did (``cursor_after(started)``)."""
         with self.db.session() as session:
-            return store.advance(session, trigger, due_at, cursor=cursor, fired=fired)
+            if not store.advance(session, trigger, due_at, cursor=cursor, fired=len(events)):
+                return 0  # another server fired it first
+        for done, (event, suffix) in enumerate(events):
+            try:
+                self._start(trigger, event, suffix)
+            except Exception as exc:
+                claimed = trigger.model_copy(update={"due_at": due_at})
+                unstarted = len(events) - done
+                raise _Unstarted(claimed, exc, cursor_after(done), done, unstarted) from exc
+        return len(events)
 
     def _start(self, trigger: WorkflowTrigger, event: dict[str, Any], suffix: str) -> None:
         base = trigger.input if isinstance(trigger.input, dict) else {}
         data = {**base, **event, "trigger": trigger.name}
-        name = f"{trigger.name}-{suffix}"[:80]
-        try:
-            self.start(
-                trigger.project,
-                trigger.workflow,
-                data,
-                name=name,
-                trigger=f"{trigger.kind}:{trigger.name}",
-                started_by=f"trigger {trigger.name}",
-            )
-        except LoopmlError as exc:
-            log.warning("trigger %s could not start %s: %s", trigger.name, trigger.workflow, exc)
-            raise
+        self.start(
+            trigger.project,
+            trigger.workflow,
+            data,
+            name=_name(trigger.name, suffix),
+            trigger=f"{trigger.kind}:{trigger.name}",
+            started_by=f"trigger {trigger.name}",
+        )
+
+
+class _Unstarted(Exception):
+    """A claimed firing whose executions did not all start."""
+
+    def __init__(
+        self, claimed: WorkflowTrigger, error: Exception, cursor: Any, started: int, unstarted: int
+    ) -> None:
+        super().__init__(str(error))
+        self.claimed, self.error, self.cursor = claimed, error, cursor
+        self.started, self.unstarted = started, unstarted
 
 
 def _latest_version(db: Database, project: str, dataset: str) -> int:
@@ -186,6 +231,15 @@ def _listing(url: str) -> list[str]:
     return [
         f"{protocol}://{path}" if protocol and protocol not in _LOCAL else path for path in found
     ]
+
+
+def _name(trigger: str, suffix: str) -> str:
+    """``trigger-suffix``; past the 80 characters of an execution name, its start and a
+    hash of all of it (cut short, two names would collide and one file never start)."""
+    name = f"{trigger}-{suffix}"
+    if len(name) <= 80:
+        return name
+    return f"{name[:67]}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
 
 
 def _short(url: str) -> str:

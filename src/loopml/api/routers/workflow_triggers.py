@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopml.api import auth
+from loopml.core.errors import InvalidInput, LoopmlError
 from loopml.core.schemas import WorkflowTrigger
 from loopml.home import Home
 from loopml.store import triggers, workflows
@@ -45,11 +46,21 @@ def put_trigger(
 ) -> WorkflowTrigger:
     """Create or replace a trigger; it fires for what comes after it is made."""
     given = body.model_dump(exclude_none=True, exclude={"kind", "input", "enabled"})
+    if body.input is not None and not isinstance(body.input, dict):
+        # Merged into each execution's input (an object), anything else would be dropped.
+        raise InvalidInput("a trigger's input is an object (or null)", field="input")
     allow_local = bool(getattr(request.app.state.workflows.services, "allow_local_files", False))
     spec = check_spec(body.kind, given, allow_local)
     with home.db.session() as s:
         workflows.get(s, project, name)
-    due_at, cursor = first_look(home.db, project, body.kind, spec, datetime.now(timezone.utc))
+    try:
+        due_at, cursor = first_look(home.db, project, body.kind, spec, datetime.now(timezone.utc))
+    except Exception as exc:  # a source this server cannot list: the caller's to fix, not a 500
+        if isinstance(exc, LoopmlError) or body.kind != "source":
+            raise
+        raise InvalidInput(
+            f"cannot list {spec.get('url')!r}: {type(exc).__name__}: {exc}", field="url"
+        ) from exc
     with home.db.session() as s:
         saved, created = triggers.put(
             s, project, name, trigger, kind=body.kind, spec=spec, data=body.input,
