@@ -1021,3 +1021,77 @@ def test_the_history_limit_is_not_caught_by_states_all() -> None:
         "Caught": {"Type": "Succeed"}}}  # fmt: skip
     result = Runner(TaskRegistry()).run(compile_definition(definition), {"items": [0] * 7000})
     assert (result.status, result.error) == ("FAILED", "States.Runtime")
+
+
+def test_a_state_output_past_the_payload_limit_is_terminal() -> None:
+    grow = {
+        "StartAt": "Grow",
+        "States": {"Grow": {"Type": "Pass", "Result": "y" * 1_100_000, "End": True}},
+    }
+    definition = {"StartAt": "Big", "States": {
+        "Big": {"Type": "Parallel", "Branches": [grow], "End": True,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]},
+        "Caught": {"Type": "Succeed"}}}  # fmt: skip
+    result = Runner(TaskRegistry()).run(compile_definition(definition), {})
+    assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
+    assert "Grow" in (result.cause or "")
+
+
+def test_a_task_changing_its_input_in_place_changes_nothing_else() -> None:
+    tasks = TaskRegistry()
+    seen: list[int] = []
+
+    @tasks.task("meddle")
+    def meddle(data: Any) -> Any:
+        seen.append(data["c"]["n"])
+        data["c"]["n"] += 1
+        raise StatesError("Again", "once more")
+
+    definition = {"StartAt": "Start", "States": {
+        "Start": {"Type": "Pass", "Result": {"n": 0}, "ResultPath": "$.c", "Next": "T"},
+        "T": {"Type": "Task", "Resource": "loopml:task:meddle", "End": True,
+              "Retry": [{"ErrorEquals": ["Again"], "IntervalSeconds": 1, "MaxAttempts": 1,
+                         "MaxDelaySeconds": 1}],
+              "Catch": [{"ErrorEquals": ["Again"], "ResultPath": "$.error", "Next": "Done"}]},
+        "Done": {"Type": "Pass", "End": True}}}  # fmt: skip
+    machine = compile_definition(definition)
+    result = Runner(tasks).run(machine, {})
+    assert seen == [0, 0]  # the retry saw the input, not the first attempt's leftovers
+    assert result.output["c"] == {"n": 0}
+    assert Runner(tasks).run(machine, {}).output["c"] == {"n": 0}  # nor the definition
+
+
+def test_values_json_cannot_hold_fail_the_execution_with_its_history() -> None:
+    definition = {
+        "StartAt": "P",
+        "States": {
+            "P": {"Type": "Pass", "Parameters": {"x.$": "States.StringToJson($.text)"}, "End": True}
+        },
+    }
+    result = Runner(TaskRegistry()).run(compile_definition(definition), {"text": "NaN"})
+    assert (result.status, result.error) == ("FAILED", "States.IntrinsicFailure")
+    assert result.events[0]["type"] == "ExecutionStarted"
+
+
+def test_a_huge_backoff_rate_is_capped_by_max_delay() -> None:
+    from loopml.workflow.states import Retrier
+
+    retrier = Retrier(("X",), interval=1, max_attempts=5, backoff=1e200, max_delay=3)
+    assert [retrier.delay(attempt) for attempt in range(4)] == [1, 3, 3, 3]
+    assert Retrier(("X",), backoff=1e200).delay(10) == 86_400
+
+
+def test_items_path_may_read_the_context_object() -> None:
+    definition = {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "ItemsPath": "$$.Execution.Input.xs",
+                "End": True,
+                "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Pass", "End": True}}},
+            }
+        },
+    }
+    result = Runner(TaskRegistry()).run(compile_definition(definition), {"xs": [1, 2]})
+    assert result.output == [1, 2]

@@ -12,6 +12,8 @@ from loopml.core.errors import StatesError
 
 Event = dict[str, Any]
 MAX_EVENTS = 25_000
+MAX_PAYLOAD_CHARS = 1_048_576  # a state's input or output; Step Functions allows 256 KiB
+_PAYLOADS = ("input", "output", "parameters")
 Sink = Callable[[Event], None]
 
 
@@ -69,6 +71,15 @@ class History:
                     f"the execution's history reached {self._limit:,} events; does the state "
                     "machine loop without end?",
                 )
+            if not final and details is not None:
+                for key in _PAYLOADS:
+                    text = details.get(key)
+                    if isinstance(text, str) and len(text) > MAX_PAYLOAD_CHARS:
+                        raise StatesError(
+                            "States.DataLimitExceeded",
+                            f"the {key} of {details.get('name') or kind} has {len(text):,} "
+                            f"characters of JSON; the limit is {MAX_PAYLOAD_CHARS:,}",
+                        )
             event: Event = {
                 "id": self._start + len(self.events) + 1,
                 "previousEventId": previous,

@@ -6,6 +6,8 @@ The order of work inside a state follows the States Language: ``InputPath`` →
 
 from __future__ import annotations
 
+import copy
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from loopml.workflow.execution import (
 from loopml.workflow.history import History, Sink, to_json
 from loopml.workflow.paths import put
 from loopml.workflow.semantics import (
+    TERMINAL,
     choose,
     fail,
     guard,
@@ -128,6 +131,8 @@ class Runner:
                 0,
                 {"input": to_json(data), "inputDetails": {"truncated": False}},
             )
+            if checkpoint is not None:  # a restart before the first state keeps the start
+                checkpoint(start, data, last, True)
         else:
             start, data = resume.state, resume.input
             last = history.add("ExecutionResumed", resume.last_event, {"state": start})
@@ -140,10 +145,16 @@ class Runner:
                 kind = {"TIMED_OUT": "ExecutionTimedOut", "ABORTED": "ExecutionAborted"}
                 details = {"error": stop.error, "cause": stop.cause}
                 history.add(kind[stop.status], last, details, final=True)
-        except StatesError as exc:
-            details = {"error": exc.error, "cause": exc.cause}
+        except Exception as exc:
+            # A bug or a value no JSON holds still ends the execution, with its history.
+            error = (
+                exc
+                if isinstance(exc, StatesError)
+                else StatesError("States.Runtime", f"{type(exc).__name__}: {exc}")
+            )
+            details = {"error": error.error, "cause": error.cause}
             history.add("ExecutionFailed", last, details, final=True)
-            result.status, result.error, result.cause = "FAILED", exc.error, exc.cause
+            result.status, result.error, result.cause = "FAILED", error.error, error.cause
         else:
             history.add(
                 "ExecutionSucceeded",
@@ -226,7 +237,7 @@ class Runner:
                     output = state.output_path(output, context)
                 return output, state.next, last
             except StatesError as exc:
-                if exc.error == "States.Runtime":
+                if exc.error in TERMINAL:
                     raise
                 delay = retry_delay(state, attempts, exc.error)
                 if delay is not None:
@@ -249,7 +260,8 @@ class Runner:
         context: dict[str, Any],
     ) -> tuple[Any, int]:
         if state.type == "Pass":
-            return (state.result if state.has_result else data), last
+            # A copy: a task further on may change what it is given, never the definition.
+            return (copy.deepcopy(state.result) if state.has_result else data), last
         if state.type == "Task":
             return self._task(run, state, data, last, context)
         if state.type == "Parallel":
@@ -260,11 +272,15 @@ class Runner:
         self, run: RunContext, state: State, data: Any, last: int, context: dict[str, Any]
     ) -> tuple[Any, int]:
         history = run.history
+        parameters = to_json(data)
         last = history.add(
             "TaskScheduled",
             last,
-            {"resource": state.resource, "resourceType": "loopml", "parameters": to_json(data)},
+            {"resource": state.resource, "resourceType": "loopml", "parameters": parameters},
         )
+        # The task gets its own copy: what it changes in place stays out of the state's
+        # input (a retry sees the input again, not the first attempt's leftovers).
+        given = json.loads(parameters)
         last = history.add("TaskStarted", last, {"resource": state.resource})
         limit = state.timeout
         if state.timeout_path is not None:
@@ -283,9 +299,9 @@ class Runner:
         try:
             call = self._resolve(state.resource)
             result = (
-                call(data, task_context)
+                call(given, task_context)
                 if deadline is None
-                else within(call, data, task_context, deadline, limit)
+                else within(call, given, task_context, deadline, limit)
             )
             text = to_json(result)
         except StatesError as exc:
@@ -357,7 +373,8 @@ class Runner:
         context: dict[str, Any],
     ) -> tuple[Any, int]:
         history = run.history
-        items = state.items_path.get(data) if state.items_path is not None else data
+        path = state.items_path
+        items = data if path is None else path.get(context if path.context else data)
         if not isinstance(items, list):
             raise StatesError(
                 "States.Runtime",

@@ -177,6 +177,10 @@ class _Parser:
         raise self.fail("a string is never closed")
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def _format(template: str, *values: Any) -> str:
     if not isinstance(template, str):
         raise ValueError("the template must be a string")
@@ -325,7 +329,7 @@ def _get_item(values: Any, index: Any) -> Any:
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "States.Format": _format,
-    "States.StringToJson": lambda text: json.loads(text),
+    "States.StringToJson": lambda text: json.loads(text, parse_constant=_not_json),
     "States.JsonToString": _json_to_string,
     "States.Array": lambda *values: list(values),
     "States.ArrayPartition": _partition,

@@ -38,13 +38,18 @@ def retry_delay(state: State, attempts: list[int], error: str) -> float | None:
     return None
 
 
+TERMINAL = ("States.Runtime", "States.DataLimitExceeded")  # no Retry or Catch takes them
+
+
 def matches(errors: tuple[str, ...], error: str) -> bool:
+    if error in TERMINAL:
+        return False
     if error in errors:
         return True
     if "States.ALL" in errors:
-        return error != "States.Runtime"
+        return True
     if "States.TaskFailed" in errors:
-        return error not in ("States.Timeout", "States.Runtime")
+        return error != "States.Timeout"
     return False
 
 

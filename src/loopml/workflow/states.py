@@ -30,8 +30,11 @@ class Retrier:
 
     def delay(self, attempt: int) -> float:
         """Seconds before retry number ``attempt + 1`` (before jitter)."""
-        seconds = self.interval * self.backoff**attempt
-        return min(seconds, self.max_delay) if self.max_delay is not None else seconds
+        try:
+            seconds = self.interval * self.backoff**attempt
+        except OverflowError:  # BackoffRate 1e200: the cap (or a day) is the answer
+            seconds = float("inf")
+        return min(seconds, self.max_delay if self.max_delay is not None else 86_400.0)
 
 
 @dataclass(slots=True)
