@@ -1095,3 +1095,36 @@ def test_items_path_may_read_the_context_object() -> None:
     }
     result = Runner(TaskRegistry()).run(compile_definition(definition), {"xs": [1, 2]})
     assert result.output == [1, 2]
+
+
+def test_nested_maps_share_one_budget_of_threads() -> None:
+    tasks = TaskRegistry()
+    lock = threading.Lock()
+    running = [0, 0]  # now, most
+
+    @tasks.task("busy")
+    def busy(data: Any) -> Any:
+        with lock:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return data
+
+    inner = {"StartAt": "B", "States": {"B": {"Type": "Task", "Resource": "loopml:task:busy",
+                                              "End": True}}}  # fmt: skip
+    middle = {
+        "StartAt": "M2",
+        "States": {"M2": {"Type": "Map", "ItemsPath": "$.xs", "ItemProcessor": inner, "End": True}},
+    }
+    definition = {"StartAt": "M1", "States": {"M1": {
+        "Type": "Map", "ItemsPath": "$.xs", "ItemSelector": {"xs.$": "$.xs"},
+        "ItemProcessor": middle, "End": True}}}  # fmt: skip
+    before = threading.active_count()
+    result = Runner(tasks).run(compile_definition(definition), {"xs": list(range(12))})
+    assert result.status == "SUCCEEDED" and len(result.output) == 12
+    assert all(len(row) == 12 for row in result.output)
+    # 144 tasks, but never more at once than the execution's 40 threads (and the caller).
+    assert running[1] <= 41
+    assert threading.active_count() == before

@@ -636,20 +636,22 @@ def test_the_events_of_a_long_state_are_written_while_it_runs(
 class Outage:
     """Makes the store fail like a database that is down while ``on`` is set."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, finish_too: bool) -> None:
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, *, finish_too: bool, once: bool = False
+    ) -> None:
         self.on = threading.Event()
         self.on.set()
         record, finish = store.record, store.finish
 
         def failing_record(*args: Any, **kwargs: Any) -> None:
             if self.on.is_set() and kwargs.get("checkpoint") is not None:
-                if not finish_too:
-                    self.on.clear()  # once
+                if once:
+                    self.on.clear()
                 raise StorageError("metadata database error: connection refused")
             record(*args, **kwargs)
 
         def failing_finish(*args: Any, **kwargs: Any) -> None:
-            if self.on.is_set():
+            if finish_too and self.on.is_set():
                 raise StorageError("metadata database error: connection refused")
             finish(*args, **kwargs)
 
@@ -665,10 +667,24 @@ def test_an_execution_whose_events_cannot_be_written_fails_instead_of_hanging(
     service.save("shop", "three", THREE)
     Outage(monkeypatch, finish_too=False)
     started = service.start("shop", "three", {"n": 1})
-    done = ended(db, started.id, timeout=5)
+    done = ended(db, started.id, timeout=10)
     assert (done.status, done.error) == ("FAILED", "loopml.ExecutionError")
     assert "connection refused" in (done.cause or "")
     assert owner(db, started.id) is None
+
+
+def test_a_checkpoint_that_fails_once_is_tried_again(
+    db: Database, steps: Steps, services: list[WorkflowService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps.gate.set()
+    service = open_service(db, services, steps.registry)
+    service.save("shop", "three", THREE)
+    Outage(monkeypatch, finish_too=False, once=True)
+    started = service.start("shop", "three", {"n": 1})
+    done = ended(db, started.id, timeout=10)
+    assert done.status == "SUCCEEDED" and done.output["c"] == 3
+    assert steps.calls == ["add", "hold", "add"]  # nothing ran twice
+    assert_chained(history(db, started.id))
 
 
 def test_an_execution_left_behind_in_an_outage_is_resumed_after_it(

@@ -16,13 +16,34 @@ MAX_THREADS = 40  # Step Functions' ceiling for an inline Map without MaxConcurr
 
 
 def fan_out(
-    work: Callable[[Any], tuple[Any, int]], items: list[Any], limit: int, scope: Scope
+    work: Callable[[Any], tuple[Any, int]],
+    items: list[Any],
+    limit: int,
+    scope: Scope,
+    budget: threading.Semaphore,
 ) -> list[tuple[Any, int]]:
-    """Run ``work`` on every item, ``limit`` at a time (0: as many as allowed), in order."""
-    workers = min(limit or MAX_THREADS, MAX_THREADS, len(items))
-    if workers <= 1:
-        return [work(item) for item in items]
+    """Run ``work`` on every item, ``limit`` at a time (0: as many as allowed), in order.
 
+    Threads come from the execution's ``budget`` (shared by every nested Map and
+    Parallel): a Map in a Map in a Map would otherwise start 40 x 40 x 40 of them. With
+    none left, the items run one after another, in this thread.
+    """
+    wanted = min(limit or MAX_THREADS, MAX_THREADS, len(items))
+    workers = 0
+    while workers < wanted and budget.acquire(blocking=False):
+        workers += 1
+    try:
+        if workers <= 1:
+            return [work(item) for item in items]
+        return _in_threads(work, items, workers, scope)
+    finally:
+        for _ in range(workers):
+            budget.release()
+
+
+def _in_threads(
+    work: Callable[[Any], tuple[Any, int]], items: list[Any], workers: int, scope: Scope
+) -> list[tuple[Any, int]]:
     def guarded(item: Any) -> tuple[Any, int]:
         try:
             return work(item)

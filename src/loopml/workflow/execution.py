@@ -52,6 +52,7 @@ class ExecutionResult:
 
 
 # (next state, its input, last event id, whether the finished state must not run again)
+MAX_EXECUTION_THREADS = 40
 Checkpoint = Callable[[str, Any, int, bool], None]
 
 
@@ -121,6 +122,8 @@ class RunContext:
         self.deadline = deadline
         self.abort = abort
         self.suspend = suspend
+        # Threads all of this execution's Maps and Parallels may use at once, together.
+        self.threads = threading.Semaphore(MAX_EXECUTION_THREADS)
 
     def check(self, scope: Scope) -> None:
         if self.abort.is_set():

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from loopml.core.errors import NotFound, StatesError
+from loopml.core.errors import Conflict, NotFound, StatesError, StorageError
 from loopml.core.ids import new_id
 from loopml.workflow.concurrency import fan_out, within
 from loopml.workflow.execution import (
@@ -145,6 +145,8 @@ class Runner:
                 kind = {"TIMED_OUT": "ExecutionTimedOut", "ABORTED": "ExecutionAborted"}
                 details = {"error": stop.error, "cause": stop.cause}
                 history.add(kind[stop.status], last, details, final=True)
+        except (StorageError, Conflict):
+            raise  # the recorder's: the host decides (retry, resume elsewhere, or fail it)
         except Exception as exc:
             # A bug or a value no JSON holds still ends the execution, with its history.
             error = (
@@ -355,7 +357,7 @@ class Runner:
             return self._machine(run, machine, data, last, inner, None)
 
         try:
-            outcomes = fan_out(branch, state.branches, len(state.branches), inner)
+            outcomes = fan_out(branch, state.branches, len(state.branches), inner, run.threads)
         except (StatesError, Stopped) as exc:
             if isinstance(exc, StatesError):
                 history.add("ParallelStateFailed", last, {"error": exc.error, "cause": exc.cause})
@@ -406,7 +408,7 @@ class Runner:
             return output, step
 
         try:
-            outcomes = fan_out(iteration, list(range(len(items))), limit, inner)
+            outcomes = fan_out(iteration, list(range(len(items))), limit, inner, run.threads)
         except StatesError as exc:
             history.add("MapStateFailed", last, {"error": exc.error, "cause": exc.cause})
             raise

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
 
-from loopml.core.errors import Conflict
+from loopml.core.errors import Conflict, StorageError
 from loopml.store import workflows as store
 from loopml.store.db import Database
 from loopml.workflow.interpreter import ExecutionResult
+
+log = logging.getLogger("loopml.workflow")
+_RETRIES = (0.2, 0.5, 1.0, None)  # pauses between tries of a checkpoint; then it fails
 
 
 class Recorder:
@@ -37,13 +41,26 @@ class Recorder:
         with self.lock:
             self.buffer.append(event)
             if time.monotonic() - self.flushed >= self.flush_seconds:
-                self._write(None)
+                try:
+                    self._write(None)
+                except StorageError as exc:  # kept: the next write or the flusher retries
+                    log.warning("execution %s: events wait for the database: %s",
+                                self.execution_id, exc)  # fmt: skip
 
     def checkpoint(self, state: str, data: Any, last_event: int, durable: bool = True) -> None:
         with self.lock:
             self.pending = (state, data, last_event)
-            if durable or time.monotonic() - self.flushed >= self.flush_seconds:
-                self._write(None)
+            if not durable and time.monotonic() - self.flushed < self.flush_seconds:
+                return
+            # The state must not run again: its checkpoint is worth waiting a little for.
+            for pause in _RETRIES:
+                try:
+                    self._write(None)
+                    return
+                except StorageError:
+                    if pause is None:
+                        raise
+                    time.sleep(pause)
 
     def flush(self, *, due: bool = False) -> None:
         """Write the buffered events (with ``due``, only once they waited long enough)."""

@@ -85,6 +85,7 @@ class WorkflowService:
         self._stop = threading.Event()
         self._beater: threading.Thread | None = None
         self._flusher: threading.Thread | None = None
+        self._triggering: threading.Thread | None = None
         self._recorders: dict[str, Recorder] = {}
         self._adopt = True
         self.triggers = TriggerPoller(db, self.start)
@@ -100,8 +101,13 @@ class WorkflowService:
         self._flusher = threading.Thread(
             target=self._flush_loop, name="loopml-workflow-flush", daemon=True
         )
+        # Only a real server fires triggers, not the CLI's passing in-process one.
+        self._triggering = threading.Thread(
+            target=self._trigger_loop, name="loopml-workflow-triggers", daemon=True
+        )
         if take_over:
             self._take_over()
+            self._triggering.start()
         self._beater.start()
         self._flusher.start()
 
@@ -119,7 +125,7 @@ class WorkflowService:
                 future.result(timeout=max(end - time.monotonic(), 0.0))
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        for thread in (self._beater, self._flusher):
+        for thread in (self._beater, self._flusher, self._triggering):
             if thread is not None and thread.is_alive():
                 thread.join(timeout=self.heartbeat_interval + 1)
         with self.db.session() as session:
@@ -270,11 +276,15 @@ class WorkflowService:
                     self._take_over()
             except Exception:
                 log.exception("workflow heartbeat failed; retrying")
-            if self._adopt:  # a real server, not the CLI's passing in-process one
-                try:
-                    self.triggers.tick()
-                except Exception:
-                    log.exception("workflow triggers failed; retrying")
+
+    def _trigger_loop(self) -> None:
+        # Its own thread: listing a big bucket must never delay the heartbeats, or another
+        # server would take running executions over and run their tasks twice.
+        while not self._stop.wait(min(self.heartbeat_interval, 5.0)):
+            try:
+                self.triggers.tick()
+            except Exception:
+                log.exception("workflow triggers failed; retrying")
 
     def _flush_loop(self) -> None:
         # Events of a long state (a Wait, a slow task) are written while it runs.
