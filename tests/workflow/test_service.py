@@ -738,3 +738,33 @@ def test_a_server_that_lost_an_execution_to_another_never_writes_to_it(
     assert (after.status, after.output) == ("ABORTED", None)
     assert history(db, started.id) == before
     assert steps.calls == ["add", "hold"]  # C never ran
+
+
+def test_racing_starts_of_one_name_start_one_execution(
+    db: Database, steps: Steps, services: list[WorkflowService]
+) -> None:
+    steps.gate.set()
+    service = open_service(db, services, steps.registry)
+    service.save("shop", "three", THREE)
+    barrier = threading.Barrier(8)
+    found: list[str] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            found.append(service.start("shop", "three", {"n": 1}, name="once").id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert len(found) == 8 and len(set(found)) == 1
+    assert ended(db, found[0]).status == "SUCCEEDED"
+    with db.session() as s:
+        assert len(store.list_executions(s, "shop", "three")) == 1
+    assert steps.calls.count("hold") == 1

@@ -262,6 +262,8 @@ class WorkflowExecutionRow(Base):
     __table_args__ = (
         Index("ix_workflow_executions_workflow_started", "workflow_id", "started_at"),
         Index("ix_workflow_executions_status_heartbeat", "status", "heartbeat_at"),
+        # A name starts one execution, even when two requests race.
+        UniqueConstraint("workflow_id", "name", name="uq_workflow_executions_workflow_name"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

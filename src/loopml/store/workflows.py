@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, exc, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from loopml.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -109,19 +109,9 @@ def start(
     if name is not None:
         if not name or len(name) > _MAX_NAME:
             raise InvalidInput(f"an execution name has 1 to {_MAX_NAME} characters", field="name")
-        same = session.scalar(
-            select(WorkflowExecutionRow).where(
-                WorkflowExecutionRow.workflow_id == row.id, WorkflowExecutionRow.name == name
-            )
-        )
+        same = _named(session, row.id, name)
         if same is not None:
-            if same.input != data:
-                raise AlreadyExists(
-                    f"execution {name!r} of workflow {workflow!r} already exists with "
-                    "another input",
-                    field="name",
-                )
-            return _execution(session, project, workflow, same), False
+            return _same(session, project, workflow, same, data), False
     now = utcnow()
     execution_id = new_id()
     execution = WorkflowExecutionRow(
@@ -130,9 +120,34 @@ def start(
         trigger=trigger, started_by=started_by, started_at=now, owner=owner, heartbeat_at=now,
         abort_requested=False, last_event=0,
     )  # fmt: skip
-    session.add(execution)
-    session.flush()
+    try:
+        with session.begin_nested():  # a savepoint: a lost race leaves the rest intact
+            session.add(execution)
+    except exc.IntegrityError:
+        same = _named(session, row.id, execution.name)
+        if same is None:
+            raise
+        return _same(session, project, workflow, same, data), False
     return _execution(session, project, workflow, execution), True
+
+
+def _named(session: Session, workflow_id: str, name: str) -> WorkflowExecutionRow | None:
+    return session.scalar(
+        select(WorkflowExecutionRow).where(
+            WorkflowExecutionRow.workflow_id == workflow_id, WorkflowExecutionRow.name == name
+        )
+    )
+
+
+def _same(
+    session: Session, project: str, workflow: str, same: WorkflowExecutionRow, data: Any
+) -> WorkflowExecution:
+    if same.input != data:
+        raise AlreadyExists(
+            f"execution {same.name!r} of workflow {workflow!r} already exists with another input",
+            field="name",
+        )
+    return _execution(session, project, workflow, same)
 
 
 def record(
