@@ -320,6 +320,11 @@ class _Compiler(FieldReader):
         heartbeat = self.seconds(body, "HeartbeatSeconds", f"{where}.")
         if heartbeat is not None and state.timeout is not None and heartbeat >= state.timeout:
             self.problem(f"{where}.HeartbeatSeconds", "must be smaller than TimeoutSeconds")
+        if "HeartbeatSeconds" in body and "HeartbeatSecondsPath" in body:
+            self.problem(f"{where}.HeartbeatSeconds", "give HeartbeatSeconds or "
+                         "HeartbeatSecondsPath, not both")  # fmt: skip
+        if "HeartbeatSecondsPath" in body:  # checked; heartbeats come from callback tasks
+            self.reference(body["HeartbeatSecondsPath"], f"{where}.HeartbeatSecondsPath")
 
     def compile_choice(self, state: State, body: dict[str, Any], where: str) -> None:
         choices = body.get("Choices")
@@ -396,8 +401,11 @@ class _Compiler(FieldReader):
             self.problem(where, "a Map state needs one of ItemProcessor and Iterator")
             return
         processor = body[key]
-        if isinstance(processor, dict):
-            mode = (processor.get("ProcessorConfig") or {}).get("Mode", "INLINE")
+        config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
+        if config is not None and not isinstance(config, dict):
+            self.problem(f"{where}.{key}.ProcessorConfig", "must be an object")
+        elif isinstance(processor, dict):
+            mode = (config or {}).get("Mode", "INLINE")
             if mode != "INLINE":
                 self.problem(
                     f"{where}.{key}.ProcessorConfig.Mode",
@@ -412,6 +420,9 @@ class _Compiler(FieldReader):
             state.items_path = self.path(body["ItemsPath"], f"{where}.ItemsPath")
         concurrency = self.seconds(body, "MaxConcurrency", f"{where}.", positive=False, unit="")
         state.max_concurrency = int(concurrency or 0)
+        if "MaxConcurrency" in body and "MaxConcurrencyPath" in body:
+            self.problem(f"{where}.MaxConcurrency", "give MaxConcurrency or MaxConcurrencyPath, "
+                         "not both")  # fmt: skip
         if "MaxConcurrencyPath" in body:
             state.max_concurrency_path = self.reference(
                 body["MaxConcurrencyPath"], f"{where}.MaxConcurrencyPath"

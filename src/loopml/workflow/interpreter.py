@@ -385,7 +385,9 @@ class Runner:
             )
         limit = state.max_concurrency
         if state.max_concurrency_path is not None:
-            limit = int(positive(state.max_concurrency_path.get(data), "MaxConcurrencyPath"))
+            # 0, as for MaxConcurrency, means no limit.
+            selected = state.max_concurrency_path.get(data)
+            limit = int(positive(selected, "MaxConcurrencyPath", zero=True))
         last = history.add("MapStateStarted", last, {"length": len(items)})
         inner = Scope(scope)
         machine = state.iterator

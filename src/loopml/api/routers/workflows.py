@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopml.api import auth
-from loopml.core.errors import NotFound
+from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.schemas import ApiKey, Workflow, WorkflowExecution
 from loopml.home import Home
 from loopml.store import workflows
@@ -126,11 +126,18 @@ def start(
 def list_executions(
     project: str,
     name: str,
-    status_: str | None = Query(default=None, alias="status"),
+    status_: str | None = Query(
+        default=None, alias="status", description="RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED"
+    ),
     limit: int = Query(default=100, ge=1, le=1000),
     home: Home = Depends(auth.get_home),
 ) -> list[WorkflowExecution]:
     """Newest first."""
+    if status_ is not None and status_.upper() not in (workflows.RUNNING, *workflows.ENDED):
+        raise InvalidInput(
+            f"status is one of {workflows.RUNNING}, {', '.join(workflows.ENDED)}, not {status_!r}",
+            field="status",
+        )
     with home.db.session() as s:
         workflows.get(s, project, name)
         return workflows.list_executions(s, project, name, status=status_, limit=limit)
