@@ -69,13 +69,7 @@ def compile_rule(rule: Any, where: str, top: bool = True) -> Rule:
 
 def _comparison(name: str, operand: Any, variable: Path, where: str) -> Rule:
     def read(data: Any, context: Any) -> Any:
-        try:
-            return variable.get(context if variable.context else data)
-        except PathMissing:
-            raise StatesError(
-                "States.Runtime",
-                f"Invalid path '{variable.text}': the choice state's Variable was not found",
-            ) from None
+        return variable.read(data, context, f"{where.rsplit('.', 1)[0]}.Variable")
 
     if name in TESTS:
         if not isinstance(operand, bool):

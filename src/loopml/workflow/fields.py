@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from loopml.core.errors import StatesError
 from loopml.workflow.intrinsics import compile_intrinsic, is_intrinsic
-from loopml.workflow.paths import Path, PathMissing, PathSyntaxError, reference
+from loopml.workflow.paths import Path, PathSyntaxError, reference
 from loopml.workflow.states import Catcher, Retrier
 from loopml.workflow.templates import compile_template
 
@@ -39,16 +38,7 @@ class FieldReader:
         if not path.steps and not path.context:
             return None
 
-        def apply(data: Any, context: Any) -> Any:
-            try:
-                return path.get(context if path.context else data)
-            except PathMissing:
-                raise StatesError(
-                    "States.Runtime",
-                    f"Invalid path '{path.text}' : The {key} could not be found in the input",
-                ) from None
-
-        return apply
+        return lambda data, context: path.read(data, context, f"{where}.{key}")
 
     def reference(self, text: Any, where: str) -> Path | None:
         try:

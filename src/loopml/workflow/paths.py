@@ -65,6 +65,19 @@ class Path:
             nodes = [found for node in nodes for found in _SELECT[kind](node, arg)]
         return nodes
 
+    def read(self, data: Any, context: Any, field: str) -> Any:
+        """The value at the path in the state's input (or, for ``$$``, the context object);
+        a miss is the ``States.Runtime`` error naming the path and ``field``."""
+        try:
+            return self.get(context if self.context else data)
+        except PathMissing:
+            source = "context object" if self.context else "input"
+            raise StatesError(
+                "States.Runtime",
+                f"The JSONPath '{self.text}' specified for the field '{field}' could not be "
+                f"found in the {source}",
+            ) from None
+
     def exists(self, data: Any) -> bool:
         try:
             found = self.get(data)

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from loopml.core.errors import StatesError
 from loopml.workflow.intrinsics import compile_intrinsic, is_intrinsic
-from loopml.workflow.paths import Path, PathMissing, PathSyntaxError
+from loopml.workflow.paths import Path, PathSyntaxError
 
 Template = Callable[[Any, Any], Any]
 
@@ -46,15 +45,4 @@ def _dynamic(text: str, where: str) -> Template:
     except PathSyntaxError as exc:
         raise PathSyntaxError(f"{where}: {exc}") from None
 
-    def select(data: Any, context: Any) -> Any:
-        try:
-            return path.get(context if path.context else data)
-        except PathMissing:
-            source = "context object" if path.context else "input"
-            raise StatesError(
-                "States.Runtime",
-                f"The JSONPath '{text}' specified for the field '{where}' could not be found "
-                f"in the {source}",
-            ) from None
-
-    return select
+    return lambda data, context: path.read(data, context, where)
