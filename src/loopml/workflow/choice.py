@@ -13,8 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from loopml.core.errors import StatesError
-from loopml.workflow.paths import Path, PathMissing, PathSyntaxError
+from loopml.workflow.paths import Path, PathSyntaxError
 
 Rule = Callable[[Any, Any], bool]
 
@@ -88,13 +87,7 @@ def _comparison(name: str, operand: Any, variable: Path, where: str) -> Rule:
         compare = _compare(name[:-4])
 
         def by_path(data: Any, context: Any) -> bool:
-            try:
-                right = other.get(context if other.context else data)
-            except PathMissing:
-                raise StatesError(
-                    "States.Runtime", f"Invalid path '{other.text}' in {name}: not found"
-                ) from None
-            return compare(read(data, context), right)
+            return compare(read(data, context), other.read(data, context, where))
 
         return by_path
     _check_operand(name, operand, where)
