@@ -137,3 +137,31 @@ def test_a_class_missing_from_the_training_fold_gets_probability_zero(name: str)
     assert (proba[:, 3] < 1e-3).all()
     if name != "prior":
         assert (proba.argmax(axis=1) == y[40:]).mean() > 0.5
+
+
+def test_threads_are_limited_for_the_libraries_a_fit_calls() -> None:
+    from threadpoolctl import threadpool_info
+
+    from loopml.automl.learners import thread_limit
+
+    def blas() -> set[int]:
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    before = blas()
+    with thread_limit(1):
+        assert blas() == {1}
+    assert blas() == before
+
+
+@pytest.mark.parametrize("name", ["extra_trees", "random_forest"])
+def test_a_forest_refits_with_the_trees_its_folds_grew(name: str) -> None:
+    # A fold stopped by its deadline after the first 50 trees: the refit on all rows
+    # grows as many, not all 200, which the search kept no time for.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(N, 3)), rng.integers(0, 2, N)
+    learner = REGISTRY[name]
+    (params,) = learner.portfolio(TaskType.binary, N)
+    stopped = FitContext(TaskType.binary, 2, seed=0, n_jobs=1, deadline=time.monotonic() - 1)
+    fold = learner.fit(X, y, None, None, params, stopped)
+    assert len(fold.estimator.estimators_) == 50
+    assert learner.full_params(params, [fold])["n_estimators"] == 50

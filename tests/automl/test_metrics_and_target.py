@@ -166,3 +166,16 @@ def test_a_fold_missing_a_class_still_gets_an_auc() -> None:
     y = np.array([0, 0, 2, 2])
     p = np.array([[0.8, 0.1, 0.1], [0.6, 0.2, 0.2], [0.1, 0.1, 0.8], [0.2, 0.2, 0.6]])
     assert METRICS["roc_auc"].value(y, p) == pytest.approx(1.0)
+
+
+def test_auc_ranks_ties_as_scipy_does() -> None:
+    from scipy.stats import rankdata
+
+    from loopml.automl.metrics import _average_ranks
+
+    rng = np.random.default_rng(0)
+    for values in (rng.normal(size=300), rng.integers(0, 7, 300).astype(float), np.ones(5)):
+        np.testing.assert_array_equal(_average_ranks(values), rankdata(values))
+    y = rng.integers(0, 2, 200)
+    tied = np.column_stack([np.zeros(200), rng.integers(0, 3, 200) / 2])
+    assert METRICS["roc_auc"].value(y, tied) == pytest.approx(skm.roc_auc_score(y, tied[:, 1]))

@@ -269,3 +269,31 @@ def test_when_no_learner_can_fit_the_error_says_why(monkeypatch: pytest.MonkeyPa
         automl(learners=["broken"], max_trials=2).fit(X, y)
     assert err.value.field == "X"
     assert "out of coffee" in str(err.value)
+
+
+class _Anytime(_Broken):
+    """An anytime learner (as the CNN is) that is never to be fitted here."""
+
+    name = "anytime"
+    anytime = True
+
+    def setup_seconds(self) -> float:
+        return 2.0  # imports still to make, as PyTorch's before the first CNN
+
+
+def test_an_anytime_learner_short_of_time_does_not_go_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 2 s of budget, less its imports, leaves it under a second a fold: the first real
+    # model is the next learner's, and the fit ends near its budget.
+    monkeypatch.setitem(REGISTRY, "anytime", _Anytime())
+    X, y = xor_frame(n=90)
+    started = time.monotonic()
+    model = automl(learners=["anytime", "linear"], max_trials=None, time_budget=2).fit(X, y)
+    assert time.monotonic() - started < 2 + 5.0  # the first model's floor is 5 s
+    learners = [t["learner"] for t in model.trials_ if not t["baseline"]]
+    assert learners and "anytime" not in learners
+    # alone, it is still the one real model, however short the time
+    alone = automl(learners=["anytime"], max_trials=None, time_budget=2).fit(X, y)
+    (tried,) = [t for t in alone.trials_ if t["learner"] == "anytime"]
+    assert "out of coffee" in tried["error"]

@@ -13,7 +13,7 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
 
 from loopml.automl.columns import RawFrame
 from loopml.automl.encoding import FoldEncoder
-from loopml.automl.learners import FitContext, Learner, Model
+from loopml.automl.learners import FitContext, Learner, Model, thread_limit
 from loopml.automl.metrics import Metric
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
@@ -25,6 +25,8 @@ _STOP_SHARE = 0.2
 # Below this many training rows, holding 20% back to early-stop on costs more than it
 # saves: boosting then runs the searched number of rounds on every training row.
 EARLY_STOP_MIN_ROWS = 5000
+# Fewest rows a prediction is timed on: fewer would count per-call overhead as per-row cost.
+_TIMING_ROWS = 256
 
 
 def make_folds(
@@ -137,13 +139,16 @@ class TrialResult:
         }
 
 
-def _time_1000_rows(model: Model, X: np.ndarray) -> float:
-    """Seconds one fold model takes to predict 1,000 rows (small batches would count
-    per-call overhead as per-row cost)."""
-    rows = X[np.resize(np.arange(len(X)), 1000)]
+def _seconds_per_1000(model: Model, X: np.ndarray, seconds: float) -> float:
+    """Seconds one fold model takes per 1,000 rows, from the ``seconds`` it took to
+    predict the validation rows ``X``; fewer than ``_TIMING_ROWS`` rows are timed again,
+    repeated up to that many. Timing 1,000 extra rows cost a CNN trial a second."""
+    if len(X) >= _TIMING_ROWS:
+        return seconds * 1000 / len(X)
+    rows = X[np.resize(np.arange(len(X)), _TIMING_ROWS)]
     started = time.perf_counter()
     model.predict(rows)
-    return time.perf_counter() - started
+    return (time.perf_counter() - started) * 1000 / _TIMING_ROWS
 
 
 def evaluate(
@@ -165,6 +170,7 @@ def evaluate(
     oof: np.ndarray | None = None
     models: list[Model] = []
     scores: list[float] = []
+    predict_seconds = 0.0
     try:
         for f in range(k):
             X_tr, X_va, cats = ws.view(f, learner.family)
@@ -182,13 +188,16 @@ def evaluate(
             fit_rows, stop = stopping_split(y_tr, ws.task, ws.seed + f)
             least = learner.early_stop_rows
             least = EARLY_STOP_MIN_ROWS if least is None else least
-            if learner.early_stopping and len(train) >= least and len(stop):
-                model = learner.fit(
-                    X_tr[fit_rows], y_tr[fit_rows], X_tr[stop], y_tr[stop], trial.params, ctx
-                )
-            else:
-                model = learner.fit(X_tr, y_tr, None, None, trial.params, ctx)
-            pred = model.predict(X_va)
+            with thread_limit(ctx.threads(X_tr)):
+                if learner.early_stopping and len(train) >= least and len(stop):
+                    model = learner.fit(
+                        X_tr[fit_rows], y_tr[fit_rows], X_tr[stop], y_tr[stop], trial.params, ctx
+                    )
+                else:
+                    model = learner.fit(X_tr, y_tr, None, None, trial.params, ctx)
+                predicting = time.perf_counter()
+                pred = model.predict(X_va)
+                predict_seconds = time.perf_counter() - predicting
             if oof is None:
                 oof = np.zeros((len(ws.y), *pred.shape[1:]))
             oof[valid] = pred
@@ -210,5 +219,6 @@ def evaluate(
     trial.score = metric.value(ws.y, oof) if oof is not None else float("nan")
     trial.oof, trial.models = oof, models
     trial.fit_seconds = time.monotonic() - started
-    trial.predict_seconds_per_1000 = _time_1000_rows(models[-1], X_va)
+    with thread_limit(ctx.threads(X_tr)):  # as the validation rows were predicted
+        trial.predict_seconds_per_1000 = _seconds_per_1000(models[-1], X_va, predict_seconds)
     return trial

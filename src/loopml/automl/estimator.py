@@ -17,7 +17,7 @@ from loopml.automl import persist
 from loopml.automl.columns import check_columns, check_frame, parse, plan_columns
 from loopml.automl.cv import TrialResult, Workspace, make_folds
 from loopml.automl.decision import choose_threshold, decide, parse_cost_matrix
-from loopml.automl.learners import REGISTRY, get_learner
+from loopml.automl.learners import REGISTRY, get_learner, thread_limit
 from loopml.automl.metrics import get_metric
 from loopml.automl.params import check_params
 from loopml.automl.predictor import Member, Predictor
@@ -177,9 +177,12 @@ class AutoML:
         budget = self._prediction_budget(images=bool(schema.names("image")))
         weights = greedy_ensemble(candidates, y_fit, metric, prediction_budget=budget)
         members = [
-            Member(candidates[i].learner, candidates[i].params, w, candidates[i].models or [])
+            Member(
+                candidates[i].learner, candidates[i].params, w, candidates[i].models or [],
+                candidates[i].fit_seconds / ws.n_folds,
+            )
             for i, w in weights.items()
-        ]
+        ]  # fmt: skip
         prior = (
             np.bincount(y_fit.astype(np.int64), minlength=n_classes) / len(y_fit)
             if n_classes
@@ -188,8 +191,12 @@ class AutoML:
         bag = Predictor(task, schema, ws.encoders, members, n_classes, prior)
         timings["ensemble"] = time.monotonic() - started - sum(timings.values())
         # The refit's work is fixed (rounds, trees) and the search kept time for it; a
-        # deadline here would only truncate the model that is kept.
-        self.predictor_ = bag.refit(raw, y_fit, self.seed, self._threads(), math.inf)
+        # deadline would only truncate the model that is kept. An anytime learner has none
+        # fixed: it fits its schedule by the end of the search's share (or into the time
+        # the search kept for it), but never by the clock in a run bounded by max_trials.
+        end = started + self.time_budget * _SEARCH_SHARE
+        refit_by = math.inf if self.max_trials is not None else end
+        self.predictor_ = bag.refit(raw, y_fit, self.seed, self._threads(), refit_by)
         self._predictor_files = self.predictor_.to_files()[0]
         timings["refit"] = time.monotonic() - started - sum(timings.values())
         oof: np.ndarray = np.sum(
@@ -217,7 +224,8 @@ class AutoML:
         self.report_ = None
         self.fit_seconds_ = time.monotonic() - started
         if self.report:
-            self.report_ = build_report(self, bag, frame, raw, y_fit, oof, ws)
+            with thread_limit(1):  # its predictions are of small batches (2,000 rows at most)
+                self.report_ = build_report(self, bag, frame, raw, y_fit, oof, ws)
             timings["report"] = time.monotonic() - started - sum(timings.values())
         self.timings_ = {k: round(v, 3) for k, v in timings.items()}
         self.fit_seconds_ = time.monotonic() - started

@@ -9,6 +9,8 @@ so prediction costs ``k`` times less than the bag.
 from __future__ import annotations
 
 import json
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +19,13 @@ import numpy as np
 from loopml.automl import arrays
 from loopml.automl.columns import RawFrame, Schema
 from loopml.automl.encoding import FoldEncoder
-from loopml.automl.learners import FitContext, Model, get_learner
+from loopml.automl.learners import FitContext, Model, get_learner, thread_limit
 from loopml.core.enums import TaskType
 
 PRIOR_FLOOR = 1e-3
+# A refit sees 1/(k-1) more rows than a fold model, and no early stop: the search keeps
+# this many times a fold model's seconds for it, and an anytime learner's refit gets them.
+REFIT_FACTOR = 1.5
 
 
 @dataclass
@@ -29,6 +34,7 @@ class Member:
     params: dict[str, Any]
     weight: float
     models: list[Model]  # one per fold
+    seconds: float = 0.0  # one fold model's fit, during the search (not saved)
 
 
 class Predictor:
@@ -79,7 +85,11 @@ class Predictor:
     ) -> Predictor:
         """One model per member fitted on all rows (one model to run per member, not k).
 
-        Boosting learners take the number of rounds their fold models early-stopped at.
+        Boosting learners take the number of rounds their fold models early-stopped at,
+        forests the trees their fold models grew: their work is fixed by what the search's
+        deadlines let the folds do, and runs to the end. An anytime learner (a CNN: its
+        epochs on 1.6x the rows of a fold's) fits its schedule by ``deadline``, or in
+        ``REFIT_FACTOR`` times its fold's seconds where that ends later.
         """
         encoder = FoldEncoder(seed).fit(raw)
         views: dict[str, tuple[np.ndarray, list[int]]] = {}
@@ -89,8 +99,13 @@ class Predictor:
             if learner.family not in views:
                 views[learner.family] = encoder.transform(raw, learner.family)
             X, cats = views[learner.family]
-            ctx = FitContext(self.task, self.n_classes, seed, n_jobs, deadline, cats)
-            model = learner.fit(X, y, None, None, learner.full_params(m.params, m.models), ctx)
+            until = math.inf
+            if learner.anytime and math.isfinite(deadline):
+                until = max(deadline, time.monotonic() + REFIT_FACTOR * m.seconds)
+            ctx = FitContext(self.task, self.n_classes, seed, n_jobs, until, cats)
+            with thread_limit(ctx.threads(X)):
+                params = learner.full_params(m.params, m.models)
+                model = learner.fit(X, y, None, None, params, ctx)
             members.append(Member(m.learner, m.params, m.weight, [model]))
         return Predictor(
             self.task, self.schema, [encoder], members, self.n_classes, self.class_prior

@@ -12,9 +12,9 @@ import pandas as pd
 from loopml.automl import curves
 from loopml.automl.columns import RawFrame, check_frame
 from loopml.automl.cv import TrialResult, Workspace
-from loopml.automl.decision import decide
-from loopml.automl.metrics import METRICS, Metric, get_metric
+from loopml.automl.metrics import METRICS, Metric
 from loopml.automl.predictor import Predictor
+from loopml.automl.sensitivity import decisions, permutation_importance, robustness
 from loopml.automl.target import check_target
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
@@ -24,10 +24,9 @@ if TYPE_CHECKING:
 
 _BOOTSTRAP = 100
 _BOOTSTRAP_ROWS = 20_000
-_IMPORTANCE_ROWS = 2000
-_IMPORTANCE_REPEATS = 2
-_IMPORTANCE_SECONDS = 20.0
-_NOISE = 0.05
+_PROBE_ROWS = 100  # rows of a first prediction, timed
+_PROBE_SECONDS = 0.02
+_TIMING_REPEATS, _TIMING_SECONDS = 3, 0.25  # prediction timing: best of 3, or of what fits
 
 
 def _oriented(metric: Metric, values: list[float]) -> np.ndarray:
@@ -104,10 +103,6 @@ def _metrics_with_ci(task: TaskType, y: np.ndarray, pred: np.ndarray, seed: int)
     return out
 
 
-def _decisions(model: AutoML, pred: np.ndarray) -> np.ndarray:
-    return decide(pred, np.arange(pred.shape[1]), model.threshold_, None, None)
-
-
 def evaluation(model: AutoML, y: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     """Metrics with confidence intervals and the curves a person looks at."""
     task = model.task_
@@ -122,7 +117,7 @@ def evaluation(model: AutoML, y: np.ndarray, pred: np.ndarray) -> dict[str, Any]
         return out
     classes = model.classes_ if model.classes_ is not None else np.arange(pred.shape[1])
     labels = [_plain(c) for c in classes]
-    decided = _decisions(model, pred)
+    decided = decisions(model, pred)
     out["threshold"] = model.threshold_
     out["confusion_matrix"] = {
         "labels": labels,
@@ -142,72 +137,24 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _feature_columns(raw: RawFrame, feature: str) -> tuple[list[int], list[int], list[int]]:
-    num = [
-        i for i, n in enumerate(raw.numeric_names) if n == feature or n.startswith(feature + ".")
-    ]
-    cat = [i for i, n in enumerate(raw.categorical_names) if n == feature]
-    txt = [i for i, n in enumerate(raw.text_names) if n == feature]
-    return num, cat, txt
-
-
-def _permuted(raw: RawFrame, feature: str, order: np.ndarray) -> RawFrame:
-    num, cat, txt = _feature_columns(raw, feature)
-    numeric = raw.numeric.copy()
-    if num:
-        numeric[:, num] = numeric[order][:, num]
-    cats = [c[order] if i in cat else c for i, c in enumerate(raw.categorical)]
-    texts = [t[order] if i in txt else t for i, t in enumerate(raw.text)]
-    images = [
-        im[order] if n == feature else im for im, n in zip(raw.images, raw.image_names, strict=True)
-    ]
-    return RawFrame(
-        numeric, raw.numeric_names, cats, raw.categorical_names, texts, raw.text_names,
-        images, raw.image_names,
-    )  # fmt: skip
-
-
-def permutation_importance(
-    model: AutoML, predictor: Predictor, raw: RawFrame, y: np.ndarray, ws: Workspace
-) -> dict[str, Any]:
-    """Drop in the metric when one feature is shuffled, on out-of-fold rows of each fold.
-
-    ``predictor`` is the bag of fold models, so every row is scored by models that
-    never saw it.
-    """
-    metric = get_metric(model.metric_, model.task_)
-    budget = min(_IMPORTANCE_SECONDS, max(1.0, 0.04 * float(model.time_budget)))
-    rng = np.random.default_rng(model.seed)
-    per_fold = max(1, _IMPORTANCE_ROWS // ws.n_folds)
-    folds = [(f, rng.permutation(valid)[:per_fold]) for f, (_, valid) in enumerate(ws.folds)]
-    rows = np.concatenate([r for _, r in folds])
-    subsets = [(f, raw.take(r)) for f, r in folds]
-    base = np.concatenate([predictor.predict_fold(sub, f) for f, sub in subsets])
-    base_score = metric.score(y[rows], base)
-    started = time.monotonic()
-    results: list[dict[str, Any]] = []
-    complete = True
-    for plan in model.schema_.columns:
-        if time.monotonic() - started > budget:
-            complete = False
-            break
-        drops = []
-        for _ in range(_IMPORTANCE_REPEATS):
-            preds = [
-                predictor.predict_fold(_permuted(sub, plan.name, rng.permutation(sub.n_rows)), f)
-                for f, sub in subsets
-            ]
-            drops.append(base_score - metric.score(y[rows], np.concatenate(preds)))
-        results.append(
-            {"feature": plan.name, "importance": float(np.mean(drops)), "std": float(np.std(drops))}
+def _slices(column: pd.Series, kind: str) -> list[tuple[str, np.ndarray]]:
+    """(name, rows) of each slice of a column, by name: the quartiles of a number, the
+    values of a category; missing values are in none."""
+    if kind == "numeric" and column.nunique() > 4:
+        # Named from the quartiles' codes: converting each row's interval to text took
+        # most of a second on 64 numeric columns.
+        cuts = pd.qcut(pd.to_numeric(column, errors="coerce"), 4, duplicates="drop")
+        codes = cuts.cat.codes.to_numpy()
+        names = [str(v) for v in cuts.cat.categories]
+        return sorted(
+            ((names[i], np.flatnonzero(codes == i)) for i in range(len(names))),
+            key=lambda pair: pair[0],
         )
-    results.sort(key=lambda r: -float(r["importance"]))
-    return {
-        "metric": metric.name,
-        "rows": len(rows),
-        "complete": complete,
-        "features": results,
-    }
+    if kind in ("categorical", "boolean"):
+        text = column.astype(str)
+        groups = text.groupby(text.to_numpy()).groups
+        return [(str(value), np.asarray(rows)) for value, rows in groups.items()]
+    return []
 
 
 def weakest_slice(
@@ -215,23 +162,14 @@ def weakest_slice(
 ) -> dict[str, Any] | None:
     """The data slice (a category, or a quartile of a number) where the model is worst."""
     regression = model.task_ is TaskType.regression
-    errors = np.abs(y - pred) if regression else (_decisions(model, pred) != y).astype(float)
+    errors = np.abs(y - pred) if regression else (decisions(model, pred) != y).astype(float)
     overall = float(errors.mean())
     min_rows = max(10, int(0.05 * len(y)))
     worst: dict[str, Any] | None = None
     for plan in model.schema_.columns:
         if plan.name not in frame.columns:  # held-out data may lack a column
             continue
-        column = frame[plan.name]
-        if plan.kind == "numeric" and column.nunique() > 4:
-            values = pd.to_numeric(column, errors="coerce")
-            slices = pd.qcut(values, 4, duplicates="drop").astype(str)
-        elif plan.kind in ("categorical", "boolean"):
-            slices = column.astype(str)
-        else:
-            continue
-        for value, index in slices.groupby(slices.to_numpy()).groups.items():
-            idx = np.asarray(index)
+        for value, idx in _slices(frame[plan.name], plan.kind):
             if len(idx) < min_rows or len(idx) == len(y):
                 continue
             err = float(errors[idx].mean())
@@ -254,62 +192,22 @@ def weakest_slice(
     return worst
 
 
-def robustness(
-    model: AutoML, bag: Predictor, raw: RawFrame, y: np.ndarray, ws: Workspace
-) -> dict[str, Any]:
-    """How predictions move when numeric inputs get noise of 5% of their spread.
-
-    Measured on out-of-fold rows with the fold models, like everything in the report.
-    """
-    rng = np.random.default_rng(model.seed)
-    numeric = set(model.schema_.names("numeric"))
-    columns = [i for i, name in enumerate(raw.numeric_names) if name in numeric]
-    spread = np.nan_to_num(np.nanstd(raw.numeric[:, columns], axis=0)) if columns else []
-    per_fold = max(1, _IMPORTANCE_ROWS // ws.n_folds)
-    rows, clean, shaken = [], [], []
-    for f, (_, valid) in enumerate(ws.folds):
-        chosen = rng.permutation(valid)[:per_fold]
-        sub = raw.take(chosen)
-        noisy = sub.numeric.copy()
-        if columns:
-            noisy[:, columns] += rng.normal(0.0, 1.0, (len(chosen), len(columns))) * (
-                _NOISE * np.asarray(spread)
-            )
-        moved = RawFrame(
-            noisy,
-            sub.numeric_names,
-            sub.categorical,
-            sub.categorical_names,
-            sub.text,
-            sub.text_names,
-            sub.images,
-            sub.image_names,
-        )
-        rows.append(chosen)
-        clean.append(bag.predict_fold(sub, f))
-        shaken.append(bag.predict_fold(moved, f))
-    index = np.concatenate(rows)
-    clean_pred, noisy_pred = np.concatenate(clean), np.concatenate(shaken)
-    metric = get_metric(model.metric_, model.task_)
-    out = {
-        "noise": _NOISE,
-        "rows": len(index),
-        "metric": metric.name,
-        "clean": metric.value(y[index], clean_pred),
-        "noisy": metric.value(y[index], noisy_pred),
-    }
-    if model.task_ is TaskType.regression:
-        out["mean_change"] = float(np.mean(np.abs(clean_pred - noisy_pred)))
-    else:
-        changed = _decisions(model, clean_pred) != _decisions(model, noisy_pred)
-        out["changed_share"] = float(np.mean(changed))
-    return out
-
-
 def prediction_seconds_per_1000(model: AutoML, frame: pd.DataFrame) -> float:
+    """Seconds ``model.predict`` takes per 1,000 rows.
+
+    ``_PROBE_ROWS`` rows are timed first; when they take over ``_PROBE_SECONDS`` (images:
+    decoding and a CNN), the per-call overhead (about 2 ms) is a small part of that, and
+    they give the answer. Otherwise it is the best of three timings of 1,000 rows, or of
+    as many as fit in ``_TIMING_SECONDS``.
+    """
     sample = frame.sample(1000, replace=True, random_state=model.seed).reset_index(drop=True)
-    timings = []
-    for _ in range(3):
+    started = time.perf_counter()
+    model.predict(sample.head(_PROBE_ROWS))
+    probe = time.perf_counter() - started
+    if probe > _PROBE_SECONDS:
+        return probe * 1000 / _PROBE_ROWS
+    timings: list[float] = []
+    while len(timings) < _TIMING_REPEATS and sum(timings) < _TIMING_SECONDS:
         started = time.perf_counter()
         model.predict(sample)
         timings.append(time.perf_counter() - started)
@@ -330,9 +228,9 @@ def build_report(
     report["evaluation"] = f"{ws.n_folds}-fold cross-validation (out-of-fold predictions)"
     report["n_folds"] = ws.n_folds
     report["baselines"] = {"beats_baselines": model.beats_baselines_, **model.baseline_margin_}
-    report["permutation_importance"] = permutation_importance(model, bag, raw, y, ws)
+    report["permutation_importance"] = permutation_importance(model, bag, raw, y, ws, oof)
     report["weakest_slice"] = weakest_slice(model, frame, y, oof)
-    report["robustness"] = robustness(model, bag, raw, y, ws)
+    report["robustness"] = robustness(model, bag, raw, y, ws, oof)
     report["prediction_seconds_per_1000_rows"] = prediction_seconds_per_1000(model, frame)
     report["model_size_bytes"] = model.model_size_
     report["dropped_columns"] = dict(model.schema_.dropped)

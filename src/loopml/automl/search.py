@@ -22,6 +22,7 @@ import optuna
 from loopml.automl.cv import TrialResult, Workspace, evaluate
 from loopml.automl.learners import Learner, get_learner
 from loopml.automl.metrics import Metric
+from loopml.automl.predictor import REFIT_FACTOR
 
 BASELINES: tuple[tuple[str, dict[str, Any]], ...] = (("prior", {}), ("linear", {"C": 1.0}))
 _KEEP = 20  # candidates whose fold models and OOF predictions stay in memory
@@ -30,7 +31,6 @@ _FIRST_SECONDS = 5.0
 _ANYTIME_SECONDS = 1.0  # per fold: the least an anytime learner is started with
 _ANYTIME_SHARE = 0.7  # of the time left: what an anytime learner's trial may take
 _LIKELY_MEMBERS = 5
-_REFIT_FACTOR = 1.5  # a refit sees 1/(k-1) more rows than a fold model, and no early stop
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class Search:
         done = [t for t in self.trials if t.status == "ok" and not t.baseline and t.oof is not None]
         sign = 1 if self.metric.greater_is_better else -1
         top = sorted(done, key=lambda t: -sign * t.score)[:_LIKELY_MEMBERS]
-        return _REFIT_FACTOR * sum(t.fit_seconds / self.ws.n_folds for t in top)
+        return REFIT_FACTOR * sum(t.fit_seconds / self.ws.n_folds for t in top)
 
     def _expected_seconds(self, learner: Learner) -> float:
         seen = self._durations.get(learner.name)
@@ -159,6 +159,12 @@ class Search:
         trial = TrialResult(
             id=len(self.trials), learner=learner.name, params=params, baseline=baseline
         )
+        try:  # imports (PyTorch: seconds) come out of the search's time, not the folds'
+            learner.prepare()
+        except Exception as exc:
+            trial.status, trial.error = "failed", f"{type(exc).__name__}: {exc}"
+            self._record(trial)
+            return trial
         deadline = max(self._deadline - self._refit_reserve(), time.monotonic() + min_seconds)
         if learner.anytime and len(self.learners) > 1:  # it would take all it is given
             now = time.monotonic()
@@ -172,6 +178,9 @@ class Search:
         finally:
             self._record(trial)
         return trial
+
+    def _has_other(self, learner: Learner) -> bool:
+        return any(not lr.anytime for lr in self.learners.values() if lr is not learner)
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> list[TrialResult]:
@@ -207,12 +216,21 @@ class Search:
                 trial = study.ask()
                 learner = self.learners[trial.suggest_categorical("learner", names)]
                 params = learner.space(trial, self.ws.task, len(self.ws.y))
-            too_slow = self.max_trials is None and self._expected_seconds(learner) > left
+            left_to_fit = left - learner.setup_seconds()
+            too_slow = self.max_trials is None and self._expected_seconds(learner) > left_to_fit
             if learner.anytime:  # it fits its training to the time it is given
-                too_slow = self.max_trials is None and left < _ANYTIME_SECONDS * self.ws.n_folds
-            if not first and too_slow:
+                too_slow = (
+                    self.max_trials is None and left_to_fit < _ANYTIME_SECONDS * self.ws.n_folds
+                )
+            # The first real model is fitted however little time is left, but not by an
+            # anytime learner given under a second a fold while another can go first: a
+            # CNN's 5 s of an 8 s budget bought less than an epoch a fold, and weight 0.
+            starved = first and too_slow and learner.anytime and self._has_other(learner)
+            if (not first and too_slow) or starved:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                if all(self._expected_seconds(lr) > left for lr in self.learners.values()):
+                if not first and all(
+                    self._expected_seconds(lr) > left for lr in self.learners.values()
+                ):
                     break
                 continue
             searched += 1

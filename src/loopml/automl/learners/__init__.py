@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from importlib.metadata import entry_points
 
-from loopml.automl.learners.base import FitContext, Learner, Model
+from loopml.automl.learners.base import FitContext, Learner, Model, thread_limit
 from loopml.automl.learners.gbm_catboost import CatBoostLearner
 from loopml.automl.learners.gbm_lightgbm import LightGBMLearner
 from loopml.automl.learners.gbm_xgboost import XGBoostLearner
@@ -101,4 +101,5 @@ __all__ = [
     "image_learners",
     "load_plugins",
     "register",
+    "thread_limit",
 ]

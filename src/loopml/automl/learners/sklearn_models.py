@@ -83,6 +83,12 @@ class _Forest(Learner):
             "n_estimators": _TREES,
         }
 
+    def full_params(self, params: dict[str, Any], fold_models: list[Any]) -> dict[str, Any]:
+        # As many trees as the folds grew before their deadline: a refit of all of them
+        # would take longer than the search kept time for.
+        grown = max((len(m.estimator.estimators_) for m in fold_models), default=_TREES)
+        return {**params, "n_estimators": min(int(params.get("n_estimators", _TREES)), grown)}
+
     def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> SklearnModel:
         kind = self.classifier if ctx.n_classes else self.regressor
         total = int(params.get("n_estimators", _TREES))
