@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         summary.update(trained, dataset=ref)
         plot = args.out / "confidences.png"
         summary["plot"] = str(plot)
-        summary["captured"] = plot_confidences(client, PROJECT, DEPLOYMENT, plot)
+        summary["captured"] = plot_confidences(
+            client, PROJECT, DEPLOYMENT, plot, expected=summary["executions"] + 1
+        )
     finally:
         client.close()
     print(json.dumps(summary, indent=2))

@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         summary["model_version"] = version
         summary["plot"] = str(args.out / "confidences.png")
         plot = args.out / "confidences.png"
-        summary["captured"] = plot_confidences(client, PROJECT, DEPLOYMENT, plot)
+        summary["captured"] = plot_confidences(
+            client, PROJECT, DEPLOYMENT, plot, expected=summary["executions"] + 1
+        )
     finally:
         client.close()
     print(json.dumps(summary, indent=2))

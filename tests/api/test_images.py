@@ -83,9 +83,10 @@ def trained(sdk: Client, digits: dict[str, Any]) -> dict[str, Any]:
     )
     done = sdk.jobs.wait("pics", job.id, timeout=120)
     assert done.state.value == "succeeded", done.error
-    # A few seconds: the CNN comes first where there are images and shapes its training
-    # to the time it gets (max_trials would let it train every epoch of every fold).
-    started = sdk.trainings.start("pics", "digits", time_budget=6, seed=0, deploy="digits")
+    # Enough seconds for the CNN to come first (it does where there are images and at least
+    # a second per fold is left after importing torch), shaping its training to its time
+    # (max_trials would let it train every epoch of every fold).
+    started = sdk.trainings.start("pics", "digits", time_budget=15, seed=0, deploy="digits")
     training = sdk.trainings.wait("pics", started.id, timeout=180)
     assert training.state.value == "succeeded", training.error
     assert training.result is not None

@@ -6,6 +6,7 @@ sure one, and the captured confidences can be plotted against the threshold."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,16 +57,24 @@ def classify_images(
     return summary
 
 
-def plot_confidences(client: Client, project: str, deployment: str, out: Path) -> int:
+def plot_confidences(
+    client: Client, project: str, deployment: str, out: Path, expected: int = 0
+) -> int:
     """The confidence of each captured prediction over time, with the threshold line, as a
-    PNG; returns how many predictions it shows."""
+    PNG; returns how many predictions it shows. With ``expected``, it first waits (up to
+    ten seconds) for that many captures: the server writes them about once a second."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    end = time.monotonic() + 10
+    captures = client.deployments.captures(project, deployment, limit=100_000)
+    while len(captures) < expected and time.monotonic() < end:
+        time.sleep(0.25)
+        captures = client.deployments.captures(project, deployment, limit=100_000)
     points = []
-    for capture in client.deployments.captures(project, deployment, limit=100_000):
+    for capture in captures:
         answer = json.loads(capture["captureData"]["endpointOutput"]["data"])
         at = datetime.fromisoformat(capture["eventMetadata"]["inferenceTime"])
         points.append((at, answer["confidence"]))
