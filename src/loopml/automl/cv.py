@@ -25,8 +25,11 @@ _STOP_SHARE = 0.2
 # Below this many training rows, holding 20% back to early-stop on costs more than it
 # saves: boosting then runs the searched number of rounds on every training row.
 EARLY_STOP_MIN_ROWS = 5000
-# Fewest rows a prediction is timed on: fewer would count per-call overhead as per-row cost.
-_TIMING_ROWS = 256
+# Rows a prediction is timed on: fewer would count per-call overhead (a forest's is tens of
+# milliseconds) as per-row cost, and keep fast models out of the ensemble's time budget.
+_TIMING_ROWS = 1000
+# A validation prediction this slow already dwarfs that overhead: its time is used as it is.
+_SLOW_SECONDS = 0.25
 
 
 def make_folds(
@@ -141,9 +144,9 @@ class TrialResult:
 
 def _seconds_per_1000(model: Model, X: np.ndarray, seconds: float) -> float:
     """Seconds one fold model takes per 1,000 rows, from the ``seconds`` it took to
-    predict the validation rows ``X``; fewer than ``_TIMING_ROWS`` rows are timed again,
-    repeated up to that many. Timing 1,000 extra rows cost a CNN trial a second."""
-    if len(X) >= _TIMING_ROWS:
+    predict the validation rows ``X``, or, when they were few and fast, timed again on
+    ``_TIMING_ROWS`` of them (a slow model, a CNN, is not made to predict 1,000 more)."""
+    if len(X) >= _TIMING_ROWS or seconds >= _SLOW_SECONDS:
         return seconds * 1000 / len(X)
     rows = X[np.resize(np.arange(len(X)), _TIMING_ROWS)]
     started = time.perf_counter()
