@@ -147,11 +147,13 @@ def test_a_short_deadline_ends_training_on_time(
     learner: CNNLearner, digits: dict[str, np.ndarray]
 ) -> None:
     started = time.monotonic()
+    # Three seconds: on one thread (the CNN's share of 2 busy cores), two left too few
+    # epochs for the accuracy below on a loaded machine.
     model = learner.fit(
-        digits["X"], digits["y"], None, None, params(learner, epochs=500), context(2)
+        digits["X"], digits["y"], None, None, params(learner, epochs=500), context(3)
     )
     seconds = time.monotonic() - started
-    assert seconds < 4.5
+    assert seconds < 5.5
     assert 1 <= model.meta["epochs"] < 500  # epochs run, stopped by the clock
     # the schedule was compressed into the time there was, not cut off mid-warm-up
     assert accuracy(model, digits["X_test"], digits["y_test"]) > 0.5
