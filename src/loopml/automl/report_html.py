@@ -1,63 +1,15 @@
-"""The report as one self-contained HTML page: tables and plots, no scripts, no CDN.
-
-Plots are drawn with matplotlib into inline SVG, so the page opens offline, prints, and
-can be mailed as a single file.
-"""
+"""The report as one self-contained HTML page: tables and plots, no scripts, no CDN."""
 
 from __future__ import annotations
 
-import html
-import io
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;text-align:left;
-border-bottom:1px solid #eee;font-size:.9rem}th{background:#f6f6f6}
-.grid{display:flex;flex-wrap:wrap;gap:1rem}.plot{width:340px}.plot svg{width:100%;height:auto}
-.bad{color:#b00020;font-weight:600}.good{color:#1b5e20;font-weight:600}.note{color:#666}
-"""
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def _num(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "&ndash;"
-    if isinstance(value, int | float):
-        return f"{value:.{digits}g}" if abs(value) >= 1e4 else f"{value:.{digits}f}"
-    return _e(value)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _svg(draw: Callable[[Any], None], title: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 9}):
-        fig, ax = plt.subplots(figsize=(4.2, 3.4))
-        try:
-            draw(ax)
-            ax.set_title(title)
-            fig.tight_layout()
-            buffer = io.StringIO()
-            fig.savefig(buffer, format="svg")
-        finally:
-            plt.close(fig)
-    svg = buffer.getvalue()
-    return f'<div class="plot">{svg[svg.index("<svg") :]}</div>'
+from loopml.automl.html import STYLE as _STYLE
+from loopml.automl.html import escape as _e
+from loopml.automl.html import number as _num
+from loopml.automl.html import svg_plot as _svg
+from loopml.automl.html import table as _table
 
 
 def _roc(roc: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from loopml.cli.demo import demo
 from loopml.cli.deployments import deployments_app
 from loopml.cli.jobs import jobs_app
 from loopml.cli.labels import labels_app
+from loopml.cli.monitor import monitor_app
 from loopml.cli.output import err_console
 from loopml.cli.serve import db_app, server, worker
 from loopml.cli.serving import deploy, models_app, predict
@@ -93,6 +94,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(monitor_app, name="monitor")
 
 
 def main() -> None:

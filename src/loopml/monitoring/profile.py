@@ -1,0 +1,253 @@
+"""Profiles: one mergeable sketch per column of a frame.
+
+A reference profile fixes each column's kind, bins and vocabulary; a window's profile is
+made against it, so windows of any length are merges of small per-segment profiles.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loopml.core.errors import InvalidInput
+from loopml.monitoring.sketch import (
+    CAPACITY,
+    CategorySketch,
+    NumericSketch,
+    Sketch,
+    sketch_from_dict,
+)
+
+FORMAT = 1
+
+
+@dataclass
+class Profile:
+    """Sketches of a frame's columns.
+
+    Attributes
+    ----------
+    rows : int
+        Rows profiled.
+    columns : dict of str to sketch
+        One sketch per profiled column.
+    ignored : dict of str to str
+        Columns not profiled, with the reason (images, nested values).
+    extra : list of str
+        Columns of a window that its reference does not have.
+    """
+
+    rows: int = 0
+    columns: dict[str, Sketch] = field(default_factory=dict)
+    ignored: dict[str, str] = field(default_factory=dict)
+    extra: list[str] = field(default_factory=list)
+
+    def merge(self, other: Profile) -> Profile:
+        """The profile of both frames together (both made against one reference)."""
+        columns: dict[str, Sketch] = dict(self.columns)
+        for name, sketch in other.columns.items():
+            mine = columns.get(name)
+            columns[name] = sketch if mine is None else mine.merge(sketch)  # type: ignore[arg-type]
+        return Profile(
+            self.rows + other.rows,
+            columns,
+            {**self.ignored, **other.ignored},
+            sorted(set(self.extra) | set(other.extra)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "rows": self.rows,
+            "columns": {name: sketch.to_dict() for name, sketch in self.columns.items()},
+            "ignored": self.ignored,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Profile:
+        if data.get("format") != FORMAT:
+            raise InvalidInput(
+                f"profile format {data.get('format')!r} is not one this loopml reads ({FORMAT})",
+                field="profile",
+            )
+        return cls(
+            int(data["rows"]),
+            {name: sketch_from_dict(s) for name, s in data["columns"].items()},
+            dict(data.get("ignored", {})),
+            list(data.get("extra", [])),
+        )
+
+
+def profile(
+    frame: pd.DataFrame | pa.Table,
+    reference: Profile | None = None,
+    columns: Iterable[str] | None = None,
+) -> Profile:
+    """Profile a frame.
+
+    Parameters
+    ----------
+    frame : DataFrame or pyarrow.Table
+        The rows.
+    reference : Profile, optional
+        Without it, the result is a reference profile (its own bins and vocabularies).
+        With it, the frame's columns are sketched as the reference's are: numbers in its
+        bins (values that are not numbers count as invalid), categories against its
+        vocabulary; columns it lacks are listed in ``extra``.
+    columns : iterable of str, optional
+        Only these columns (default: all).
+    """
+    table = as_table(frame)
+    names = list(columns) if columns is not None else table.column_names
+    out = Profile(rows=table.num_rows)
+    jobs: dict[str, Callable[[], Sketch]] = {}
+    for name in names:
+        if name not in table.column_names:
+            continue
+        column = table.column(name)
+        if reference is None:
+            why = _not_profiled(column.type)
+            if why:
+                out.ignored[name] = why
+            else:
+                jobs[name] = partial(_reference_sketch, column)
+        elif name in reference.columns:
+            jobs[name] = partial(_window_sketch, column, reference.columns[name])
+        elif name not in reference.ignored:
+            out.extra.append(name)
+    # Sorting and counting release the GIL: columns are sketched side by side.
+    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1) or 1) as pool:
+        sketches = list(pool.map(lambda job: job(), jobs.values()))
+    out.columns = dict(zip(jobs, sketches, strict=True))
+    return out
+
+
+def as_table(frame: pd.DataFrame | pa.Table) -> pa.Table:
+    """An Arrow table of a frame; object columns that Arrow cannot type become text."""
+    if isinstance(frame, pa.Table):
+        return frame
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidInput(f"expected a DataFrame or an Arrow table, got {type(frame).__name__}")
+    arrays = []
+    for name in frame.columns:
+        values = frame[name]
+        try:
+            arrays.append(pa.array(values, from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types in one column
+            arrays.append(pa.array(values.map(_text_or_none), type=pa.string()))
+    return pa.Table.from_arrays(arrays, names=[str(n) for n in frame.columns])
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _not_profiled(kind: pa.DataType) -> str | None:
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return "binary values (images) are not profiled"
+    if pa.types.is_nested(kind):
+        return "nested values are not profiled"
+    if pa.types.is_null(kind):
+        return "every value is missing"
+    return None
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+
+
+def _is_time(kind: pa.DataType) -> bool:
+    return pa.types.is_timestamp(kind) or pa.types.is_date(kind)
+
+
+def _numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Values as floats (missing as NaN) and how many were not numbers."""
+    kind = column.type
+    if _is_number(kind) or pa.types.is_boolean(kind):
+        return column.to_numpy().astype(float, copy=False), 0
+    if _is_time(kind):
+        seconds = pc.cast(pc.cast(column, pa.timestamp("us")), pa.int64())
+        return np.asarray(seconds.to_numpy(zero_copy_only=False), dtype=float) / 1e6, 0
+    text = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    return values, int(np.count_nonzero(np.isnan(values) & text.notna().to_numpy()))
+
+
+def _reference_sketch(column: pa.ChunkedArray) -> Sketch:
+    if _is_number(column.type) or _is_time(column.type):
+        values, invalid = _numbers(column)
+        return NumericSketch.of_reference(values, invalid=invalid)
+    values, counts, missing = _value_counts(column)
+    return _categories(CategorySketch(), values, counts, missing, vocabulary=None)
+
+
+def _window_sketch(column: pa.ChunkedArray, reference: Sketch) -> Sketch:
+    if isinstance(reference, NumericSketch):
+        sketch = NumericSketch.empty_like(reference)
+        values, invalid = _numbers(column)
+        sketch.update(values, invalid=invalid)
+        return sketch
+    values, counts, missing = _value_counts(column)
+    return _categories(
+        CategorySketch.empty_like(reference), values, counts, missing, reference.vocabulary
+    )
+
+
+def _value_counts(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, int]:
+    """Distinct values as text, their counts, and the missing count."""
+    text = _as_text(column)
+    counted = pc.value_counts(text.drop_null())
+    counts = np.asarray(counted.field("counts"), dtype=np.int64)
+    return counted.field("values"), counts, text.null_count
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = pc.cast(column, kind.value_type)
+        kind = column.type
+    if pa.types.is_floating(kind):
+        # 1.0 and 1 are one category: whole floats are written as integers.
+        values = column.to_numpy()
+        whole = np.isfinite(values) & (np.mod(values, 1) == 0)
+        if whole[~np.isnan(values)].all() and (np.abs(values[whole]) < 2**53).all():
+            return pa.chunked_array(
+                [pa.array(values, from_pandas=True).cast(pa.int64()).cast(pa.string())]
+            )
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column
+    return pc.cast(column, pa.string())
+
+
+def _categories(
+    sketch: CategorySketch,
+    values: pa.Array,
+    counts: np.ndarray,
+    missing: int,
+    vocabulary: frozenset[str] | None,
+) -> CategorySketch:
+    if vocabulary is not None and sketch.complete and len(values):
+        known = pc.is_in(values, value_set=pa.array(sorted(vocabulary), pa.string()))
+        sketch.unseen += int(counts[~np.asarray(known, dtype=bool)].sum())
+    if counts.size > CAPACITY:  # keep the most common by name, pool the rest
+        top = np.argsort(-counts, kind="stable")[:CAPACITY]
+        sketch.other += int(counts.sum() - counts[top].sum())
+        values, counts = values.take(pa.array(top)), counts[top]
+    named = dict(zip(values.to_pylist(), counts.tolist(), strict=True))
+    sketch.missing += missing
+    for value, count in named.items():
+        sketch.counts[value] = sketch.counts.get(value, 0) + count
+    if vocabulary is None:
+        sketch.vocabulary = frozenset(sketch.counts)
+        sketch.complete = sketch.other == 0
+    return sketch
