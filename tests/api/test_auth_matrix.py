@@ -104,6 +104,9 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("POST", "/api/v1/projects/{project}/deployments/{name}/batch-predictions"): lambda w: {
         "json": {"source": "builtin:iris"}
     },
+    ("POST", "/api/v1/projects/{project}/deployments/{name}/monitoring/runs"): lambda w: {
+        "json": {"window": "1h"}
+    },
     ("POST", "/api/v1/projects/{project}/workflows/validate"): lambda w: {
         "json": {"definition": PASS_WORKFLOW}
     },
@@ -199,6 +202,12 @@ POLICY: dict[str, str] = {
     "GET /api/v1/projects/{project}/deployments/{name}/openapi.json": "viewer",
     "POST /api/v1/projects/{project}/deployments/{name}/batch-predictions": "maintainer",
     "GET /api/v1/projects/{project}/deployments/{name}/batch-predictions": "viewer",
+    "POST /api/v1/projects/{project}/deployments/{name}/monitoring/runs": "maintainer",
+    "GET /api/v1/projects/{project}/deployments/{name}/monitoring/runs": "viewer",
+    "GET /api/v1/projects/{project}/deployments/{name}/monitoring/runs/{run_id}/report": "viewer",
+    "GET /api/v1/projects/{project}/deployments/{name}/monitoring/runs/{run_id}/report.html": (
+        "viewer"
+    ),
     "GET /api/v1/projects/{project}/deployments/{name}/batch-predictions/{job_id}/output": (
         "viewer"
     ),
@@ -241,6 +250,7 @@ class World:
     clients: dict[str | None, httpx.Client] = field(default_factory=dict)
     finished_training: str | None = None
     batch: str | None = None  # a finished batch prediction of ``served``
+    monitored: str | None = None  # a finished monitoring run of ``served``
     second_training: str | None = None  # another model of ``project``, to be a challenger
     ingested: str | None = None
     images: tuple[str, str] | None = None  # an image dataset and one of its images
@@ -387,6 +397,17 @@ class World:
             self.batch = job.id
         return self.batch
 
+    def monitoring_run(self) -> str:
+        """A finished monitoring run of :meth:`deployment` (run once)."""
+        if self.monitored is None:
+            path = f"/projects/{self.project}/deployments/{self.deployment()}/monitoring/runs"
+            r = self.admin.post(path, json={"window": "1h"})
+            assert r.status_code == 202, r.text
+            job = self.run_job(r.json()["id"])
+            assert job.state is JobState.succeeded, job.error
+            self.monitored = job.id
+        return self.monitored
+
     def challenged(self) -> str:
         """A fresh deployment serving :meth:`model_number` with :meth:`challenger_number`
         as its shadow challenger (for the routes that promote or remove a challenger)."""
@@ -434,6 +455,8 @@ class World:
                 return self.project
             if name == "key_id":
                 return self.key_id()
+            if name == "run_id":
+                return self.monitoring_run()
             if name == "job_id" and "/batch-predictions/" in endpoint.path:
                 return self.batch_job()
             if name == "job_id":

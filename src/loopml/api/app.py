@@ -21,6 +21,7 @@ from loopml.api.routers import (
     keys,
     labels,
     models,
+    monitoring,
     predictions,
     projects,
     system,
@@ -133,6 +134,7 @@ def create_app(
         models.router,
         deployments.router,
         batch.router,
+        monitoring.router,
         workflows.router,
         workflow_triggers.router,
     ):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import typer
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -33,7 +34,7 @@ def _thresholds(pairs: list[str]) -> dict[str, float]:
     return out
 
 
-def _read(path: Path, columns: list[str] | None) -> object:
+def _read(path: Path, columns: list[str] | None) -> pa.Table:
     from loopml.data.tabular import read_table
 
     if not path.is_file():
@@ -86,9 +87,9 @@ def drift(
         console=err_console, transient=True, disable=as_json,
     ) as progress:  # fmt: skip
         step = progress.add_task(f"reading {reference.name}", total=4)
-        ref = profile(_read(reference, names))  # type: ignore[arg-type]
+        ref = profile(_read(reference, names))
         progress.update(step, advance=1, description=f"reading {current.name}")
-        cur = profile(_read(current, names), ref)  # type: ignore[arg-type]
+        cur = profile(_read(current, names), ref)
         progress.update(step, advance=1, description="comparing")
         report = drift_report(
             ref, cur, options, reference_name=reference.name, current_name=current.name
@@ -133,4 +134,4 @@ def _yes(value: object) -> str:
 
 
 def _fmt(value: object) -> str:
-    return "-" if value is None else f"{value:.4g}"  # type: ignore[str-format]
+    return "-" if value is None else f"{value:.4g}"

@@ -232,6 +232,9 @@ class ModelVersion(Entity):
     )
     params: dict[str, Any] = Field(default_factory=dict)
     gates: list[GateResult] = Field(default_factory=list)
+    reference_profile: str | None = Field(
+        default=None, description="Blob key of the profile monitoring compares traffic with."
+    )
     created_at: datetime
 
     @property

@@ -19,6 +19,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "automl.train": "loopml.jobs.training:train",
     "data.ingest": "loopml.jobs.ingest:ingest",
     "serving.batch_predict": "loopml.jobs.batch:batch_predict",
+    "monitoring.run": "loopml.jobs.monitoring:run_monitoring",
 }
 
 _TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")

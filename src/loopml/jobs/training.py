@@ -96,6 +96,7 @@ def train(
     """
     from loopml.automl import AutoML, Progress  # seconds to import: only in training jobs
     from loopml.automl.report_html import render
+    from loopml.monitoring.reference import reference_profile
 
     data = _load(ctx, dataset, target)
     X, y, column = data.X, data.y, data.target
@@ -143,6 +144,9 @@ def train(
         f"{ctx.job.project}: training {ctx.job.id} on {data.ref}",
     )
     ctx.blobs.put(f"{prefix}/report.html", page.encode())
+    ctx.progress(0.99, "profiling the training rows for monitoring")
+    reference = reference_profile(X, model)
+    ctx.blobs.put(f"{prefix}/reference_profile.json", _json(reference.to_dict()))
     board_json = model.leaderboard_.to_json(orient="records")
     ctx.blobs.put(f"{prefix}/leaderboard.json", board_json.encode())
     board = model.leaderboard_.head(_LEADERBOARD_ROWS)
@@ -176,7 +180,9 @@ def train(
             "report_html": f"{prefix}/report.html",
             "leaderboard": f"{prefix}/leaderboard.json",
             "trials": f"{prefix}/trials.jsonl",
+            "reference_profile": f"{prefix}/reference_profile.json",
         },
+        "reference_profile": f"{prefix}/reference_profile.json",
         "leaderboard": [
             {k: _finite(v) for k, v in row.items() if k in _SUMMARY_COLUMNS}
             for row in board.to_dict(orient="records")

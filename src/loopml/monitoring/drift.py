@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -105,6 +105,7 @@ class ColumnDrift:
 class DriftReport:
     columns: list[ColumnDrift]
     drift_share: float
+    outputs: list[ColumnDrift] = field(default_factory=list)  # prediction drift
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -138,20 +139,30 @@ class DriftReport:
             "drift_share": self.drift_share,
             "message": self.message,
             "columns": [c.to_dict() for c in self.columns],
+            "outputs": [c.to_dict() for c in self.outputs],
         }
 
 
 def compare(
     reference: Profile, current: Profile, options: DriftOptions | None = None
 ) -> DriftReport:
-    """Drift of every column both profiles have."""
+    """Drift of every column both profiles have, and of the model's answers (prediction
+    drift, not counted in the dataset's share)."""
     options = (options or DriftOptions()).check()
-    columns = []
-    for name, ref in reference.columns.items():
-        cur = current.columns.get(name)
-        if cur is not None:
-            columns.append(column_drift(name, ref, cur, options))
-    return DriftReport(columns, options.drift_share)
+
+    # A test forced on the features is not forced on the answers (labels are categories).
+    answers = replace(options, method=None, methods={})
+
+    def each(
+        ref: dict[str, Sketch], cur: dict[str, Sketch], how: DriftOptions
+    ) -> list[ColumnDrift]:
+        return [column_drift(n, s, cur[n], how) for n, s in ref.items() if n in cur]
+
+    return DriftReport(
+        each(reference.columns, current.columns, options),
+        options.drift_share,
+        each(reference.outputs, current.outputs, answers),
+    )
 
 
 def column_drift(

@@ -44,24 +44,26 @@ class Profile:
         Columns not profiled, with the reason (images, nested values).
     extra : list of str
         Columns of a window that its reference does not have.
+    outputs : dict of str to sketch
+        What the model answered, sketched like columns: ``prediction`` (label or value),
+        ``confidence``, and in windows of served traffic ``latency_ms`` and
+        ``abstained``.
     """
 
     rows: int = 0
     columns: dict[str, Sketch] = field(default_factory=dict)
     ignored: dict[str, str] = field(default_factory=dict)
     extra: list[str] = field(default_factory=list)
+    outputs: dict[str, Sketch] = field(default_factory=dict)
 
     def merge(self, other: Profile) -> Profile:
         """The profile of both frames together (both made against one reference)."""
-        columns: dict[str, Sketch] = dict(self.columns)
-        for name, sketch in other.columns.items():
-            mine = columns.get(name)
-            columns[name] = sketch if mine is None else mine.merge(sketch)  # type: ignore[arg-type]
         return Profile(
             self.rows + other.rows,
-            columns,
+            _merged(self.columns, other.columns),
             {**self.ignored, **other.ignored},
             sorted(set(self.extra) | set(other.extra)),
+            _merged(self.outputs, other.outputs),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +73,7 @@ class Profile:
             "columns": {name: sketch.to_dict() for name, sketch in self.columns.items()},
             "ignored": self.ignored,
             "extra": self.extra,
+            "outputs": {name: sketch.to_dict() for name, sketch in self.outputs.items()},
         }
 
     @classmethod
@@ -85,13 +88,23 @@ class Profile:
             {name: sketch_from_dict(s) for name, s in data["columns"].items()},
             dict(data.get("ignored", {})),
             list(data.get("extra", [])),
+            {name: sketch_from_dict(s) for name, s in data.get("outputs", {}).items()},
         )
+
+
+def _merged(mine: dict[str, Sketch], theirs: dict[str, Sketch]) -> dict[str, Sketch]:
+    out = dict(mine)
+    for name, sketch in theirs.items():
+        have = out.get(name)
+        out[name] = sketch if have is None else have.merge(sketch)  # type: ignore[arg-type]
+    return out
 
 
 def profile(
     frame: pd.DataFrame | pa.Table,
     reference: Profile | None = None,
     columns: Iterable[str] | None = None,
+    outputs: pd.DataFrame | pa.Table | None = None,
 ) -> Profile:
     """Profile a frame.
 
@@ -106,6 +119,9 @@ def profile(
         vocabulary; columns it lacks are listed in ``extra``.
     columns : iterable of str, optional
         Only these columns (default: all).
+    outputs : DataFrame or pyarrow.Table, optional
+        The model's answers for the same rows (``prediction``, ``confidence`` ...),
+        profiled into ``outputs``.
     """
     table = as_table(frame)
     names = list(columns) if columns is not None else table.column_names
@@ -129,7 +145,14 @@ def profile(
     with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1) or 1) as pool:
         sketches = list(pool.map(lambda job: job(), jobs.values()))
     out.columns = dict(zip(jobs, sketches, strict=True))
+    if outputs is not None:
+        answers = profile(outputs, None if reference is None else _as_columns(reference.outputs))
+        out.outputs = answers.columns
     return out
+
+
+def _as_columns(outputs: dict[str, Sketch]) -> Profile:
+    return Profile(columns=outputs)
 
 
 def as_table(frame: pd.DataFrame | pa.Table) -> pa.Table:

@@ -197,7 +197,7 @@ class NumericSketch:
         if weights.size == 0:
             return float("nan")
         cumulative = np.cumsum(weights) / weights.sum()
-        return float(positions[min(np.searchsorted(cumulative, q), positions.size - 1)])
+        return float(positions[min(int(np.searchsorted(cumulative, q)), positions.size - 1)])
 
     def to_dict(self) -> dict[str, Any]:
         return {

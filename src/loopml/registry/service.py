@@ -14,7 +14,7 @@ from loopml.store.db import Database
 # What a training's result holds that a model version keeps.
 _KEPT = (
     "task", "metric", "score", "test_score", "beats_baselines", "dataset",
-    "predict_seconds_per_1000", "classes", "inputs", "params",
+    "predict_seconds_per_1000", "classes", "inputs", "params", "reference_profile",
 )  # fmt: skip
 
 

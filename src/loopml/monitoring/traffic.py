@@ -1,0 +1,231 @@
+"""Served traffic as profiles: captured records of a deployment, hour by hour, sketched
+against the model version's reference.
+
+An hour that is over is profiled once and its profile kept in the blob store, so a
+window of any length is a merge of hourly profiles: reading it costs the new hours only,
+and memory does not grow with the traffic.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pj
+
+from loopml.monitoring.profile import Profile, as_table, profile
+from loopml.monitoring.reference import CONFIDENCE, PREDICTION
+from loopml.monitoring.sketch import NumericSketch
+from loopml.serving.capture import segment_folder
+from loopml.store.blobs import BlobStore
+
+HOUR = timedelta(hours=1)
+SETTLED = timedelta(minutes=2)  # after this, no record of an hour is still being written
+LATENCY_EDGES = np.logspace(-2, 5, 141)  # 0.01 ms to 100 s, 20 bins a decade
+_CACHE = "monitoring/hours"
+_CACHE_FORMAT = 1
+
+
+def latency_sketch() -> NumericSketch:
+    k = LATENCY_EDGES.size + 1
+    return NumericSketch(LATENCY_EDGES, np.zeros(k, np.int64), np.zeros(k))
+
+
+@dataclass
+class Traffic:
+    """What a deployment's model version served in a window."""
+
+    profile: Profile
+    latency: NumericSketch = field(default_factory=latency_sketch)
+    requests: int = 0
+    abstained: int = 0
+
+    def merge(self, other: Traffic) -> Traffic:
+        return Traffic(
+            self.profile.merge(other.profile),
+            self.latency.merge(other.latency),
+            self.requests + other.requests,
+            self.abstained + other.abstained,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": _CACHE_FORMAT,
+            "profile": self.profile.to_dict(),
+            "latency": self.latency.to_dict(),
+            "requests": self.requests,
+            "abstained": self.abstained,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Traffic:
+        return cls(
+            Profile.from_dict(data["profile"]),
+            NumericSketch.from_dict(data["latency"]),
+            int(data["requests"]),
+            int(data["abstained"]),
+        )
+
+
+@dataclass
+class Hour:
+    start: datetime
+    traffic: Traffic
+
+
+def hours(start: datetime, end: datetime) -> Iterator[datetime]:
+    """The starts of the hours that overlap ``[start, end)``."""
+    at = start.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    while at < end:
+        yield at
+        at += HOUR
+
+
+def traffic_by_hour(
+    blobs: BlobStore,
+    project: str,
+    deployment: str,
+    model_version: int,
+    reference: Profile,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> list[Hour]:
+    """Each hour of ``[start, end)`` that has traffic of ``model_version``, profiled.
+
+    Records of other model versions (a canary, a shadow, an earlier production model)
+    are left out: they answer to another reference.
+    """
+    now = now or datetime.now(timezone.utc)
+    out = []
+    every = list(hours(start, end))
+    for done, at in enumerate(every):
+        if progress is not None:
+            progress(done / len(every))
+        whole = start <= at and at + HOUR <= end
+        settled = at + HOUR + SETTLED <= now
+        key = f"{_CACHE}/{project}/{deployment}/v{model_version}/{at:%Y/%m/%d/%H}.json"
+        if whole and settled and blobs.exists(key):
+            cached = json.loads(blobs.get(key))
+            if cached.get("format") == _CACHE_FORMAT:
+                traffic = Traffic.from_dict(cached)
+                if traffic.requests:
+                    out.append(Hour(at, traffic))
+                continue
+        lo, hi = max(start, at), min(end, at + HOUR)
+        traffic = _profile_hour(blobs, segment_folder(project, deployment, at), model_version,
+                                reference, lo, hi)  # fmt: skip
+        if whole and settled:
+            blobs.put(key, json.dumps(traffic.to_dict()).encode())
+        if traffic.requests:
+            out.append(Hour(at, traffic))
+    return out
+
+
+def _profile_hour(
+    blobs: BlobStore,
+    folder: str,
+    model_version: int,
+    reference: Profile,
+    start: datetime,
+    end: datetime,
+) -> Traffic:
+    total = Traffic(Profile())
+    for info in blobs.list(folder):
+        rows = read_segment(blobs.get(info.key))
+        if rows is None:
+            continue
+        inputs, meta = rows
+        keep = (meta["model_version"] == model_version) & (meta["at"] >= start) & (meta["at"] < end)
+        if not keep.any():
+            continue
+        total = total.merge(_traffic(inputs.filter(pa.array(keep)), meta[keep], reference))
+    return total
+
+
+def _traffic(inputs: pa.Table, meta: pd.DataFrame, reference: Profile) -> Traffic:
+    answers = pd.DataFrame(
+        {name: meta[name] for name in (PREDICTION, CONFIDENCE) if meta[name].notna().any()}
+    )
+    latency = latency_sketch()
+    latency.update(meta["latency_ms"].to_numpy(dtype=float))
+    return Traffic(
+        profile(inputs, reference, outputs=answers if len(answers.columns) else None),
+        latency,
+        len(meta),
+        int(meta["abstained"].sum()),
+    )
+
+
+def read_segment(data: bytes) -> tuple[pa.Table, pd.DataFrame] | None:
+    """A capture segment's inputs (one column per field) and what was answered: the
+    model version, time, latency, abstained, prediction and confidence per record.
+
+    Arrow's JSON reader parses the records, and then the input and answer documents
+    they hold as text, so a segment costs no Python loop per record.
+    """
+    if not data.strip():
+        return None
+    records = _json_rows(data)
+    capture = records.column("captureData").combine_chunks()
+    mine = records.column("loopml").combine_chunks()
+    sent = capture.field("endpointInput").field("data")
+    answered = _json_rows("\n".join(capture.field("endpointOutput").field("data").to_pylist()))
+    times = records.column("eventMetadata").combine_chunks().field("inferenceTime")
+    meta = pd.DataFrame(
+        {
+            "model_version": mine.field("model_version").to_numpy(zero_copy_only=False),
+            "at": pd.to_datetime(times.to_pylist(), utc=True, format="ISO8601"),
+            "latency_ms": mine.field("latency_ms").to_numpy(zero_copy_only=False),
+            "abstained": _field(mine, "abstained", False),
+        }
+    )
+    meta[PREDICTION] = _predictions(answered)
+    meta[CONFIDENCE] = _column(answered, "confidence")
+    return _json_rows("\n".join(sent.to_pylist())), meta
+
+
+def _json_rows(text: str | bytes) -> pa.Table:
+    """JSON lines as a table: Arrow's reader when the lines agree on types, pandas (as
+    text where a column mixes types) when they do not."""
+    raw = text.encode() if isinstance(text, str) else text
+    try:
+        return pj.read_json(io.BytesIO(raw))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        rows = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+        return as_table(pd.DataFrame(rows))
+
+
+def _field(struct: pa.StructArray, name: str, default: Any) -> np.ndarray:
+    if struct.type.get_field_index(name) < 0:
+        return np.full(len(struct), default)
+    return np.asarray(struct.field(name).fill_null(default).to_numpy(zero_copy_only=False))
+
+
+def _column(table: pa.Table, name: str) -> np.ndarray:
+    if name not in table.column_names:
+        return np.full(table.num_rows, np.nan)
+    return np.asarray(table.column(name).to_numpy(), dtype=float)
+
+
+def _predictions(answers: pa.Table) -> list[Any]:
+    """The value, or the label as text; none where the answer abstained (its label is the
+    fallback, not a prediction of the model's)."""
+    if "value" in answers.column_names:
+        return answers.column("value").to_pylist()
+    labels = answers.column("label").to_pylist() if "label" in answers.column_names else []
+    abstained = (
+        answers.column("abstained").to_pylist()
+        if "abstained" in answers.column_names
+        else [False] * len(labels)
+    )
+    return [None if a or v is None else str(v) for v, a in zip(labels, abstained, strict=True)]
