@@ -13,6 +13,9 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from loopml.cli.context import CliState, state
+from loopml.cli.deployments import TARGET, split_target
+from loopml.cli.jobs import run_to_end
 from loopml.cli.output import console, err_console, print_json, table
 from loopml.core.errors import InvalidInput
 
@@ -135,3 +138,92 @@ def _yes(value: object) -> str:
 
 def _fmt(value: object) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+WINDOW = typer.Option("24h", "--window", "-w", help="The last 30m, 1h, 24h, 7d ... of traffic.")
+
+
+@monitor_app.command("run")
+def run(
+    ctx: typer.Context,
+    target: str = TARGET,
+    window: str = WINDOW,
+    start: str = typer.Option(None, help="Or from this ISO 8601 time ..."),
+    end: str = typer.Option(None, help="... to this one (default: now)."),
+    model: int = typer.Option(None, "--model", help="Model version (default: the served one)."),
+    method: str = METHOD,
+    threshold: list[str] = THRESHOLD,
+    drift_share: float = DRIFT_SHARE,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    html: Path = HTML,
+    fail_on_drift: bool = FAIL,
+) -> None:
+    """Monitor a deployment's captured traffic against its model's training data (as a
+    job, progress shown): drift, data quality, prediction drift and latency."""
+    project, name = split_target(target)
+    cli = state(ctx)
+    job = cli.client().monitoring.start(
+        project, name, window=window, start=start, end=end, model_version=model,
+        method=method, thresholds=_thresholds(threshold) or None, drift_share=drift_share,
+    )  # fmt: skip
+    job = run_to_end(cli, job, quiet=as_json)
+    if job.state.value != "succeeded":
+        err_console.print(f"[bold red]monitoring failed:[/] {job.error or job.state.value}")
+        raise typer.Exit(1)
+    _show(cli, project, name, job.id, as_json, html)
+    if fail_on_drift and job.result and job.result["dataset_drifted"]:
+        raise typer.Exit(3)
+
+
+@monitor_app.command("runs")
+def runs(
+    ctx: typer.Context,
+    target: str = TARGET,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A deployment's monitoring runs, newest first."""
+    project, name = split_target(target)
+    found = state(ctx).client().monitoring.runs(project, name)
+    if as_json:
+        print_json(found)
+        return
+    rows = []
+    for job in found:
+        result = job.result or {}
+        drifted = result.get("drifted_columns")
+        rows.append((
+            job.id, job.created_at.isoformat(timespec="seconds"), job.state.value,
+            result.get("model_version", ""), result.get("requests", ""),
+            ", ".join(drifted) if drifted else ("none" if drifted == [] else ""),
+        ))  # fmt: skip
+    table(f"Monitoring runs of {project}/{name}", ["run", "created", "state", "model",
+          "requests", "drifted"], rows)  # fmt: skip
+
+
+@monitor_app.command("report")
+def report(
+    ctx: typer.Context,
+    target: str = TARGET,
+    run_id: str = typer.Argument(..., metavar="RUN", help="A run id (loopml monitor runs)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    html: Path = HTML,
+) -> None:
+    """Show a finished monitoring run's report, or write it as an HTML page."""
+    project, name = split_target(target)
+    _show(state(ctx), project, name, run_id, as_json, html)
+
+
+def _show(
+    cli: CliState, project: str, name: str, run_id: str, as_json: bool, html: Path | None
+) -> None:
+    client = cli.client()
+    found = client.monitoring.report(project, name, run_id)
+    if html is not None:
+        html.write_text(client.monitoring.report_html(project, name, run_id), encoding="utf-8")
+    if as_json:
+        print_json(found)
+        return
+    _print(found)
+    console.print(escape(found["service"]["message"]))
+    if html is not None:
+        console.print(f"HTML report: {escape(str(html))}")
