@@ -14,7 +14,14 @@ import numpy as np
 from loopml.core.errors import InvalidInput
 from loopml.monitoring.profile import Profile
 from loopml.monitoring.sketch import CategorySketch, NumericSketch, Sketch
-from loopml.monitoring.stattests import NUMERIC_ONLY, TESTS, THRESHOLDS, TestResult, default_test
+from loopml.monitoring.stattests import (
+    NUMERIC_ONLY,
+    P_VALUE_TESTS,
+    TESTS,
+    THRESHOLDS,
+    TestResult,
+    default_test,
+)
 
 _PLOT_BINS = 30
 _PLOT_CATEGORIES = 20
@@ -50,7 +57,13 @@ class DriftOptions:
                     f"unknown drift test {name!r}; choose one of {', '.join(TESTS)}", field="method"
                 )
         for name, value in self.thresholds.items():
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            if name in P_VALUE_TESTS and isinstance(value, int | float) and value >= 1:
+                raise InvalidInput(
+                    f"threshold of {name} is a p-value: it must be below 1", field="thresholds"
+                )
+            if isinstance(value, bool) or not (
+                isinstance(value, int | float) and math.isfinite(value) and value > 0
+            ):
                 raise InvalidInput(
                     f"threshold of {name} must be a positive number", field="thresholds"
                 )

@@ -89,7 +89,7 @@ class NumericSketch:
         edges, by_value = reference_edges(ordered)
         k = edges.size + 1
         sketch = cls(edges, np.zeros(k, np.int64), np.zeros(k), exact=None, by_value=by_value)
-        sketch.missing = missing + int(values.size - n)
+        sketch.missing = missing + int(values.size - n) - invalid
         sketch.invalid = invalid
         if n == 0:
             sketch.exact = np.zeros(0)
@@ -135,7 +135,8 @@ class NumericSketch:
         values = np.asarray(values, dtype=float)
         finite_mask = np.isfinite(values)
         finite = values if finite_mask.all() else values[finite_mask]
-        self.missing += missing + int(values.size - finite.size)
+        # Values that were not numbers arrive as NaN: they count as invalid, not missing.
+        self.missing += missing + int(values.size - finite.size) - invalid
         self.invalid += invalid
         if finite.size == 0:
             return

@@ -133,7 +133,9 @@ def _shares(reference: Sketch, current: Sketch) -> tuple[np.ndarray, np.ndarray]
     """Counts of both over the union of their values (as categories)."""
     if isinstance(reference, NumericSketch):
         cur = _numeric(current, "this")
-        return reference.counts.astype(float), cur.counts.astype(float)
+        p, q = reference.counts.astype(float), cur.counts.astype(float)
+        keep = (p > 0) | (q > 0)
+        return p[keep], q[keep]
     if not isinstance(current, CategorySketch):
         raise InvalidInput("a categorical column cannot be compared with numbers", field="method")
     keys = sorted(set(reference.counts) | set(current.counts))
@@ -177,6 +179,10 @@ def distinct_values(reference: Sketch, current: Sketch) -> int:
         return many
     if cur.counts[0]:
         return many  # values below every reference value: not known how many
+    # A bin holds one reference value; a window's bin whose mean is not that value holds
+    # others too (values between or above the reference's).
+    if not np.allclose(cur.sums[1:], cur.counts[1:] * ref.edges, rtol=1e-9, atol=1e-12):
+        return many
     return int(np.count_nonzero(ref.counts + cur.counts))
 
 
