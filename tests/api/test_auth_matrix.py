@@ -107,6 +107,9 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("POST", "/api/v1/projects/{project}/deployments/{name}/monitoring/runs"): lambda w: {
         "json": {"window": "1h"}
     },
+    ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/acknowledge"): lambda w: {"json": {}},
+    ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/resolve"): lambda w: {"json": {}},
+    ("PUT", "/api/v1/projects/{project}/alert-settings"): lambda w: {"json": {}},
     ("POST", "/api/v1/projects/{project}/workflows/validate"): lambda w: {
         "json": {"definition": PASS_WORKFLOW}
     },
@@ -203,6 +206,12 @@ POLICY: dict[str, str] = {
     "POST /api/v1/projects/{project}/deployments/{name}/batch-predictions": "maintainer",
     "GET /api/v1/projects/{project}/deployments/{name}/batch-predictions": "viewer",
     "POST /api/v1/projects/{project}/deployments/{name}/monitoring/runs": "maintainer",
+    "GET /api/v1/projects/{project}/alerts": "viewer",
+    "GET /api/v1/projects/{project}/alerts/{alert_id}": "viewer",
+    "POST /api/v1/projects/{project}/alerts/{alert_id}/acknowledge": "maintainer",
+    "POST /api/v1/projects/{project}/alerts/{alert_id}/resolve": "maintainer",
+    "GET /api/v1/projects/{project}/alert-settings": "viewer",
+    "PUT /api/v1/projects/{project}/alert-settings": "maintainer",
     "GET /api/v1/projects/{project}/deployments/{name}/monitoring/runs": "viewer",
     "GET /api/v1/projects/{project}/deployments/{name}/monitoring/runs/{run_id}/report": "viewer",
     "GET /api/v1/projects/{project}/deployments/{name}/monitoring/runs/{run_id}/report.html": (
@@ -300,6 +309,24 @@ class World:
                 return queue.wait(job_id, timeout=120)
         finally:
             queue.close()
+
+    def alert(self) -> str:
+        """A fresh open alert of ``project``, as a monitoring run records one."""
+        from datetime import timedelta
+
+        from loopml.store import alerts
+        from loopml.store.db import Database
+
+        db = Database(self.server.settings.resolved_database_url)
+        found = {"rule": "latency", "check": "latency_p99_ms", "subject": uuid.uuid4().hex,
+                 "severity": "warning", "message": "slow", "details": {}}  # fmt: skip
+        try:
+            with db.session() as s:
+                changes = alerts.record(s, self.project, "served", [found], run=None,
+                                        cooldown=timedelta(0))  # fmt: skip
+        finally:
+            db.dispose()
+        return changes[0].alert.id
 
     def dataset(self) -> str:
         """A dataset of ``project`` with a version, a source and an approved label
@@ -457,6 +484,8 @@ class World:
                 return self.key_id()
             if name == "run_id":
                 return self.monitoring_run()
+            if name == "alert_id":
+                return self.alert()
             if name == "job_id" and "/batch-predictions/" in endpoint.path:
                 return self.batch_job()
             if name == "job_id":

@@ -14,6 +14,7 @@ from loopml.api import auth, problems
 from loopml.api.limits import BodySizeLimit
 from loopml.api.lookups import ForgetOnWrite, Lookups
 from loopml.api.routers import (
+    alerts,
     batch,
     datasets,
     deployments,
@@ -135,6 +136,7 @@ def create_app(
         deployments.router,
         batch.router,
         monitoring.router,
+        alerts.router,
         workflows.router,
         workflow_triggers.router,
     ):

@@ -8,7 +8,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from loopml import __version__
-from loopml.cli import workflow_triggers  # noqa: F401  (its commands join workflow_app)
+from loopml.cli import alerts, workflow_triggers  # noqa: F401  (their commands join monitor_app, workflow_app)
 from loopml.cli.access import keys_app, projects_app
 from loopml.cli.context import CliState
 from loopml.cli.data import data_app

@@ -19,7 +19,7 @@ from loopml.core.schemas import ApiKey, Job, JobLogLine, NewApiKey, Project
 from loopml.sdk.datasets import Datasets
 from loopml.sdk.labels import Labels
 from loopml.sdk.models import Deployments, Models
-from loopml.sdk.monitoring import Monitoring
+from loopml.sdk.monitoring import Alerts, Monitoring
 from loopml.sdk.resource import ApiError, Resource, raise_for
 from loopml.sdk.workflows import Workflows
 
@@ -244,6 +244,7 @@ class Client:
         self.deployments = Deployments(self)
         self.workflows = Workflows(self)
         self.monitoring = Monitoring(self)
+        self.alerts = Alerts(self)
 
     def request(self, method: str, path: str, model: Any = None, **kwargs: Any) -> Any:
         response = self._http.request(method, "/api/v1" + path, **kwargs)

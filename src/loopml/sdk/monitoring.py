@@ -1,10 +1,12 @@
-"""Monitoring runs of a deployment: start one, list them, read their reports."""
+"""Monitoring runs of a deployment (start one, list them, read their reports) and the
+alerts they raise."""
 
 from __future__ import annotations
 
 import builtins
 from typing import Any
 
+from loopml.core.alerts import Alert
 from loopml.core.schemas import Job
 from loopml.sdk.resource import Resource
 
@@ -48,3 +50,33 @@ class Monitoring(Resource):
     @staticmethod
     def _path(project: str, deployment: str) -> str:
         return f"/projects/{project}/deployments/{deployment}/monitoring/runs"
+
+
+class Alerts(Resource):
+    def list(
+        self, project: str, *, state: str | None = None, deployment: str | None = None
+    ) -> builtins.list[Alert]:
+        """The project's alerts, most recently seen first."""
+        params = {k: v for k, v in {"state": state, "deployment": deployment}.items() if v}
+        return self._call("GET", f"/projects/{project}/alerts", list[Alert], params=params)
+
+    def get(self, project: str, alert_id: str) -> Alert:
+        """One alert with its notifications."""
+        return self._call("GET", f"/projects/{project}/alerts/{alert_id}", Alert)
+
+    def acknowledge(self, project: str, alert_id: str, note: str = "") -> Alert:
+        path = f"/projects/{project}/alerts/{alert_id}/acknowledge"
+        return self._call("POST", path, Alert, json={"note": note})
+
+    def resolve(self, project: str, alert_id: str, note: str = "") -> Alert:
+        path = f"/projects/{project}/alerts/{alert_id}/resolve"
+        return self._call("POST", path, Alert, json={"note": note})
+
+    def settings(self, project: str) -> dict[str, Any]:
+        """Rules, notifiers (secrets shown as ``***``), cool-down, drift options."""
+        return dict(self._call("GET", f"/projects/{project}/alert-settings", dict))
+
+    def set_settings(self, project: str, settings: dict[str, Any]) -> dict[str, Any]:
+        """Replace the settings (see :class:`loopml.core.alerts.AlertSettings`)."""
+        path = f"/projects/{project}/alert-settings"
+        return dict(self._call("PUT", path, dict, json=settings))

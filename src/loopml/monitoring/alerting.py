@@ -1,0 +1,100 @@
+"""Which alert rules a monitoring report sets off, and what each says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopml.core.alerts import AlertRule, AlertSettings
+from loopml.monitoring.drift import DriftOptions
+from loopml.monitoring.quality import QualityLimits
+
+_QUALITY = {
+    "missing_values": "missing_increase",
+    "outliers": "outlier_rate",
+    "unseen_categories": "unseen_rate",
+}
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One rule set off, about one subject (a column, or the whole deployment)."""
+
+    rule: AlertRule
+    subject: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def drift_options(settings: AlertSettings) -> DriftOptions:
+    """How the project decides drift."""
+    return DriftOptions(
+        method=settings.drift_method,
+        thresholds=settings.drift_thresholds,
+        drift_share=settings.drift_share,
+    )
+
+
+def quality_limits(settings: AlertSettings) -> QualityLimits:
+    """The project's data-quality limits: the thresholds of its quality rules."""
+    limits: dict[str, float] = {}
+    for rule in settings.rules:
+        name = _QUALITY.get(rule.check)
+        if name and rule.enabled and rule.threshold is not None:
+            limits[name] = rule.threshold
+    return QualityLimits(**limits)
+
+
+def firing(report: dict[str, Any], settings: AlertSettings) -> list[Firing]:
+    """Every enabled rule the report sets off. A report without traffic sets off none."""
+    if not report.get("service", {}).get("requests"):
+        return []
+    out: list[Firing] = []
+    for rule in settings.rules:
+        if rule.enabled:
+            out.extend(_check(rule, report))
+    return out
+
+
+def _check(rule: AlertRule, report: dict[str, Any]) -> list[Firing]:
+    drift, service = report["drift"], report["service"]
+    check = rule.check
+    if check == "dataset_drift":
+        if not drift["dataset_drifted"]:
+            return []
+        return [Firing(rule, "", drift["message"], {"drifted_columns": drift["drifted_columns"],
+                                                   "share": drift["share"]})]  # fmt: skip
+    if check in ("feature_drift", "prediction_drift"):
+        columns = drift["columns"] if check == "feature_drift" else drift.get("outputs", [])
+        return [
+            Firing(
+                rule,
+                c["column"],
+                c["message"],
+                {k: c[k] for k in ("test", "statistic", "threshold")},
+            )
+            for c in columns
+            if c["drifted"]
+        ]
+    if check == "latency_p99_ms":
+        p99 = service["latency_ms"].get("p99")
+        if p99 is None or rule.threshold is None or p99 <= rule.threshold:
+            return []
+        message = f"p99 latency {p99:.4g} ms is above {rule.threshold:g} ms"
+        return [Firing(rule, "", message, {"p99_ms": p99, "threshold": rule.threshold})]
+    if check == "abstain_rate":
+        rate = service["abstain_rate"]
+        if rule.threshold is None or rate <= rule.threshold:
+            return []
+        message = f"{rate:.1%} of predictions abstained, above {rule.threshold:.1%}"
+        return [Firing(rule, "", message, {"abstain_rate": rate, "threshold": rule.threshold})]
+    return [
+        Firing(
+            rule,
+            f["column"] or "",
+            f["message"],
+            {"value": f["value"], "reference": f["reference"]},
+        )
+        for f in report["quality"]
+        if f["check"] == check
+    ]
