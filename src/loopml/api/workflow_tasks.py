@@ -1,7 +1,7 @@
-"""The built-in tasks that need a server: ``train``, ``evaluate``, ``deploy`` and
-``batch_predict``. Each calls what the matching REST route calls, with the same checks;
-``train`` and ``batch_predict`` queue a job and wait for it (within the Task's
-``TimeoutSeconds``)."""
+"""The built-in tasks that need a server: ``train``, ``evaluate``, ``deploy``,
+``batch_predict`` and ``monitor``. Each calls what the matching REST route calls, with
+the same checks; ``train``, ``batch_predict`` and ``monitor`` queue a job and wait for
+it (within the Task's ``TimeoutSeconds``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from loopml.api.routers.batch import BatchRequest, queue_batch
 from loopml.api.routers.deployments import DeployRequest, serve_model
+from loopml.api.routers.monitoring import MonitoringRequest, queue_run
 from loopml.api.routers.trainings import TrainingRequest, queue_training
 from loopml.core.enums import JobState
 from loopml.core.errors import InvalidInput, StatesError
@@ -26,7 +27,7 @@ _POLL = 0.5
 
 
 def add_server_tasks(tasks: TaskRegistry, models: ModelCache) -> None:
-    """Register ``train``, ``evaluate``, ``deploy`` and ``batch_predict`` in ``tasks``."""
+    """Register ``train``, ``evaluate``, ``deploy``, ``batch_predict`` and ``monitor``."""
 
     def train(data: Any, context: TaskContext) -> dict[str, Any]:
         """An AutoML training (the body of ``POST .../trainings``); waits for its model."""
@@ -85,7 +86,21 @@ def add_server_tasks(tasks: TaskRegistry, models: ModelCache) -> None:
         job = _wait(home, queued, context, "loopml.BatchPredictionFailed")
         return {"job": job.id, **dict(job.result or {})}
 
-    for function in (train, evaluate, deploy, batch_predict):
+    def monitor(data: Any, context: TaskContext) -> dict[str, Any]:
+        """A monitoring run, ``{"deployment": name, "window": "24h", ...}`` (the body of
+        ``POST .../monitoring/runs``); waits for it. The output says whether the data
+        drifted, which columns, and what alerts it raised, for a Choice to act on."""
+        if not isinstance(data, dict) or not isinstance(data.get("deployment"), str):
+            raise InvalidInput(
+                'monitor takes {"deployment": name, "window": "24h", ...}', field="deployment"
+            )
+        body = _body(MonitoringRequest, {k: v for k, v in data.items() if k != "deployment"})
+        home: Home = context.services.home
+        queued = queue_run(home, context.project, data["deployment"], body)
+        job = _wait(home, queued, context, "loopml.MonitoringFailed")
+        return {"run": job.id, **dict(job.result or {})}
+
+    for function in (train, evaluate, deploy, batch_predict, monitor):
         tasks.add(function.__name__, function, replace=True)
 
 

@@ -153,7 +153,12 @@ def run(
     model: int = typer.Option(None, "--model", help="Model version (default: the served one)."),
     method: str = METHOD,
     threshold: list[str] = THRESHOLD,
-    drift_share: float = DRIFT_SHARE,
+    drift_share: float = typer.Option(
+        None,
+        "--drift-share",
+        help="Share of drifted columns that makes the dataset drifted "
+        "(default: the project's alert settings).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     html: Path = HTML,
     fail_on_drift: bool = FAIL,
@@ -227,3 +232,73 @@ def _show(
     console.print(escape(found["service"]["message"]))
     if html is not None:
         console.print(f"HTML report: {escape(str(html))}")
+
+
+@monitor_app.command("schedule")
+def schedule(
+    ctx: typer.Context,
+    target: str = TARGET,
+    cron: str = typer.Option("0 * * * *", help="When, in cron syntax (default: hourly)."),
+    window: str = WINDOW,
+    timezone: str = typer.Option("UTC", help="The schedule's time zone."),
+    retrain: str = typer.Option(
+        None,
+        "--retrain-on-drift",
+        metavar="DATASET",
+        help="When the dataset drifted, train on this dataset (name or name@VERSION) and "
+        "deploy the result if it passes the project's gates.",
+    ),
+    budget: float = typer.Option(300, "--budget", help="Seconds for that retraining."),
+    off: bool = typer.Option(False, "--off", help="Remove the schedule."),
+) -> None:
+    """Monitor a deployment on a schedule: a workflow ``monitor-DEPLOYMENT`` (a monitor
+    task, and with --retrain-on-drift a Choice that retrains) with a cron trigger."""
+    project, name = split_target(target)
+    client = state(ctx).client()
+    flow = f"monitor-{name}"
+    if off:
+        client.workflows.delete(project, flow)
+        console.print(f"removed workflow {flow} and its schedule")
+        return
+    client.workflows.save(project, flow, monitoring_workflow(name, window, retrain, budget))
+    saved = client.workflows.set_trigger(
+        project, flow, "schedule", "schedule", cron=cron, timezone=timezone
+    )
+    console.print(
+        f"{project}/{name} is monitored over the last {window} at {cron!r} ({timezone}) by "
+        f"workflow {flow}; next run {saved.due_at}"
+        + (f"; a drift retrains on {retrain}" if retrain else "")
+    )
+
+
+def monitoring_workflow(
+    deployment: str, window: str, retrain: str | None, budget: float
+) -> dict[str, object]:
+    """The workflow ``loopml monitor schedule`` saves."""
+    monitor = {
+        "Type": "Task", "Resource": "loopml:task:monitor",
+        "Parameters": {"deployment": deployment, "window": window},
+    }  # fmt: skip
+    if retrain is None:
+        return {"Comment": f"Monitor {deployment}", "StartAt": "Monitor",
+                "States": {"Monitor": {**monitor, "End": True}}}  # fmt: skip
+    return {
+        "Comment": f"Monitor {deployment}; retrain on {retrain} when the data drifted",
+        "StartAt": "Monitor",
+        "States": {
+            "Monitor": {**monitor, "Next": "Drifted?"},
+            "Drifted?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.dataset_drifted", "BooleanEquals": True,
+                             "Next": "Retrain"}],
+                "Default": "Steady",
+            },
+            "Retrain": {
+                "Type": "Task", "Resource": "loopml:task:train",
+                "Parameters": {"dataset": retrain, "time_budget": budget,
+                               "deploy": deployment},
+                "End": True,
+            },
+            "Steady": {"Type": "Succeed"},
+        },
+    }  # fmt: skip

@@ -43,7 +43,9 @@ class MonitoringRequest(BaseModel):
     thresholds: dict[str, float] = Field(
         default_factory=dict, description='Per test, e.g. {"wasserstein": 0.2}.'
     )
-    drift_share: float = Field(default=0.5, gt=0, le=1)
+    drift_share: float = Field(
+        default=0.5, gt=0, le=1, description="Default: the project's alert settings' (0.5)."
+    )
 
     @field_validator("window")
     @classmethod
@@ -75,7 +77,15 @@ def start_run(
     project: str, name: str, body: MonitoringRequest, home: Home = Depends(auth.get_home)
 ) -> Job:
     """Queue a monitoring run; its result summarises the report."""
+    return queue_run(home, project, name, body)
+
+
+def queue_run(home: Home, project: str, name: str, body: MonitoringRequest) -> Job:
     params: dict[str, Any] = body.model_dump(mode="json", exclude_none=True)
+    if not body.thresholds:  # none given: the project's alert settings decide
+        params.pop("thresholds", None)
+    if "drift_share" not in body.model_fields_set:
+        params.pop("drift_share", None)
     with home.db.session() as s:
         deployments.get_deployment(s, project, name)
         return jobs.enqueue(s, KIND, {**params, "deployment": name}, project=project)
