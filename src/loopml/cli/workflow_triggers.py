@@ -23,18 +23,31 @@ def trigger(
     timezone: str = typer.Option("UTC", help="The schedule's time zone."),
     dataset: str | None = typer.Option(None, help="Fire on each new version of it."),
     source: str | None = typer.Option(None, help="Fire on each new file under this URL."),
+    alert: bool = typer.Option(False, "--alert", help="Fire on each new monitoring alert."),
+    alert_deployment: str | None = typer.Option(None, help="--alert: of this deployment only."),
+    alert_rule: str | None = typer.Option(None, help="--alert: of this rule only."),
+    alert_severity: str = typer.Option("warning", help="--alert: the least severe that fires."),
     every: float | None = typer.Option(None, help="Seconds between looks (dataset, source)."),
     input_: str | None = INPUT,
     disabled: bool = typer.Option(False, "--disabled", help="Save it without firing."),
 ) -> None:
     """Create or replace a trigger; it fires for what comes after it is made."""
     project, workflow = split_target(target)
-    given = [k for k, v in (("cron", cron), ("dataset", dataset), ("source", source)) if v]
+    given = [
+        k for k, v in (("cron", cron), ("dataset", dataset), ("source", source), ("alert", alert))
+        if v
+    ]  # fmt: skip
     if len(given) != 1:
-        raise InvalidInput("give one of --cron, --dataset and --source", field="--cron")
+        raise InvalidInput("give one of --cron, --dataset, --source and --alert", field="--cron")
     spec: dict[str, object] = {}
     if cron:
         kind, spec = "schedule", {"cron": cron, "timezone": timezone}
+    elif alert:
+        kind, spec = "alert", {"severity": alert_severity}
+        if alert_deployment:
+            spec["deployment"] = alert_deployment
+        if alert_rule:
+            spec["rule"] = alert_rule
     elif dataset:
         kind, spec = "dataset", {"dataset": dataset}
     else:

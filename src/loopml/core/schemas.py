@@ -325,16 +325,18 @@ class WorkflowExecution(Entity):
 
 
 class WorkflowTrigger(Entity):
-    """What starts a workflow by itself: a schedule, a new dataset version, a new file."""
+    """What starts a workflow by itself: a schedule, a new dataset version, a new file,
+    a new monitoring alert."""
 
     id: str
     project: str
     workflow: str
     name: str
-    kind: str = Field(description="schedule, dataset or source.")
+    kind: str = Field(description="schedule, dataset, source or alert.")
     spec: dict[str, Any] = Field(
         description='schedule: {"cron", "timezone"}; dataset: {"dataset"}; '
-        'source: {"url", "every"} (seconds between looks).'
+        'source: {"url", "every"} (seconds between looks); alert: {"deployment", "rule", '
+        '"severity", "every"} (each new alert at least that severe).'
     )
     input: Any = Field(default=None, description="Merged into each execution's input.")
     enabled: bool = True

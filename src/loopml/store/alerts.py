@@ -197,6 +197,35 @@ def list_alerts(
     return [alert_entity(row, project) for row in session.scalars(query)]
 
 
+def opened_after(
+    session: Session,
+    project: str,
+    after: tuple[datetime, str],
+    *,
+    deployment: str | None = None,
+    rule: str | None = None,
+    severities: tuple[str, ...] = ("info", "warning", "critical"),
+    limit: int = 100,
+) -> list[Alert]:
+    """Alerts first seen after ``after`` (a time and an id, for ties), oldest first."""
+    at, last = after
+    query = (
+        select(AlertRow)
+        .where(
+            AlertRow.project_id == project_id(session, project),
+            AlertRow.severity.in_(severities),
+            (AlertRow.first_seen > at) | ((AlertRow.first_seen == at) & (AlertRow.id > last)),
+        )
+        .order_by(AlertRow.first_seen, AlertRow.id)
+        .limit(limit)
+    )
+    if deployment is not None:
+        query = query.where(AlertRow.deployment == deployment)
+    if rule is not None:
+        query = query.where(AlertRow.rule == rule)
+    return [alert_entity(row, project) for row in session.scalars(query)]
+
+
 def get_alert(session: Session, project: str, alert_id: str) -> Alert:
     row = _row(session, project, alert_id)
     notes = session.scalars(

@@ -1,5 +1,5 @@
-"""Triggers: a workflow started on a schedule, on a new dataset version, or on each new
-file under a source prefix.
+"""Triggers: a workflow started on a schedule, on a new dataset version, on each new
+file under a source prefix, or on each new monitoring alert.
 
 Only servers fire triggers (the CLI's in-process one does not). A trigger that misses
 firings while no server runs fires once when one comes back, not once per missed time;
@@ -17,17 +17,19 @@ from typing import Any
 
 import fsspec
 
+from loopml.core.alerts import Alert
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.schemas import WorkflowExecution, WorkflowTrigger
-from loopml.store import datasets
+from loopml.store import alerts, datasets
 from loopml.store import triggers as store
 from loopml.store.db import Database
 from loopml.workflow.cron import parse_cron
 
 log = logging.getLogger("loopml.workflow")
 
-KINDS = ("schedule", "dataset", "source")
-DEFAULT_EVERY = {"dataset": 10.0, "source": 60.0}
+KINDS = ("schedule", "dataset", "source", "alert")
+DEFAULT_EVERY = {"dataset": 10.0, "source": 60.0, "alert": 10.0}
+SEVERITIES = ("info", "warning", "critical")
 MAX_EVERY = 366 * 86_400
 MAX_SEEN = 100_000  # files a source trigger remembers
 MAX_PER_LOOK = 100  # executions one look at a source or dataset starts; the rest wait
@@ -41,7 +43,8 @@ def check_spec(kind: str, spec: dict[str, Any], allow_local_files: bool) -> dict
     if kind not in KINDS:
         raise InvalidInput(f"a trigger is one of {', '.join(KINDS)}, not {kind!r}", field="kind")
     allowed = {"schedule": {"cron", "timezone"}, "dataset": {"dataset", "every"},
-               "source": {"url", "every"}}[kind]  # fmt: skip
+               "source": {"url", "every"},
+               "alert": {"deployment", "rule", "severity", "every"}}[kind]  # fmt: skip
     for key in set(spec) - allowed:
         raise InvalidInput(f"a {kind} trigger has no {key!r}", field=key)
     if kind == "schedule":
@@ -70,6 +73,8 @@ def check_spec(kind: str, spec: dict[str, Any], allow_local_files: bool) -> dict
                 "name the dataset whose new versions start the workflow", field="dataset"
             )
         return {"dataset": spec["dataset"], "every": float(every)}
+    if kind == "alert":
+        return _alert_spec(spec, float(every))
     url = spec.get("url")
     if not isinstance(url, str) or not url:
         raise InvalidInput("name the folder or URL prefix to watch", field="url")
@@ -93,6 +98,8 @@ def first_look(
     due = now + timedelta(seconds=spec["every"])
     if kind == "dataset":
         return due, _latest_version(db, project, spec["dataset"])
+    if kind == "alert":
+        return due, {"after": now.isoformat(), "id": ""}
     return due, sorted(_listing(spec["url"]))[-MAX_SEEN:]
 
 
@@ -154,6 +161,8 @@ class TriggerPoller:
                 trigger, later, versions[-1] if versions else seen, events,
                 lambda done: seen + done,
             )  # fmt: skip
+        if trigger.kind == "alert":
+            return self._fire_alerts(trigger, cursor, later)
         listing = _listing(spec["url"])
         known = set(cursor or [])
         # Past MAX_SEEN files only the last names are remembered; one that sorts before
@@ -164,6 +173,28 @@ class TriggerPoller:
         return self._claim_and_start(
             trigger, later, remembered, [({"url": url}, _short(url)) for url in news],
             lambda done: sorted(set(remembered) - set(news[done:])),
+        )  # fmt: skip
+
+    def _fire_alerts(self, trigger: WorkflowTrigger, cursor: Any, later: datetime) -> int:
+        spec = trigger.spec
+        after = datetime.fromisoformat(cursor["after"]), str(cursor["id"])
+        with self.db.session() as session:
+            found = alerts.opened_after(
+                session, trigger.project, after, deployment=spec.get("deployment"),
+                rule=spec.get("rule"), severities=_at_least(spec["severity"]),
+                limit=MAX_PER_LOOK,
+            )  # fmt: skip
+
+        def mark(alert: Alert | None) -> dict[str, str]:
+            if alert is None:
+                return {"after": after[0].isoformat(), "id": after[1]}
+            return {"after": alert.first_seen.isoformat(), "id": alert.id}
+
+        events = [({"alert": a.model_dump(mode="json", exclude={"notifications"})}, a.id)
+                  for a in found]  # fmt: skip
+        return self._claim_and_start(
+            trigger, later, mark(found[-1] if found else None), events,
+            lambda done: mark(found[done - 1] if done else None),
         )  # fmt: skip
 
     def _claim_and_start(
@@ -211,6 +242,25 @@ class _Unstarted(Exception):
         super().__init__(str(error))
         self.claimed, self.error, self.cursor = claimed, error, cursor
         self.started, self.unstarted = started, unstarted
+
+
+def _alert_spec(spec: dict[str, Any], every: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"every": every, "severity": spec.get("severity", "warning")}
+    if out["severity"] not in SEVERITIES:
+        raise InvalidInput(
+            f"severity is the least severe alert that fires: {', '.join(SEVERITIES)}",
+            field="severity",
+        )
+    for key in ("deployment", "rule"):
+        if key in spec:
+            if not isinstance(spec[key], str) or not spec[key]:
+                raise InvalidInput(f"{key} names one {key} whose alerts fire", field=key)
+            out[key] = spec[key]
+    return out
+
+
+def _at_least(severity: str) -> tuple[str, ...]:
+    return SEVERITIES[SEVERITIES.index(severity) :]
 
 
 def _latest_version(db: Database, project: str, dataset: str) -> int:

@@ -22,13 +22,18 @@ router = APIRouter(prefix="/projects/{project}/workflows/{name}/triggers", tags=
 class TriggerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["schedule", "dataset", "source"]
+    kind: Literal["schedule", "dataset", "source", "alert"]
     cron: str | None = Field(default=None, description='schedule: e.g. "0 3 * * *".')
     timezone: str | None = Field(default=None, description="schedule: an IANA zone (UTC).")
     dataset: str | None = Field(default=None, description="dataset: its name.")
     url: str | None = Field(default=None, description="source: a folder or URL prefix.")
+    deployment: str | None = Field(default=None, description="alert: only this deployment's.")
+    rule: str | None = Field(default=None, description="alert: only this rule's.")
+    severity: Literal["info", "warning", "critical"] | None = Field(
+        default=None, description="alert: the least severe that fires (warning)."
+    )
     every: float | None = Field(
-        default=None, description="dataset, source: seconds between looks (10, 60)."
+        default=None, description="dataset, source, alert: seconds between looks (10, 60, 10)."
     )
     input: Any = Field(default=None, description="Merged into each execution's input.")
     enabled: bool = True
