@@ -75,18 +75,29 @@ def test_trigger_triggers_and_untrigger(echo: str) -> None:
     assert "has no trigger 'nightly'" in missing.stderr
 
 
-def test_exactly_one_of_cron_dataset_and_source_is_needed(echo: str) -> None:
+def test_exactly_one_of_cron_dataset_source_and_alert_is_needed(echo: str) -> None:
     for what in (
         [],
         ["--cron", "@daily", "--dataset", "orders"],
         ["--dataset", "orders", "--source", "s3://in/"],
         ["--cron", "@daily", "--dataset", "orders", "--source", "s3://in/"],
+        ["--alert", "--cron", "@daily"],
     ):
         result = cli("workflow", "trigger", echo, "t", *what)
         assert result.exit_code == 2, what
-        assert "give one of --cron, --dataset and --source" in result.stderr, what
+        assert "give one of --cron, --dataset, --source and --alert" in result.stderr, what
         assert "Traceback" not in result.output
     assert ok_json("workflow", "triggers", echo) == []
+
+
+def test_an_alert_trigger_is_saved_with_its_filters(echo: str) -> None:
+    made = ["workflow", "trigger", echo, "on-drift", "--alert", "--alert-deployment", "web"]
+    shown = ok(*made, "--alert-severity", "critical").stdout
+    assert "on-drift (alert)" in shown
+    (saved,) = [t for t in ok_json("workflow", "triggers", echo) if t["name"] == "on-drift"]
+    assert saved["spec"] == {"deployment": "web", "severity": "critical", "every": 10.0}
+    bad = cli(*made, "--alert-severity", "loud")
+    assert bad.exit_code == 2 and "'info', 'warning' or 'critical'" in bad.stderr
 
 
 def test_a_bad_trigger_exits_two_naming_why(echo: str) -> None:
