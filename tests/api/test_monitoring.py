@@ -56,11 +56,23 @@ def served(sdk: Client, admin: httpx.Client) -> dict[str, Any]:
         r = admin.put(f"/projects/shop/deployments/{name}", json={"model": version})
         assert r.status_code == 201, r.text
     shifted = [{**row, "petal length (cm)": row["petal length (cm)"] + 3.0} for row in rows]
+    answers = {}
     for name, sent in (("steady", rows), ("shifted", shifted)):
         r = admin.post(f"/projects/shop/deployments/{name}/predict", json={"records": sent})
         assert r.status_code == 200, r.text
+        answers[name] = r.json()["predictions"]
+    # People label the first 40 steady predictions; ten of the labels say the model erred.
+    truth = [str(v) for v in frame["target"].head(40)]
+    for i, answer in enumerate(answers["steady"][:40]):
+        label = truth[i] if i >= 10 else f"not-{answer['label']}"
+        r = admin.post(
+            f"/projects/shop/deployments/steady/predictions/{answer['prediction_id']}/feedback",
+            json={"label": label},
+        )
+        assert r.status_code == 200, r.text
+        truth[i] = label
     time.sleep(2.5)  # the capture writer flushes every second
-    return {"version": version, "rows": len(rows)}
+    return {"version": version, "rows": len(rows), "answers": answers, "truth": truth}
 
 
 def run(sdk: Client, admin: httpx.Client, name: str, body: dict[str, Any]) -> tuple[Job, Any]:
@@ -105,6 +117,28 @@ def test_steady_traffic_does_not_drift(
     latency = report["service"]["latency_ms"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
     assert report["quality"] == []
+    assert job.result["alerts"]["firing"] == 1  # only the quality drop the labels show
+
+
+def test_feedback_labels_measure_the_model_and_confidences_estimate_it(
+    sdk: Client, admin: httpx.Client, served: dict[str, Any]
+) -> None:
+    _, report = run(sdk, admin, "steady", {"window": "1h"})
+    quality = report["performance"]
+    answers = served["answers"]["steady"]
+    right = [str(a["label"]) == t for a, t in zip(answers[:40], served["truth"], strict=True)]
+    assert quality["labelled"] == 40 and quality["enough_labels"]
+    assert quality["metrics"]["accuracy"]["value"] == pytest.approx(np.mean(right))
+    accuracy = quality["metrics"]["accuracy"]
+    assert accuracy["ci_low"] < accuracy["value"] < accuracy["ci_high"]
+    assert 0 < quality["expected"]["accuracy"] <= 1  # out-of-fold, at training
+    # Without labels: the mean confidence the model answered with.
+    mean_confidence = np.mean([a["confidence"] for a in answers])
+    assert quality["estimated_accuracy"] == pytest.approx(mean_confidence, abs=0.01)
+    assert any("model quality: accuracy" in line for line in report["summary"])
+    # Ten of forty labels contradict the model: a quality drop worth an alert.
+    alerts = admin.get("/projects/shop/alerts", params={"deployment": "steady"}).json()
+    assert "quality-drop" in {a["rule"] for a in alerts}
 
 
 def test_html_report_is_a_page_with_plots(

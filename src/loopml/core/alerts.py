@@ -18,10 +18,11 @@ Check = Literal[
     "missing_column",  # a column the model reads is not sent
     "latency_p99_ms",  # p99 latency above threshold (milliseconds)
     "abstain_rate",  # share of abstained predictions above threshold
+    "quality_drop",  # accuracy below training's by more than threshold (MAE: above, relative)
 ]
 Severity = Literal["info", "warning", "critical"]
 AlertState = Literal["open", "acknowledged", "resolved"]
-NEEDS_THRESHOLD = frozenset({"latency_p99_ms", "abstain_rate"})
+NEEDS_THRESHOLD = frozenset({"latency_p99_ms", "abstain_rate", "quality_drop"})
 
 
 class AlertRule(BaseModel):
@@ -57,6 +58,7 @@ def default_rules() -> list[AlertRule]:
         AlertRule(name="missing-column", check="missing_column", severity="critical"),
         AlertRule(name="latency", check="latency_p99_ms", threshold=1000.0),
         AlertRule(name="abstaining", check="abstain_rate", threshold=0.25),
+        AlertRule(name="quality-drop", check="quality_drop", threshold=0.05, severity="critical"),
     ]
 
 

@@ -61,9 +61,13 @@ def run_monitoring(
         thresholds={**chosen.thresholds, **(thresholds or {})},
         drift_share=drift_share if drift_share is not None else chosen.drift_share,
     )
+    with ctx.db.session() as s:
+        labels = {
+            f.prediction_id: f.label for f in deployments.list_feedback(s, project, deployment)
+        }
     report = monitor(
         ctx.blobs, served.deployment, model, begin, finish, options.check(),
-        quality_limits(settings),
+        quality_limits(settings), labels=labels,
         progress=lambda share: ctx.progress(0.9 * share, "reading captured traffic"),
     )  # fmt: skip
     ctx.progress(0.95, "writing the report")

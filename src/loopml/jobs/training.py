@@ -145,7 +145,7 @@ def train(
     )
     ctx.blobs.put(f"{prefix}/report.html", page.encode())
     ctx.progress(0.99, "profiling the training rows for monitoring")
-    reference = reference_profile(X, model)
+    reference = reference_profile(X, model, y)
     ctx.blobs.put(f"{prefix}/reference_profile.json", _json(reference.to_dict()))
     board_json = model.leaderboard_.to_json(orient="records")
     ctx.blobs.put(f"{prefix}/leaderboard.json", board_json.encode())

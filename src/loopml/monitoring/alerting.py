@@ -88,6 +88,8 @@ def _check(rule: AlertRule, report: dict[str, Any]) -> list[Firing]:
             return []
         message = f"{rate:.1%} of predictions abstained, above {rule.threshold:.1%}"
         return [Firing(rule, "", message, {"abstain_rate": rate, "threshold": rule.threshold})]
+    if check == "quality_drop":
+        return _quality_drop(rule, report.get("performance") or {})
     return [
         Firing(
             rule,
@@ -98,3 +100,35 @@ def _check(rule: AlertRule, report: dict[str, Any]) -> list[Firing]:
         for f in report["quality"]
         if f["check"] == check
     ]
+
+
+def _quality_drop(rule: AlertRule, perf: dict[str, Any]) -> list[Firing]:
+    """Measured quality (enough labels) or, for classifiers without them, the estimate
+    from confidences, against the out-of-fold quality at training."""
+    expected, metrics = perf.get("expected") or {}, perf.get("metrics") or {}
+    limit = rule.threshold or 0.0
+    enough = perf.get("enough_labels", False)
+    if "mae" in expected:
+        if not enough or "mae" not in metrics:
+            return []
+        value, most = metrics["mae"]["value"], expected["mae"] * (1 + limit)
+        if value <= most:
+            return []
+        message = (f"MAE {value:.3g} on {perf['labelled']} labelled predictions is above "
+                   f"{most:.3g} (training {expected['mae']:.3g}, +{limit:.0%})")  # fmt: skip
+        return [Firing(rule, "", message, {"mae": value, "expected": expected["mae"]})]
+    if "accuracy" not in expected:
+        return []
+    if enough and "accuracy" in metrics:
+        value, how = metrics["accuracy"]["value"], f"on {perf['labelled']} labelled predictions"
+    elif perf.get("estimated_accuracy") is not None:
+        value, how = perf["estimated_accuracy"], "estimated from the model's confidences"
+    else:
+        return []
+    least = expected["accuracy"] - limit
+    if value >= least:
+        return []
+    message = (f"accuracy {value:.3g} {how} is below {least:.3g} "
+               f"(training {expected['accuracy']:.3g}, -{limit:g})")  # fmt: skip
+    return [Firing(rule, "", message, {"accuracy": value, "expected": expected["accuracy"],
+                                       "estimated": how.startswith("estimated")})]  # fmt: skip

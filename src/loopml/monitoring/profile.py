@@ -45,9 +45,11 @@ class Profile:
     extra : list of str
         Columns of a window that its reference does not have.
     outputs : dict of str to sketch
-        What the model answered, sketched like columns: ``prediction`` (label or value),
-        ``confidence``, and in windows of served traffic ``latency_ms`` and
-        ``abstained``.
+        What the model answered, sketched like columns: ``prediction`` (label or value)
+        and ``confidence``.
+    metrics : dict of str to float
+        A reference's quality on rows it had not seen (out-of-fold): ``accuracy`` and
+        ``f1_macro``, or ``mae`` and ``rmse``.
     """
 
     rows: int = 0
@@ -55,6 +57,7 @@ class Profile:
     ignored: dict[str, str] = field(default_factory=dict)
     extra: list[str] = field(default_factory=list)
     outputs: dict[str, Sketch] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # a reference's, at training
 
     def merge(self, other: Profile) -> Profile:
         """The profile of both frames together (both made against one reference)."""
@@ -64,6 +67,7 @@ class Profile:
             {**self.ignored, **other.ignored},
             sorted(set(self.extra) | set(other.extra)),
             _merged(self.outputs, other.outputs),
+            {**other.metrics, **self.metrics},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,6 +78,7 @@ class Profile:
             "ignored": self.ignored,
             "extra": self.extra,
             "outputs": {name: sketch.to_dict() for name, sketch in self.outputs.items()},
+            "metrics": self.metrics,
         }
 
     @classmethod
@@ -89,6 +94,7 @@ class Profile:
             dict(data.get("ignored", {})),
             list(data.get("extra", [])),
             {name: sketch_from_dict(s) for name, s in data.get("outputs", {}).items()},
+            {str(k): float(v) for k, v in data.get("metrics", {}).items()},
         )
 
 

@@ -30,11 +30,31 @@ def answers(
     return pd.DataFrame({PREDICTION: [str(v) for v in labels], CONFIDENCE: confidence})
 
 
-def reference_profile(features: pd.DataFrame, model: Any) -> Profile:
+def reference_profile(features: pd.DataFrame, model: Any, target: Any = None) -> Profile:
     """The reference profile of a fitted :class:`loopml.automl.AutoML` and its training
-    features (the rows its out-of-fold predictions are for)."""
+    features (the rows its out-of-fold predictions are for), with its out-of-fold
+    quality when the ``target`` is given."""
     oof = getattr(model, "oof_predictions_", None)
     outputs = None
     if oof is not None and len(oof) == len(features):
         outputs = answers(model.task_.value, oof, model.classes_, model.threshold_)
-    return profile(features, outputs=outputs)
+    made = profile(features, outputs=outputs)
+    if outputs is not None and target is not None and len(target) == len(outputs):
+        made.metrics = expected_quality(outputs, target)
+    return made
+
+
+def expected_quality(outputs: pd.DataFrame, target: Any) -> dict[str, float]:
+    """Out-of-fold quality, in the terms production quality is measured in."""
+    truth = pd.Series(np.asarray(target)).reset_index(drop=True)
+    if CONFIDENCE not in outputs:
+        error = outputs[PREDICTION].to_numpy(dtype=float) - truth.to_numpy(dtype=float)
+        return {"mae": float(np.mean(np.abs(error))), "rmse": float(np.sqrt(np.mean(error**2)))}
+    from sklearn.metrics import f1_score
+
+    truth_text = truth.astype(str).to_numpy()
+    guess = outputs[PREDICTION].astype(str).to_numpy()
+    return {
+        "accuracy": float(np.mean(truth_text == guess)),
+        "f1_macro": float(f1_score(truth_text, guess, average="macro", zero_division=0)),
+    }

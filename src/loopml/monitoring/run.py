@@ -15,6 +15,7 @@ import numpy as np
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.schemas import Deployment, ModelVersion
 from loopml.monitoring.drift import DriftOptions, compare
+from loopml.monitoring.performance import labelled, performance
 from loopml.monitoring.profile import Profile
 from loopml.monitoring.quality import QualityLimits
 from loopml.monitoring.reference import CONFIDENCE
@@ -63,13 +64,16 @@ def monitor(
     *,
     now: datetime | None = None,
     progress: Callable[[float], None] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report of ``deployment``'s traffic answered by ``model`` in ``[start, end)``.
 
     Returns :func:`loopml.monitoring.report.drift_report`'s dict plus ``deployment``,
     ``model_version``, ``window``, ``service`` (requests, abstain rate, latency
     percentiles against the training-time baseline) and ``over_time`` (per hour: the
-    same figures and the share of drifted columns).
+    same figures and the share of drifted columns), and ``performance``: quality on the
+    predictions that ``labels`` (prediction id to true label, from feedback) cover, and
+    the accuracy the model's confidences promise.
     """
     if end <= start:
         raise InvalidInput("the window ends before it starts", field="window")
@@ -90,6 +94,15 @@ def monitor(
         )  # fmt: skip
     else:
         report = _no_traffic(title, reference)
+    confidence = total.profile.outputs.get(CONFIDENCE)
+    estimate = (
+        confidence.mean if isinstance(confidence, NumericSketch) and confidence.present else None
+    )
+    rows = labelled(blobs, deployment.project, deployment.name, model.number, labels or {},
+                    start, end) if labels else []  # fmt: skip
+    quality = performance(
+        rows, model.task.value, model.classes, reference.metrics, estimated_accuracy=estimate
+    )
     report.update(
         deployment=deployment.name,
         project=deployment.project,
@@ -97,8 +110,10 @@ def monitor(
         window={"start": start.isoformat(), "end": end.isoformat()},
         service=service(total, model, deployment),
         over_time=[_hour(h, reference, options) for h in found],
+        performance=quality,
     )
     report["summary"].insert(1, report["service"]["message"])
+    report["summary"].insert(2, "model quality: " + quality["message"])
     return report
 
 
