@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from loopml.automl.html import STYLE, escape, number, svg_plot, table
+from loopml.monitoring.plots_over_time import over_time
 
 _MAX_PLOTS = 60
 
@@ -46,6 +47,8 @@ def render(report: dict[str, Any]) -> str:
             if findings
             else "<p class='good'>No data-quality findings.</p>"
         )
+        + _service(report)
+        + over_time(report)
         + f"<h2>Distributions: reference against current</h2><div class='grid'>{plots}</div>"
         "</body></html>"
     )
@@ -104,3 +107,23 @@ def _distribution(column: dict[str, Any], report: dict[str, Any]) -> str:
         return ""
     flag = " (drifted)" if column["drifted"] else ""
     return svg_plot(draw, f"{column['column']}{flag}")
+
+
+def _service(report: dict[str, Any]) -> str:
+    """Served traffic and model quality, when the report is of a deployment."""
+    service, quality = report.get("service"), report.get("performance")
+    if not service:
+        return ""
+    parts = [f"<h2>Service</h2><p>{escape(service['message'])}</p>"]
+    if quality:
+        parts.append(f"<h2>Model quality</h2><p>{escape(quality['message'])}</p>")
+        rows = [
+            (escape(name), number(m.get("value") if isinstance(m, dict) else m),
+             number(m.get("ci_low")) if isinstance(m, dict) else "",
+             number(m.get("ci_high")) if isinstance(m, dict) else "",
+             number(quality["expected"].get(name)))
+            for name, m in quality.get("metrics", {}).items()
+        ]  # fmt: skip
+        if rows:
+            parts.append(table(["metric", "measured", "95% low", "95% high", "at training"], rows))
+    return "".join(parts)

@@ -178,6 +178,7 @@ def _hour(hour: Hour, reference: Profile, options: DriftOptions) -> dict[str, An
         "statistics": {
             c.column: None if c.result is None else c.result.statistic for c in drift.columns
         },
+        **_rates(traffic.profile),
     }
     if isinstance(confidence, NumericSketch) and confidence.present:
         point["confidence"] = {
@@ -186,3 +187,27 @@ def _hour(hour: Hour, reference: Profile, options: DriftOptions) -> dict[str, An
             "p50": confidence.quantile(0.5),
         }
     return point
+
+
+def _rates(window: Profile) -> dict[str, Any]:
+    """Missing values and outliers in an hour: their share over all profiled cells, and
+    the column where each was highest."""
+    missing = {name: s.missing / s.rows for name, s in window.columns.items() if s.rows}
+    outliers = {
+        name: s.outliers / s.present
+        for name, s in window.columns.items()
+        if isinstance(s, NumericSketch) and s.present
+    }
+    cells = sum(s.rows for s in window.columns.values())
+    numbers = sum(s.present for s in window.columns.values() if isinstance(s, NumericSketch))
+    return {
+        "missing_rate": sum(s.missing for s in window.columns.values()) / cells if cells else 0.0,
+        "outlier_rate": sum(
+            s.outliers for s in window.columns.values() if isinstance(s, NumericSketch)
+        )
+        / numbers
+        if numbers
+        else 0.0,
+        "most_missing": max(missing, key=lambda n: missing[n]) if missing else None,
+        "most_outliers": max(outliers, key=lambda n: outliers[n]) if outliers else None,
+    }
