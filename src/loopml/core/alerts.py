@@ -71,9 +71,18 @@ class WebhookNotifier(BaseModel):
     kind: Literal["webhook"] = "webhook"
     name: str = Field(min_length=1, max_length=63)
     url: HttpUrl
-    secret: str | None = Field(default=None, min_length=8, description="Never shown back.")
+    secret: str | None = Field(
+        default=None, description="At least 8 characters; never shown back (``***`` keeps it)."
+    )
     attempts: int = Field(default=4, ge=1, le=10)
     min_severity: Severity = "info"
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value is not None and value != "***" and len(value) < 8:
+            raise ValueError("a webhook secret has at least 8 characters")
+        return value
 
 
 class EmailNotifier(BaseModel):

@@ -41,7 +41,8 @@ def quality_limits(settings: AlertSettings) -> QualityLimits:
     for rule in settings.rules:
         name = _QUALITY.get(rule.check)
         if name and rule.enabled and rule.threshold is not None:
-            limits[name] = rule.threshold
+            # Findings are made at the lowest limit; each rule then keeps its own.
+            limits[name] = min(limits.get(name, rule.threshold), rule.threshold)
     return QualityLimits(**limits)
 
 
@@ -98,8 +99,16 @@ def _check(rule: AlertRule, report: dict[str, Any]) -> list[Firing]:
             {"value": f["value"], "reference": f["reference"]},
         )
         for f in report["quality"]
-        if f["check"] == check
+        if f["check"] == check and _beyond(rule, f)
     ]
+
+
+def _beyond(rule: AlertRule, finding: dict[str, Any]) -> bool:
+    """A rate finding counts for a rule only past the rule's own threshold (its excess
+    over the reference's rate); findings without a threshold always count."""
+    if rule.threshold is None or rule.check not in _QUALITY:
+        return True
+    return float(finding["value"]) - float(finding.get("reference") or 0.0) > rule.threshold
 
 
 def _quality_drop(rule: AlertRule, perf: dict[str, Any]) -> list[Firing]:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loopml.core.alerts import SECRET_FIELDS, Alert, AlertSettings, Notification
-from loopml.core.errors import Conflict, NotFound
+from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.ids import new_id
 from loopml.store.models import AlertRow, NotificationRow, ProjectRow, utcnow
 from loopml.store.projects import project_id
@@ -38,7 +38,7 @@ def set_settings(session: Session, project: str, settings: AlertSettings) -> Ale
             if notifier.get(name) == "***":
                 kept = stored.get(notifier["name"], {}).get(name)
                 if kept is None:
-                    raise NotFound(
+                    raise InvalidInput(
                         f"notifier {notifier['name']!r} has no stored {name} to keep; send it",
                         field=f"notifiers.{notifier['name']}.{name}",
                     )
@@ -108,7 +108,7 @@ def record(
         changes.append(Change(alert_entity(row, project), event, notify))
     for key, row in active.items():
         if key not in seen:
-            row.state, row.resolved_at = "resolved", now
+            row.state, row.resolved_at, row.notified_at = "resolved", now, now
             row.resolution = "no longer found by monitoring" + (f" (run {run})" if run else "")
             changes.append(Change(alert_entity(row, project), "resolved", True))
     session.flush()
@@ -132,6 +132,7 @@ def _reopened_or_new(
     ).first()
     if last is not None and last.resolved_at is not None and now - last.resolved_at < cooldown:
         last.state, last.resolved_at, last.resolution = "open", None, None
+        last.acknowledged_by = last.acknowledged_at = None
         return last, "reopened"
     row = AlertRow(
         id=new_id(), project_id=pid, deployment=deployment, rule=item["rule"],
@@ -246,7 +247,7 @@ def acknowledge(session: Session, project: str, alert_id: str, actor: str, note:
                        field="alert")  # fmt: skip
     row.state, row.acknowledged_by, row.acknowledged_at = "acknowledged", actor, utcnow()
     if note:
-        row.resolution = note
+        row.details = {**(row.details or {}), "acknowledged_note": note}
     session.flush()
     return get_alert(session, project, alert_id)
 
