@@ -215,3 +215,18 @@ def test_reference_profile_matches_the_training_rows(
     assert set(stored["outputs"]["prediction"]["counts"]) <= {"0", "1", "2"} | set(
         str(c) for c in frame["target"].unique()
     )
+
+
+def test_baseline_as_profile_and_sagemaker_files(
+    admin: httpx.Client, served: dict[str, Any]
+) -> None:
+    base = f"/projects/shop/models/{served['version']}/baseline"
+    frame, _ = load_builtin("builtin:iris")
+    features = [c for c in frame.columns if c != "target"]
+    stats = admin.get(f"{base}/statistics.json").json()
+    assert stats["dataset"]["item_count"] == len(frame)
+    assert [f["name"] for f in stats["features"]] == features
+    limits = admin.get(f"{base}/constraints.json").json()
+    assert all(f["completeness"] == 1.0 for f in limits["features"])
+    assert admin.get(base).json()["rows"] == len(frame)
+    assert_problem(admin.get("/projects/shop/models/99/baseline/statistics.json"), 404)

@@ -15,6 +15,7 @@ from loopml.api.limits import BodySizeLimit
 from loopml.api.lookups import ForgetOnWrite, Lookups
 from loopml.api.routers import (
     alerts,
+    baselines,
     batch,
     datasets,
     deployments,
@@ -137,6 +138,7 @@ def create_app(
         batch.router,
         monitoring.router,
         alerts.router,
+        baselines.router,
         workflows.router,
         workflow_triggers.router,
     ):

@@ -6,6 +6,7 @@ for people who only want the drift report.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -302,3 +303,21 @@ def monitoring_workflow(
             "Steady": {"Type": "Succeed"},
         },
     }  # fmt: skip
+
+
+@monitor_app.command("baseline")
+def baseline(
+    ctx: typer.Context,
+    project: str = typer.Option(..., "--project", "-p", help="Project."),
+    model: int = typer.Option(..., "--model", "-m", help="Model version."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Folder for the files."),
+) -> None:
+    """Write a model version's monitoring baseline: its reference profile and, for
+    SageMaker Model Monitor, statistics.json and constraints.json."""
+    client = state(ctx).client()
+    out.mkdir(parents=True, exist_ok=True)
+    for kind, name in (("profile", "reference_profile.json"), ("statistics", "statistics.json"),
+                       ("constraints", "constraints.json")):  # fmt: skip
+        found = client.monitoring.baseline(project, model, kind)
+        (out / name).write_text(json.dumps(found, indent=2), encoding="utf-8")
+        console.print(f"wrote {escape(str(out / name))}")

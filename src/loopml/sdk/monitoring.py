@@ -47,6 +47,14 @@ class Monitoring(Resource):
         path = f"{self._path(project, deployment)}/{run}/report.html"
         return self._client.raw("GET", path).text
 
+    def baseline(self, project: str, model: int, kind: str = "profile") -> dict[str, Any]:
+        """A model version's reference profile (``kind="profile"``) or its SageMaker
+        Model Monitor files (``"statistics"``, ``"constraints"``)."""
+        path = f"/projects/{project}/models/{model}/baseline"
+        if kind != "profile":
+            path += f"/{kind}.json"
+        return dict(self._call("GET", path, dict))
+
     @staticmethod
     def _path(project: str, deployment: str) -> str:
         return f"/projects/{project}/deployments/{deployment}/monitoring/runs"
