@@ -230,3 +230,28 @@ def test_baseline_as_profile_and_sagemaker_files(
     assert all(f["completeness"] == 1.0 for f in limits["features"])
     assert admin.get(base).json()["rows"] == len(frame)
     assert_problem(admin.get("/projects/shop/models/99/baseline/statistics.json"), 404)
+
+
+def test_refused_requests_are_counted_with_the_columns_they_got_wrong(
+    sdk: Client, admin: httpx.Client, served: dict[str, Any]
+) -> None:
+    r = admin.put("/projects/shop/deployments/picky", json={"model": served["version"]})
+    assert r.status_code == 201, r.text
+    frame, _ = load_builtin("builtin:iris")
+    rows = frame.drop(columns=["target"]).head(20).to_dict(orient="records")
+    assert admin.post("/projects/shop/deployments/picky/predict", json=rows).status_code == 200
+    bad = [{**rows[0], "sepal width (cm)": "wide"}, rows[1]]
+    for _ in range(2):
+        refused = admin.post("/projects/shop/deployments/picky/predict", json=bad)
+        assert_problem(refused, 422, field="records[0].sepal width (cm)")
+    time.sleep(2.5)  # the capture writer flushes every second
+    job, report = run(sdk, admin, "picky", {"window": "1h"})
+    rejected = report["service"]["rejected"]
+    assert (rejected["requests"], rejected["rows"]) == (2, 4)
+    assert rejected["columns"] == {"sepal width (cm)": 2}
+    assert rejected["status"] == {"422": 2}
+    assert rejected["share_of_rows"] == pytest.approx(4 / 24)
+    assert "2 request(s) refused or failed" in report["service"]["message"]
+    assert job.result["alerts"]["firing"] >= 1
+    alerts = admin.get("/projects/shop/alerts", params={"deployment": "picky"}).json()
+    assert "rejected-requests" in {a["rule"] for a in alerts}

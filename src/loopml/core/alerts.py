@@ -19,10 +19,11 @@ Check = Literal[
     "latency_p99_ms",  # p99 latency above threshold (milliseconds)
     "abstain_rate",  # share of abstained predictions above threshold
     "quality_drop",  # accuracy below training's by more than threshold (MAE: above, relative)
+    "rejected_rows",  # share of rows in refused or failed requests above threshold
 ]
 Severity = Literal["info", "warning", "critical"]
 AlertState = Literal["open", "acknowledged", "resolved"]
-NEEDS_THRESHOLD = frozenset({"latency_p99_ms", "abstain_rate", "quality_drop"})
+NEEDS_THRESHOLD = frozenset({"latency_p99_ms", "abstain_rate", "quality_drop", "rejected_rows"})
 
 
 class AlertRule(BaseModel):
@@ -59,6 +60,7 @@ def default_rules() -> list[AlertRule]:
         AlertRule(name="latency", check="latency_p99_ms", threshold=1000.0),
         AlertRule(name="abstaining", check="abstain_rate", threshold=0.25),
         AlertRule(name="quality-drop", check="quality_drop", threshold=0.05, severity="critical"),
+        AlertRule(name="rejected-requests", check="rejected_rows", threshold=0.01),
     ]
 
 

@@ -11,7 +11,7 @@ from loopml.core.alerts import AlertSettings
 from loopml.core.errors import InvalidInput
 from loopml.jobs.context import JobContext
 from loopml.monitoring import DriftOptions
-from loopml.monitoring.alerting import drift_options, firing, quality_limits
+from loopml.monitoring.alerting import drift_options, firing, judged, quality_limits
 from loopml.monitoring.notify import deliver, wanted
 from loopml.monitoring.report_html import render
 from loopml.monitoring.run import monitor, parse_window
@@ -77,7 +77,8 @@ def run_monitoring(
     for line in report["summary"]:
         ctx.log(line)
     raised = {}
-    if model.number == served.model.number and report["service"]["requests"]:
+    refused = report["service"]["rejected"]["requests"]
+    if model.number == served.model.number and (report["service"]["requests"] or refused):
         raised = _alert(ctx, project, deployment, report, settings)
     drift = report["drift"]
     return {
@@ -107,7 +108,7 @@ def _alert(
     with ctx.db.session() as s:
         changes = alerts.record(
             s, project, deployment, found, run=ctx.job.id,
-            cooldown=timedelta(minutes=settings.cooldown_minutes),
+            cooldown=timedelta(minutes=settings.cooldown_minutes), judged=judged(report),
         )  # fmt: skip
     counts = {"firing": len(found), "opened": 0, "resolved": 0, "notifications_failed": 0}
     for change in changes:

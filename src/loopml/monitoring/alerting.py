@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
-from loopml.core.alerts import AlertRule, AlertSettings
+from loopml.core.alerts import AlertRule, AlertSettings, Check
 from loopml.monitoring.drift import DriftOptions
 from loopml.monitoring.quality import QualityLimits
 
@@ -48,13 +48,22 @@ def quality_limits(settings: AlertSettings) -> QualityLimits:
 
 def firing(report: dict[str, Any], settings: AlertSettings) -> list[Firing]:
     """Every enabled rule the report sets off. A report without traffic sets off none."""
-    if not report.get("service", {}).get("requests"):
-        return []
     out: list[Firing] = []
     for rule in settings.rules:
-        if rule.enabled:
+        if rule.enabled and rule.check in judged(report):
             out.extend(_check(rule, report))
     return out
+
+
+def judged(report: dict[str, Any]) -> frozenset[str]:
+    """The checks a report can decide: without answered predictions, only rejections
+    (an alert about drift is neither confirmed nor resolved by an empty window)."""
+    service = report.get("service", {})
+    if service.get("requests"):
+        return frozenset(get_args(Check))
+    if (service.get("rejected") or {}).get("requests"):
+        return frozenset({"rejected_rows"})
+    return frozenset()
 
 
 def _check(rule: AlertRule, report: dict[str, Any]) -> list[Firing]:
@@ -91,6 +100,14 @@ def _check(rule: AlertRule, report: dict[str, Any]) -> list[Firing]:
         return [Firing(rule, "", message, {"abstain_rate": rate, "threshold": rule.threshold})]
     if check == "quality_drop":
         return _quality_drop(rule, report.get("performance") or {})
+    if check == "rejected_rows":
+        refused = service.get("rejected") or {}
+        share = refused.get("share_of_rows", 0.0)
+        if rule.threshold is None or share <= rule.threshold:
+            return []
+        message = (f"{share:.1%} of rows were in refused or failed requests, above "
+                   f"{rule.threshold:.1%}")  # fmt: skip
+        return [Firing(rule, "", message, {"share_of_rows": share, **refused})]
     return [
         Firing(
             rule,

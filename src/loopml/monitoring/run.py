@@ -146,10 +146,28 @@ def service(traffic: Traffic, model: ModelVersion, deployment: Deployment) -> di
             f"latency p50 {latency['p50']:.3g} ms, p95 {latency['p95']:.3g} ms, "
             f"p99 {latency['p99']:.3g} ms"
         )
+    refused = traffic.rejected or {}
+    rows = refused.get("rows", 0)
+    rejected_share = rows / (rows + traffic.requests) if rows + traffic.requests else 0.0
+    if refused:
+        worst = sorted(refused["columns"].items(), key=lambda item: -item[1])[:3]
+        named = ", ".join(f"`{c}` {n}" for c, n in worst)
+        parts.append(
+            f"{refused['requests']:,} request(s) refused or failed ({rows:,} rows, "
+            f"{rejected_share:.1%} of rows)" + (f"; wrong values in {named}" if named else "")
+        )
     return {
         "requests": traffic.requests,
         "abstained": traffic.abstained,
         "abstain_rate": rate,
+        "rejected": {
+            "requests": refused.get("requests", 0),
+            "rows": rows,
+            "share_of_rows": rejected_share,
+            "status": refused.get("status", {}),
+            "columns": refused.get("columns", {}),
+            "example": refused.get("example"),
+        },
         "latency_ms": latency,
         "model_ms_per_row_at_training": None if baseline is None else baseline,
         "confidence_threshold": deployment.confidence_threshold,

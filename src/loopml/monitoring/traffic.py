@@ -23,14 +23,14 @@ import pyarrow.json as pj
 from loopml.monitoring.profile import Profile, as_table, profile
 from loopml.monitoring.reference import CONFIDENCE, PREDICTION
 from loopml.monitoring.sketch import NumericSketch
-from loopml.serving.capture import segment_folder
+from loopml.serving.capture import rejection_folder, segment_folder
 from loopml.store.blobs import BlobStore
 
 HOUR = timedelta(hours=1)
 SETTLED = timedelta(minutes=2)  # after this, no record of an hour is still being written
 LATENCY_EDGES = np.logspace(-2, 5, 141)  # 0.01 ms to 100 s, 20 bins a decade
 _CACHE = "monitoring/hours"
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 def latency_sketch() -> NumericSketch:
@@ -44,8 +44,9 @@ class Traffic:
 
     profile: Profile
     latency: NumericSketch = field(default_factory=latency_sketch)
-    requests: int = 0
+    requests: int = 0  # predictions answered (rows)
     abstained: int = 0
+    rejected: dict[str, Any] = field(default_factory=dict)  # see Rejections
 
     def merge(self, other: Traffic) -> Traffic:
         return Traffic(
@@ -53,6 +54,7 @@ class Traffic:
             self.latency.merge(other.latency),
             self.requests + other.requests,
             self.abstained + other.abstained,
+            merge_rejections(self.rejected, other.rejected),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,6 +64,7 @@ class Traffic:
             "latency": self.latency.to_dict(),
             "requests": self.requests,
             "abstained": self.abstained,
+            "rejected": self.rejected,
         }
 
     @classmethod
@@ -71,6 +74,7 @@ class Traffic:
             NumericSketch.from_dict(data["latency"]),
             int(data["requests"]),
             int(data["abstained"]),
+            dict(data.get("rejected") or {}),
         )
 
 
@@ -118,15 +122,16 @@ def traffic_by_hour(
             cached = json.loads(blobs.get(key))
             if cached.get("format") == _CACHE_FORMAT:
                 traffic = Traffic.from_dict(cached)
-                if traffic.requests:
+                if traffic.requests or traffic.rejected:
                     out.append(Hour(at, traffic))
                 continue
         lo, hi = max(start, at), min(end, at + HOUR)
         traffic = _profile_hour(blobs, segment_folder(project, deployment, at), model_version,
                                 reference, lo, hi)  # fmt: skip
+        traffic.rejected = rejections(blobs, rejection_folder(project, deployment, at), lo, hi)
         if whole and settled:
             blobs.put(key, json.dumps(traffic.to_dict()).encode())
-        if traffic.requests:
+        if traffic.requests or traffic.rejected:
             out.append(Hour(at, traffic))
     return out
 
@@ -229,3 +234,39 @@ def _predictions(answers: pa.Table) -> list[Any]:
         else [False] * len(labels)
     )
     return [None if a or v is None else str(v) for v, a in zip(labels, abstained, strict=True)]
+
+
+def rejections(blobs: BlobStore, folder: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """Requests the deployment refused or failed in ``[start, end)``: how many, their
+    rows, by status, and the columns named as wrong (schema violations)."""
+    out: dict[str, Any] = {}
+    for info in blobs.list(folder):
+        for line in blobs.get(info.key).decode().splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            if not start <= datetime.fromisoformat(item["at"]) < end:
+                continue
+            out = merge_rejections(out, {
+                "requests": 1, "rows": int(item.get("rows") or 0),
+                "status": {str(item["status"]): 1},
+                "columns": {item["column"]: 1} if item.get("column") else {},
+                "example": item.get("message"),
+            })  # fmt: skip
+    return out
+
+
+def merge_rejections(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    if not a or not b:
+        return dict(a or b)
+
+    def add(x: dict[str, int], y: dict[str, int]) -> dict[str, int]:
+        return {k: x.get(k, 0) + y.get(k, 0) for k in set(x) | set(y)}
+
+    return {
+        "requests": a["requests"] + b["requests"],
+        "rows": a["rows"] + b["rows"],
+        "status": add(a["status"], b["status"]),
+        "columns": add(a["columns"], b["columns"]),
+        "example": b.get("example") or a.get("example"),
+    }

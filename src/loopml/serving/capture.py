@@ -25,6 +25,7 @@ from loopml.store.blobs import BlobStore
 log = logging.getLogger("loopml.capture")
 _Queued = tuple[str, str, datetime, dict[str, Any], dict[str, Any], float, str, str | None]
 PREFIX = "captures"
+REJECTIONS = "rejections"
 _ENCODE_EVERY = 0.02  # seconds
 
 
@@ -114,6 +115,26 @@ class CaptureWriter:
         request's."""
         self._queue.put((project, deployment, at, row, answer, latency_ms, variant, shadow_of))
 
+    def reject(
+        self,
+        project: str,
+        deployment: str,
+        at: datetime,
+        *,
+        status: int,
+        message: str,
+        rows: int,
+        column: str | None = None,
+    ) -> None:
+        """Record a request the deployment refused (bad input) or failed, so that
+        monitoring counts it: one JSON line under ``rejections/`` beside the captures."""
+        line = json.dumps(
+            {"at": at.isoformat(), "status": status, "rows": rows, "column": column,
+             "message": message[:500]}
+        )  # fmt: skip
+        with self._lock:
+            self._lines[rejection_folder(project, deployment, at)].append(line + "\n")
+
     def close(self) -> None:
         """Write everything queued, then stop."""
         self._stop.set()
@@ -166,6 +187,11 @@ class CaptureWriter:
 def segment_folder(project: str, deployment: str, at: datetime) -> str:
     at = at.astimezone(timezone.utc)
     return f"{PREFIX}/{project}/{deployment}/{at:%Y/%m/%d/%H}"
+
+
+def rejection_folder(project: str, deployment: str, at: datetime) -> str:
+    at = at.astimezone(timezone.utc)
+    return f"{REJECTIONS}/{project}/{deployment}/{at:%Y/%m/%d/%H}"
 
 
 def read_captures(

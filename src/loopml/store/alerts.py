@@ -66,6 +66,7 @@ def record(
     run: str | None,
     cooldown: timedelta,
     now: datetime | None = None,
+    judged: frozenset[str] | None = None,
 ) -> list[Change]:
     """Apply one monitoring run's firings to the deployment's alerts.
 
@@ -74,7 +75,8 @@ def record(
     is repeated to notifiers once ``cooldown`` has passed since they last heard, unless
     someone acknowledged it); one whose alert was resolved less than ``cooldown`` ago
     reopens it quietly; others open new alerts. Active alerts of the deployment that no
-    longer fire are resolved.
+    longer fire are resolved, unless ``judged`` (the checks this run could decide) leaves
+    their check out.
     """
     now = now or utcnow()
     pid = project_id(session, project)
@@ -107,7 +109,7 @@ def record(
             row.notified_at = now
         changes.append(Change(alert_entity(row, project), event, notify))
     for key, row in active.items():
-        if key not in seen:
+        if key not in seen and (judged is None or row.check in judged):
             row.state, row.resolved_at, row.notified_at = "resolved", now, now
             row.resolution = "no longer found by monitoring" + (f" (run {run})" if run else "")
             changes.append(Change(alert_entity(row, project), "resolved", True))

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from loopml.api import auth
 from loopml.api.lookups import Lookups
 from loopml.core.enums import ChallengerMode
-from loopml.core.errors import InvalidInput
+from loopml.core.errors import InvalidInput, LoopmlError
 from loopml.core.schemas import ApiKey, Deployment, Feedback, ModelVersion
 from loopml.home import Home
 from loopml.serving.capture import CaptureWriter, read_captures
@@ -145,6 +145,7 @@ async def predict(project: str, name: str, request: Request) -> Response:
     # Images are decoded in a thread whatever their number: one large image would hold
     # the event loop, and every other request, for as long as it takes.
     inline = not any(c["kind"] == "image" for c in version.inputs)
+    writer: CaptureWriter = request.app.state.captures
     try:
         if model is not None and inline and len(records) <= INLINE_ROWS:
             answers, ignored = answer_rows(model, served, version, records, first_line)
@@ -152,8 +153,9 @@ async def predict(project: str, name: str, request: Request) -> Response:
             answers, ignored = await run_in_threadpool(
                 answer_rows, None, served, version, records, first_line, models
             )
-    except Exception:
+    except Exception as exc:
         if variant != "canary":
+            _rejected(writer, served.deployment, exc, len(records))
             raise
         # Rows the canary refuses (it may read a column the served model ignores), or a
         # canary that fails, are answered by the served model: a canary never fails a
@@ -165,7 +167,6 @@ async def predict(project: str, name: str, request: Request) -> Response:
         )
     seconds = time.perf_counter() - started
     # A request copied to the shadow is captured whole, so every shadow answer has its pair.
-    writer: CaptureWriter = request.app.state.captures
     capture_rows(writer, served.deployment, records, answers, seconds, variant, every=shadow)
     if shadow:
         assert served.challenger is not None
@@ -176,6 +177,17 @@ async def predict(project: str, name: str, request: Request) -> Response:
         headers[IGNORED_HEADER] = ",".join(ignored)
     body = {"model_version": version.number, "predictions": answers}
     return Response(json.dumps(body).encode(), media_type="application/json", headers=headers)
+
+
+def _rejected(writer: CaptureWriter, deployment: Deployment, exc: Exception, rows: int) -> None:
+    """Count a refused (422) or failed (500) request for monitoring."""
+    refused = isinstance(exc, LoopmlError)
+    writer.reject(
+        deployment.project, deployment.name, datetime.now(timezone.utc),
+        status=422 if isinstance(exc, InvalidInput) else (400 if refused else 500),
+        message=exc.message if isinstance(exc, LoopmlError) else type(exc).__name__,
+        rows=rows, column=exc.extra.get("column") if isinstance(exc, LoopmlError) else None,
+    )  # fmt: skip
 
 
 def image_records(records: list[Any], version: ModelVersion) -> list[Any]:
