@@ -432,6 +432,17 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
         r"the seed's own workflow on the least sure image: FAILED, ConfidenceThresholdNotMet",
         flat,
     ), out
+    assert "a monitoring run compares this traffic with the training data" in flat
+    drifted = re.search(
+        r"(\d+) of 30 columns drifted \(\d+%; dataset drift at 50%\): ([^\n]+)", out
+    )
+    assert drifted, out
+    assert {"mean radius", "mean area", "worst radius"} <= set(drifted.group(2).split(", ")), out
+    assert re.search(r"model quality: accuracy 0\.\d+ \(95% CI", flat), out
+    opened = re.search(r"(\d+) open alert\(s\)", flat)
+    assert opened and int(opened.group(1)) >= 3, out
+    monitored = (home / "demo-monitoring.html").read_text()
+    assert "confidence of recent inferences" in monitored and "mean radius" in monitored
     deployment_schema = f"{base}/api/v1/projects/demo/deployments/cancer/openapi.json"
     for url in (f"{base}/api/v1", f"{base}/docs", f"{base}/openapi.json", deployment_schema):
         assert url in out

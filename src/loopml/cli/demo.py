@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from loopml.cli.demo_images import images_step
+from loopml.cli.demo_monitoring import monitoring_step
 from loopml.cli.demo_workflows import workflow_step
 from loopml.cli.jobs import follow
 from loopml.cli.output import console, fields
@@ -75,6 +76,7 @@ def _run_loop(settings: Settings, budget: float) -> dict[str, str]:
         _shadow(client, budget)
         images_step(client, DEMO_PROJECT, settings.home, budget, step=10)
         workflow_step(client, DEMO_PROJECT, settings.home, step=11)
+        monitoring_step(client, DEMO_PROJECT, DEMO_DEPLOYMENT, DEMO_DATASET, settings.home, step=12)
     base = settings.base_url
     return {
         "API": f"{base}/api/v1",
