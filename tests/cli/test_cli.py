@@ -432,7 +432,7 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
         r"the seed's own workflow on the least sure image: FAILED, ConfidenceThresholdNotMet",
         flat,
     ), out
-    assert "a monitoring run compares this traffic with the training data" in flat
+    assert "40% larger, and people label the answers" in flat
     drifted = re.search(
         r"(\d+) of 30 columns drifted \(\d+%; dataset drift at 50%\): ([^\n]+)", out
     )

@@ -17,6 +17,7 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid
 table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;text-align:left;
 border-bottom:1px solid #eee;font-size:.9rem}th{background:#f6f6f6}
 .grid{display:flex;flex-wrap:wrap;gap:1rem}.plot{width:340px}.plot svg{width:100%;height:auto}
+.plot.wide{width:680px}
 .bad{color:#b00020;font-weight:600}.good{color:#1b5e20;font-weight:600}.note{color:#666}
 """
 
@@ -39,14 +40,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def svg_plot(draw: Callable[[Any], None], title: str) -> str:
+def svg_plot(
+    draw: Callable[[Any], None], title: str, size: tuple[float, float] | None = None
+) -> str:
+    """A matplotlib drawing as inline SVG; ``size`` (inches) makes a wide one."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 9}):
-        fig, ax = plt.subplots(figsize=(4.2, 3.4))
+        fig, ax = plt.subplots(figsize=size or (4.2, 3.4))
         try:
             draw(ax)
             ax.set_title(title)
@@ -58,4 +62,5 @@ def svg_plot(draw: Callable[[Any], None], title: str) -> str:
         finally:
             plt.close(fig)
     svg = buffer.getvalue()
-    return f'<div class="plot">{svg[svg.index("<svg") :]}</div>'
+    kind = "plot wide" if size is not None else "plot"
+    return f'<div class="{kind}">{svg[svg.index("<svg") :]}</div>'

@@ -1,6 +1,6 @@
 """The demo's monitoring step: the deployment gets traffic whose tumours look larger than
-any it was trained on, people label some predictions, and a monitoring run finds the
-drift, measures the model on the labels, raises alerts and draws the report."""
+those it was trained on, people label the answers, and a monitoring run finds the drift,
+measures the model on the labels, raises alerts and draws the report."""
 
 from __future__ import annotations
 
@@ -24,15 +24,14 @@ def monitoring_step(
     start = datetime.now(timezone.utc)
     rows = json.loads(client.datasets.rows(project, dataset, part="test", format="json"))
     truth = [row.pop("target") for row in rows]
-    answers = client.deployments.predict(project, deployment, rows)["predictions"]
+    larger = [{**row, **{c: row[c] * 1.4 for c in SHIFTED}} for row in rows]
+    answers = client.deployments.predict(project, deployment, larger)["predictions"]
     for answer, actual in zip(answers, truth, strict=True):
         client.deployments.feedback(project, deployment, answer["prediction_id"], str(actual))
-    larger = [{**row, **{c: row[c] * 1.4 for c in SHIFTED}} for row in rows]
-    client.deployments.predict(project, deployment, larger)
     console.print(
-        f"[green]{step}.[/] monitoring: {len(rows)} more test rows are asked and labelled "
-        f"(feedback), then {len(larger)} rows whose {', '.join(SHIFTED)} are 40% larger; "
-        "a monitoring run compares this traffic with the training data:"
+        f"[green]{step}.[/] monitoring: the {len(rows)} test rows come back with their "
+        f"{', '.join(SHIFTED)} 40% larger, and people label the answers (feedback); a "
+        "monitoring run compares this traffic with the training data:"
     )
     time.sleep(1.5)  # captures are written about once a second
     job = follow(client, client.monitoring.start(project, deployment, start=start.isoformat()))

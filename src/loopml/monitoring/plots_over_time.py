@@ -4,7 +4,7 @@ inferences over time with the production threshold line"."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from loopml.automl.html import svg_plot
@@ -31,9 +31,11 @@ def over_time(report: dict[str, Any]) -> str:
     return "<h2>Over time</h2><div class='grid'>" + "".join(parts) + "</div>"
 
 
-def _dates(ax: Any) -> None:
+def _dates(ax: Any, times: list[datetime]) -> None:
     import matplotlib.dates as mdates
 
+    if len(set(times)) == 1:  # one hour: give the axis an hour either side to span
+        ax.set_xlim(times[0] - timedelta(hours=1), times[0] + timedelta(hours=1))
     locator = mdates.AutoDateLocator(maxticks=6)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -47,7 +49,7 @@ def _traffic(times: list[datetime], points: list[dict[str, Any]]) -> str:
         other.plot(times, [p["abstain_rate"] for p in points], color="#b00020", marker=".")
         other.set_ylabel("abstained", color="#b00020")
         other.set_ylim(0, 1)
-        _dates(ax)
+        _dates(ax, times)
 
     return svg_plot(draw, "traffic and abstaining")
 
@@ -58,7 +60,7 @@ def _latency(times: list[datetime], points: list[dict[str, Any]]) -> str:
             ax.plot(times, [p["latency_ms"][q] for p in points], marker=".", label=q)
         ax.set_ylabel("milliseconds")
         ax.legend(loc="upper left", fontsize=7)
-        _dates(ax)
+        _dates(ax, times)
 
     return svg_plot(draw, "prediction latency")
 
@@ -70,7 +72,7 @@ def _drift(times: list[datetime], points: list[dict[str, Any]], share: float) ->
         ax.set_ylim(0, 1.02)
         ax.set_ylabel("share of columns drifted")
         ax.legend(loc="upper left", fontsize=7)
-        _dates(ax)
+        _dates(ax, times)
 
     return svg_plot(draw, "drift over time")
 
@@ -81,7 +83,7 @@ def _rates(times: list[datetime], points: list[dict[str, Any]]) -> str:
         ax.plot(times, [p.get("outlier_rate", 0.0) for p in points], marker=".", label="outliers")
         ax.set_ylabel("share of values")
         ax.legend(loc="upper left", fontsize=7)
-        _dates(ax)
+        _dates(ax, times)
 
     return svg_plot(draw, "missing values and outliers")
 
@@ -97,7 +99,7 @@ def _confidence(times: list[datetime], points: list[dict[str, Any]], limit: floa
         ax.set_ylim(0, 1.02)
         ax.set_ylabel("confidence")
         ax.legend(loc="lower left", fontsize=7)
-        _dates(ax)
+        _dates(ax, [t for t, _ in shown])
 
     return svg_plot(draw, "confidence of recent inferences")
 
@@ -116,6 +118,6 @@ def _quality(performance: dict[str, Any]) -> str:
             ax.axhline(expected, ls="--", c="grey", lw=0.8, label="at training")
         ax.set_ylabel(name)
         ax.legend(loc="lower left", fontsize=7)
-        _dates(ax)
+        _dates(ax, times)
 
     return svg_plot(draw, f"{name} from feedback labels")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from loopml.automl.html import STYLE, escape, number, svg_plot, table
+from loopml.monitoring.drift import number as short
 from loopml.monitoring.plots_over_time import over_time
 
 _MAX_PLOTS = 60
@@ -19,8 +20,8 @@ def render(report: dict[str, Any]) -> str:
             escape(c["column"]),
             escape(c["kind"]),
             escape(c["test"] or "-"),
-            number(c["statistic"]),
-            number(c["threshold"]),
+            short(c["statistic"]),
+            short(c["threshold"]),
             '<span class="bad">drifted</span>' if c["drifted"] else "no",
             escape(c["message"]),
         )
@@ -39,7 +40,9 @@ def render(report: dict[str, Any]) -> str:
         f"<p class='note'>{escape(ref['name'])} ({ref['rows']:,} rows) against "
         f"{escape(cur['name'])} ({cur['rows']:,} rows) · {escape(report['created_at'])}</p>"
         f"<p class='{verdict}'>{escape(drift['message'])}</p>"
-        f"<h2>Drift per column</h2>{_statistics(drift['columns'])}"
+        + _service(report)
+        + over_time(report)
+        + f"<h2>Drift per column</h2>{_statistics(drift['columns'])}"
         f"{table(['column', 'type', 'test', 'value', 'threshold', 'drift', 'in words'], rows)}"
         f"<h2>Data quality</h2>"
         + (
@@ -47,8 +50,6 @@ def render(report: dict[str, Any]) -> str:
             if findings
             else "<p class='good'>No data-quality findings.</p>"
         )
-        + _service(report)
-        + over_time(report)
         + f"<h2>Distributions: reference against current</h2><div class='grid'>{plots}</div>"
         "</body></html>"
     )
@@ -68,7 +69,8 @@ def _statistics(columns: list[dict[str, Any]]) -> str:
         ax.axvline(1.0, c="grey", ls="--", lw=0.8)
         ax.set_xlabel("value / threshold (p-value tests: threshold / p)")
 
-    return svg_plot(draw, "drift per column (right of the line: drifted)")
+    height = 1.2 + 0.2 * len(tested)
+    return svg_plot(draw, "drift per column (right of the line: drifted)", size=(8.4, height))
 
 
 def _severity(column: dict[str, Any]) -> float:
