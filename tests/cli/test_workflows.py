@@ -230,11 +230,11 @@ def test_validate_prints_valid_or_exits_two_with_every_problem(tmp_path: Path) -
 def test_create_start_and_read_back_executions(tmp_path: Path) -> None:
     ok("projects", "create", "shop")
     assert (
-        "saved shop/adder (revision 1)"
+        "saved shop/adder (standard, revision 1)"
         in ok("workflow", "create", "shop/adder", write(tmp_path / "add.json", ADD)).stdout
     )
     assert (
-        "(revision 2)"
+        "revision 2)"
         in ok(
             "workflow",
             "create",
@@ -255,6 +255,14 @@ def test_create_start_and_read_back_executions(tmp_path: Path) -> None:
     assert "executions of shop/adder" in table and "SUCCEEDED" in table
 
     assert ok_json("workflow", "show", "shop/adder")["definition"]["Comment"] == "v2"
+    # The same machine as an express workflow: same answer, faster checkpoints.
+    made = ok("workflow", "create", "shop/quick", str(tmp_path / "add.json"), "--type", "express")
+    assert "saved shop/quick (express, revision 1)" in made.stdout
+    quick = ok_json("workflow", "start", "shop/quick", "--input", '{"a": 1, "b": 2}', "--wait")
+    assert (quick["status"], quick["output"], quick["type"]) == ("SUCCEEDED", {"sum": 3}, "EXPRESS")
+    assert ok_json("workflow", "show", "shop/quick")["type"] == "EXPRESS"
+    bad = cli("workflow", "create", "shop/quick", str(tmp_path / "add.json"), "--type", "fast")
+    assert bad.exit_code == 2 and "STANDARD" in bad.stderr
     assert '"Comment": "v2"' in ok("workflow", "show", "shop/adder").stdout
     assert ok_json("workflow", "show", "shop/adder", execution)["output"] == {"sum": 42}
     shown = ok("workflow", "show", "shop/adder", execution).stdout

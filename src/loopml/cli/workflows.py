@@ -159,11 +159,19 @@ def create(
     ctx: typer.Context,
     target: str = TARGET,
     definition: Path = typer.Argument(..., help="ASL definition, JSON or YAML."),
+    kind: str = typer.Option(
+        "standard",
+        "--type",
+        help="standard (a durable checkpoint after each Task) or express "
+        "(faster; after a crash a Task may run again).",
+    ),
 ) -> None:
     """Save a workflow (or replace its definition)."""
     project, name = split_target(target)
-    saved = state(ctx).client().workflows.save(project, name, read_definition(definition))
-    console.print(f"saved {project}/{name} (revision {saved.revision})")
+    saved = (
+        state(ctx).client().workflows.save(project, name, read_definition(definition), kind.upper())
+    )
+    console.print(f"saved {project}/{name} ({saved.type.lower()}, revision {saved.revision})")
 
 
 @workflow_app.command("start")

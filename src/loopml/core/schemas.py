@@ -300,6 +300,12 @@ class Workflow(Entity):
     name: str
     definition: dict[str, Any]
     revision: int = Field(description="Counts up each time the definition is replaced.")
+    type: str = Field(
+        default="STANDARD",
+        description="STANDARD: a durable checkpoint after each Task, Parallel, Map and Wait "
+        "(a resumed execution never runs one twice); EXPRESS: checkpoints are written with "
+        "the events, about once a second (faster; after a crash a Task may run again).",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -312,6 +318,7 @@ class WorkflowExecution(Entity):
     workflow: str
     name: str
     revision: int = Field(description="The workflow revision the execution runs.")
+    type: str = Field(default="STANDARD", description="The workflow's type when it started.")
     status: str = Field(description="RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.")
     input: Any = None
     output: Any = None

@@ -255,6 +255,9 @@ class WorkflowRow(Base):
     name: Mapped[str] = mapped_column(String(63))
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # STANDARD: a durable checkpoint after each Task; EXPRESS: checkpoints ride along
+    # with the event writes (a crash may run a Task again), as Step Functions' types.
+    type: Mapped[str] = mapped_column(String(16), default="STANDARD", server_default="STANDARD")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -276,6 +279,7 @@ class WorkflowExecutionRow(Base):
     # The definition as it was when the execution started: editing a workflow never
     # changes what a running execution does.
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    type: Mapped[str] = mapped_column(String(16), default="STANDARD", server_default="STANDARD")
     revision: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     input: Mapped[Any] = mapped_column(JSON, nullable=True)

@@ -33,9 +33,10 @@ _MAX_NAME = 80
 
 
 def save(
-    session: Session, project: str, name: str, definition: dict[str, Any]
+    session: Session, project: str, name: str, definition: dict[str, Any], type: str = "STANDARD"
 ) -> tuple[Workflow, bool]:
-    """Create workflow ``name`` or replace its definition (the revision counts up)."""
+    """Create workflow ``name`` or replace its definition or type (the revision counts
+    up)."""
     check_name(name)
     row = workflow_row(session, project, name, missing_ok=True)
     created = row is None
@@ -43,11 +44,11 @@ def save(
     if row is None:
         row = WorkflowRow(
             id=new_id(), project_id=project_id(session, project), name=name,
-            definition=definition, revision=1, created_at=now, updated_at=now,
+            definition=definition, revision=1, type=type, created_at=now, updated_at=now,
         )  # fmt: skip
         session.add(row)
-    elif row.definition != definition:
-        row.definition = definition
+    elif row.definition != definition or row.type != type:
+        row.definition, row.type = definition, type
         row.revision += 1
         row.updated_at = now
     session.flush()
@@ -116,7 +117,8 @@ def start(
     execution_id = new_id()
     execution = WorkflowExecutionRow(
         id=execution_id, workflow_id=row.id, name=name or execution_id,
-        definition=row.definition, revision=row.revision, status=RUNNING, input=data,
+        definition=row.definition, revision=row.revision, type=row.type, status=RUNNING,
+        input=data,
         trigger=trigger, started_by=started_by, started_at=now, owner=owner, heartbeat_at=now,
         abort_requested=False, last_event=0,
     )  # fmt: skip
@@ -294,6 +296,7 @@ def resume_point(session: Session, execution_id: str) -> dict[str, Any]:
         "state": row.resume_state, "state_input": row.resume_input,
         "last_event": row.last_event, "started_at": row.started_at,
         "abort": row.abort_requested, "status": row.status, "owner": row.owner,
+        "type": row.type,
     }  # fmt: skip
 
 
@@ -398,7 +401,8 @@ def _execution_row(session: Session, project: str, execution_id: str) -> Workflo
 def _workflow(project: str, row: WorkflowRow) -> Workflow:
     return Workflow(
         id=row.id, project=project, name=row.name, definition=row.definition,
-        revision=row.revision, created_at=row.created_at, updated_at=row.updated_at,
+        revision=row.revision, type=row.type, created_at=row.created_at,
+        updated_at=row.updated_at,
     )  # fmt: skip
 
 
@@ -407,7 +411,7 @@ def _execution(
 ) -> WorkflowExecution:
     return WorkflowExecution(
         id=row.id, project=project, workflow=workflow, name=row.name, revision=row.revision,
-        status=row.status, input=row.input, output=row.output, error=row.error,
+        type=row.type, status=row.status, input=row.input, output=row.output, error=row.error,
         cause=row.cause, trigger=row.trigger, started_by=row.started_by,
         started_at=row.started_at, stopped_at=row.stopped_at, events=row.last_event,
     )  # fmt: skip

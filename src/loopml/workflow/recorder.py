@@ -23,11 +23,16 @@ class Recorder:
     A checkpoint after a Task, Parallel, Map or Wait state is written at once: running
     such a state again after a crash repeats work or side effects. One after a Pass or
     Choice state waits for the next write, since redoing those costs nothing and changes
-    nothing; a chain of them then costs one transaction, not one per state.
+    nothing; a chain of them then costs one transaction, not one per state. An EXPRESS
+    execution treats every checkpoint so: a crash may run a Task again.
     """
 
-    def __init__(self, db: Database, execution_id: str, flush_seconds: float, owner: str) -> None:
+    def __init__(
+        self, db: Database, execution_id: str, flush_seconds: float, owner: str,
+        express: bool = False,
+    ) -> None:  # fmt: skip
         self.db = db
+        self.express = express  # no checkpoint is written at once: all ride with events
         self.execution_id = execution_id
         self.flush_seconds = flush_seconds
         self.owner = owner
@@ -50,6 +55,7 @@ class Recorder:
     def checkpoint(self, state: str, data: Any, last_event: int, durable: bool = True) -> None:
         with self.lock:
             self.pending = (state, data, last_event)
+            durable = durable and not self.express
             if not durable and time.monotonic() - self.flushed < self.flush_seconds:
                 return
             # The state must not run again: its checkpoint is worth waiting a little for.

@@ -31,6 +31,7 @@ from loopml.workflow.states import Machine
 from loopml.workflow.tasks import DEFAULT_TASKS, TaskRegistry
 from loopml.workflow.triggers import TriggerPoller
 
+TYPES = ("STANDARD", "EXPRESS")
 log = logging.getLogger("loopml.workflow")
 
 ProjectDeploymentCall = Any  # (project, name, input, context) -> result
@@ -136,10 +137,14 @@ class WorkflowService:
         lists every problem."""
         return compile_definition(definition, known_task=self.tasks.__contains__)
 
-    def save(self, project: str, name: str, definition: Any) -> tuple[Workflow, bool]:
+    def save(
+        self, project: str, name: str, definition: Any, type: str = "STANDARD"
+    ) -> tuple[Workflow, bool]:
+        if type not in TYPES:
+            raise InvalidInput(f"a workflow's type is {' or '.join(TYPES)}", field="type")
         machine = self.validate(definition)
         with self.db.session() as session:
-            return store.save(session, project, name, machine.definition)
+            return store.save(session, project, name, machine.definition, type)
 
     def start(
         self,
@@ -164,7 +169,8 @@ class WorkflowService:
                 started_by=started_by, owner=self.owner,
             )  # fmt: skip
         if new:
-            self._launch(execution.id, project, machine, data, execution.name, None)
+            self._launch(execution.id, project, machine, data, execution.name, None,
+                         express=execution.type == "EXPRESS")  # fmt: skip
         return execution
 
     def stop(self, project: str, execution_id: str) -> WorkflowExecution:
@@ -206,13 +212,15 @@ class WorkflowService:
         data: Any,
         name: str,
         resume: Resume | None,
+        *,
+        express: bool = False,
     ) -> None:
         assert self._pool is not None
         abort, suspend = threading.Event(), threading.Event()
         with self._lock:
             future: Future[None] = self._pool.submit(
                 self._execute, execution_id, project, machine, data, name, resume, abort,
-                suspend,
+                suspend, express,
             )  # fmt: skip
             self._running[execution_id] = (abort, suspend, future)
         future.add_done_callback(lambda _: self._forget(execution_id))
@@ -231,8 +239,9 @@ class WorkflowService:
         resume: Resume | None,
         abort: threading.Event,
         suspend: threading.Event,
+        express: bool = False,
     ) -> None:
-        recorder = Recorder(self.db, execution_id, self.flush_seconds, self.owner)
+        recorder = Recorder(self.db, execution_id, self.flush_seconds, self.owner, express)
         deployments: DeploymentCall | None = None
         if self.deployments is not None:
             call = self.deployments
@@ -340,7 +349,8 @@ class WorkflowService:
         log.info(
             "resuming workflow execution %s at %s", execution_id, point["state"] or "the start"
         )
-        self._launch(execution_id, project, machine, point["input"], point["name"], resume)
+        self._launch(execution_id, project, machine, point["input"], point["name"], resume,
+                     express=point["type"] == "EXPRESS")  # fmt: skip
 
     def _end(self, execution_id: str, status: str, error: str, cause: str) -> None:
         with self.db.session() as session:

@@ -3,7 +3,7 @@ the executions' histories."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +24,15 @@ class DefinitionBody(BaseModel):
 
     definition: dict[str, Any] | str = Field(
         description="Amazon States Language: an object, or JSON or YAML text."
+    )
+
+
+class SaveBody(DefinitionBody):
+    type: Literal["STANDARD", "EXPRESS"] = Field(
+        default="STANDARD",
+        description="STANDARD: a durable checkpoint after each Task (never run twice); "
+        "EXPRESS: checkpoints written with the events, about once a second (faster; after "
+        "a crash a Task may run again).",
     )
 
 
@@ -70,12 +79,13 @@ def validate(
 def save(
     project: str,
     name: str,
-    body: DefinitionBody,
+    body: SaveBody,
     response: Response,
     service: WorkflowService = Depends(_service),
 ) -> Workflow:
-    """Create the workflow or replace its definition (running executions keep theirs)."""
-    workflow, created = service.save(project, name, load_definition(body.definition))
+    """Create the workflow or replace its definition or type (running executions keep
+    theirs)."""
+    workflow, created = service.save(project, name, load_definition(body.definition), body.type)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return workflow
 
