@@ -131,6 +131,20 @@ def test_put_creates_then_replaces_the_definition(flows: httpx.Client) -> None:
     assert (r.status_code, r.json()["revision"]) == (200, 2)
 
 
+def test_an_express_workflow_keeps_its_type_and_runs_like_a_standard_one(
+    flows: httpx.Client,
+) -> None:
+    r = flows.put(f"{BASE}/quick", json={"definition": ADD, "type": "EXPRESS"})
+    assert r.status_code == 201 and r.json()["type"] == "EXPRESS", r.text
+    done = finished(flows, "quick", start(flows, "quick", {"a": 4, "b": 9, "who": "ann"})["id"])
+    assert (done["status"], done["type"]) == ("SUCCEEDED", "EXPRESS")
+    assert done["output"] == {"sum": 13, "who": "ann", "size": "big"}
+    r = flows.put(f"{BASE}/quick", json={"definition": ADD})  # the type is part of the save
+    assert (r.json()["type"], r.json()["revision"]) == ("STANDARD", 2)
+    bad = flows.put(f"{BASE}/quick", json={"definition": ADD, "type": "FAST"})
+    assert_problem(bad, 422, field="body.type")
+
+
 def test_json_and_yaml_text_are_definitions_too(flows: httpx.Client) -> None:
     yaml_text = textwrap.dedent(
         """
