@@ -15,7 +15,8 @@ def over_time(report: dict[str, Any]) -> str:
     points = report.get("over_time") or []
     if not points:
         return ""
-    times = [datetime.fromisoformat(p["start"]) for p in points]
+    # Each hour is drawn at its middle, its bar across the hour.
+    times = [datetime.fromisoformat(p["start"]) + timedelta(minutes=30) for p in points]
     threshold = (report.get("service") or {}).get("confidence_threshold")
     parts = [
         _traffic(times, points),
@@ -43,7 +44,7 @@ def _dates(ax: Any, times: list[datetime]) -> None:
 
 def _traffic(times: list[datetime], points: list[dict[str, Any]]) -> str:
     def draw(ax: Any) -> None:
-        ax.bar(times, [p["requests"] for p in points], width=1 / 30, color="#5b8def")
+        ax.bar(times, [p["requests"] for p in points], width=0.9 / 24, color="#5b8def")
         ax.set_ylabel("predictions per hour")
         other = ax.twinx()
         other.plot(times, [p["abstain_rate"] for p in points], color="#b00020", marker=".")
@@ -109,7 +110,7 @@ def _quality(performance: dict[str, Any]) -> str:
     if not points:
         return ""
     name = "mae" if "mae" in points[0] else "accuracy"
-    times = [datetime.fromisoformat(p["start"]) for p in points]
+    times = [datetime.fromisoformat(p["start"]) + timedelta(minutes=30) for p in points]
     expected = (performance.get("expected") or {}).get(name)
 
     def draw(ax: Any) -> None:
