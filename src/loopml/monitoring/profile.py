@@ -209,8 +209,16 @@ def _numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, int]:
         seconds = pc.cast(pc.cast(column, pa.timestamp("us"), safe=False), pa.int64())
         return np.asarray(seconds.to_numpy(zero_copy_only=False), dtype=float) / 1e6, 0
     text = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-    return values, int(np.count_nonzero(np.isnan(values) & text.notna().to_numpy()))
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, copy=True)
+    failed = np.isnan(values) & text.notna().to_numpy()
+    if failed.any():
+        # Times arrive as ISO 8601 text in JSON: as seconds, like a reference's times.
+        when = pd.to_datetime(text[failed], errors="coerce", utc=True, format="ISO8601")
+        known = when.notna().to_numpy()
+        stamps = when[known].to_numpy(dtype="datetime64[us]").astype(np.int64)
+        values[np.flatnonzero(failed)[known]] = stamps / 1e6
+        failed[np.flatnonzero(failed)[known]] = False
+    return values, int(np.count_nonzero(failed))
 
 
 def _reference_sketch(column: pa.ChunkedArray) -> Sketch:
