@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Check = Literal[
     "dataset_drift",  # the share of drifted columns reached drift_share
@@ -140,23 +148,15 @@ class AlertSettings(BaseModel):
     drift_thresholds: dict[str, float] = Field(default_factory=dict)
     drift_share: float = Field(default=0.5, gt=0, le=1)
 
-    @field_validator("rules")
+    @field_validator("rules", "notifiers")
     @classmethod
-    def _unique_rules(cls, rules: list[AlertRule]) -> list[AlertRule]:
-        names = [r.name for r in rules]
+    def _unique_names(cls, items: list[Any], info: ValidationInfo) -> list[Any]:
+        names = [item.name for item in items]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ValueError(f"rule names must be unique; repeated: {', '.join(repeated)}")
-        return rules
-
-    @field_validator("notifiers")
-    @classmethod
-    def _unique_notifiers(cls, notifiers: list[Any]) -> list[Any]:
-        names = [n.name for n in notifiers]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"notifier names must be unique; repeated: {', '.join(repeated)}")
-        return notifiers
+            what = "rule" if info.field_name == "rules" else "notifier"
+            raise ValueError(f"{what} names must be unique; repeated: {', '.join(repeated)}")
+        return items
 
     def shown(self) -> dict[str, Any]:
         """As others may see it: secrets replaced by ``"***"``."""

@@ -268,6 +268,19 @@ def list_jobs(
     return [_entity(session, r) for r in session.scalars(query)]
 
 
+def list_deployment_jobs(
+    session: Session, project: str, kind: str, deployment: str, limit: int = 100
+) -> list[Job]:
+    """A deployment's jobs of ``kind`` (batch predictions, monitoring runs), newest first."""
+    fetch = limit
+    while True:  # other deployments' jobs are filtered out: fetch until enough
+        found = list_jobs(session, project=project, kind=kind, limit=fetch)
+        mine = [j for j in found if j.params.get("deployment") == deployment]
+        if len(mine) >= limit or len(found) < fetch:
+            return mine[:limit]
+        fetch *= 4
+
+
 def logs(session: Session, job_id: str, after: int = 0) -> list[JobLogLine]:
     _row(session, job_id)
     rows = session.scalars(

@@ -99,15 +99,9 @@ def list_runs(
     home: Home = Depends(auth.get_home),
 ) -> list[Job]:
     """This deployment's monitoring runs, newest first."""
-    fetch = limit
     with home.db.session() as s:
         deployments.get_deployment(s, project, name)
-        while True:  # other deployments' runs are filtered out: fetch until enough
-            found = jobs.list_jobs(s, project=project, kind=KIND, limit=fetch)
-            mine = [j for j in found if j.params.get("deployment") == name]
-            if len(mine) >= limit or len(found) < fetch:
-                return mine[:limit]
-            fetch *= 4
+        return jobs.list_deployment_jobs(s, project, KIND, name, limit)
 
 
 def _report_key(home: Home, project: str, name: str, run_id: str, suffix: str) -> str:
