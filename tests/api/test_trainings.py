@@ -90,7 +90,9 @@ def test_training_summary_names_its_artifacts(finished: dict[str, Any]) -> None:
     assert finished["progress"] == 1.0
     assert result["task"] == "multiclass"
     assert result["metric"] == "log_loss"
-    assert set(result["artifacts"]) == {"model", "report", "report_html", "leaderboard", "trials"}
+    assert set(result["artifacts"]) == {
+        "model", "report", "report_html", "leaderboard", "trials", "reference_profile",
+    }  # fmt: skip
     assert result["leaderboard"][0]["model"] == "ensemble"
 
 

@@ -108,7 +108,7 @@ def drift(
     else:
         _print(report)
         if html is not None:
-            console.print(f"HTML report: {escape(str(html))}")
+            console.print(f"HTML report: {escape(str(html))}", soft_wrap=True)
     if fail_on_drift and report["drift"]["dataset_drifted"]:
         raise typer.Exit(3)
 
@@ -232,7 +232,7 @@ def _show(
     _print(found)
     console.print(escape(found["service"]["message"]))
     if html is not None:
-        console.print(f"HTML report: {escape(str(html))}")
+        console.print(f"HTML report: {escape(str(html))}", soft_wrap=True)
 
 
 @monitor_app.command("schedule")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,12 @@ from rich.table import Table
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _width() -> int:
+    # Read at each print (COLUMNS first, then the terminal): the console's own width was
+    # fixed when it was made, before a wrapper such as a test runner set COLUMNS.
+    return shutil.get_terminal_size().columns
 
 
 def to_plain(value: Any) -> Any:
@@ -35,6 +42,7 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
         t.add_column(col, overflow="fold")
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
+    console.width = _width()
     console.print(t)
 
 
@@ -44,4 +52,5 @@ def fields(title: str, values: dict[str, Any]) -> None:
     t.add_column("value")
     for k, v in values.items():
         t.add_row(k, "" if v is None else str(v))
+    console.width = _width()
     console.print(t)

@@ -28,6 +28,7 @@ from loopml.monitoring.sketch import (
 )
 
 FORMAT = 1
+PARALLEL_ROWS = 100_000  # below this, starting threads costs more than they save
 
 
 @dataclass
@@ -147,9 +148,11 @@ def profile(
             jobs[name] = partial(_window_sketch, column, reference.columns[name])
         elif name not in reference.ignored:
             out.extra.append(name)
-    # Sorting and counting release the GIL: columns are sketched side by side.
-    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1) or 1) as pool:
-        sketches = list(pool.map(lambda job: job(), jobs.values()))
+    if table.num_rows < PARALLEL_ROWS or len(jobs) < 2:
+        sketches = [job() for job in jobs.values()]
+    else:  # sorting and counting release the GIL: big columns are sketched side by side
+        with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+            sketches = list(pool.map(lambda job: job(), jobs.values()))
     out.columns = dict(zip(jobs, sketches, strict=True))
     if outputs is not None:
         answers = profile(outputs, None if reference is None else _as_columns(reference.outputs))

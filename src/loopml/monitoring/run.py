@@ -79,13 +79,15 @@ def monitor(
         raise InvalidInput("the window ends before it starts", field="window")
     options = (options or DriftOptions()).check()
     reference = load_reference(blobs, model)
-    found = traffic_by_hour(
+    total = Traffic(Profile())
+    points = []
+    hours_seen = traffic_by_hour(
         blobs, deployment.project, deployment.name, model.number, reference, start, end,
         now=now, progress=progress,
     )  # fmt: skip
-    total = Traffic(Profile())
-    for hour in found:
+    for hour in hours_seen:  # one hour in memory at a time, and the running total
         total = total.merge(hour.traffic)
+        points.append(_hour(hour, reference, options))
     title = f"{deployment.project}/{deployment.name}: model v{model.number}"
     if total.requests:
         report = drift_report(
@@ -109,7 +111,7 @@ def monitor(
         model_version=model.number,
         window={"start": start.isoformat(), "end": end.isoformat()},
         service=service(total, model, deployment),
-        over_time=[_hour(h, reference, options) for h in found],
+        over_time=points,
         performance=quality,
     )
     report["summary"].insert(1, report["service"]["message"])

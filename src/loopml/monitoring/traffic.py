@@ -8,7 +8,6 @@ and memory does not grow with the traffic.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from loopml.monitoring.profile import Profile, as_table, profile
@@ -31,6 +31,7 @@ SETTLED = timedelta(minutes=2)  # after this, no record of an hour is still bein
 LATENCY_EDGES = np.logspace(-2, 5, 141)  # 0.01 ms to 100 s, 20 bins a decade
 _CACHE = "monitoring/hours"
 _CACHE_FORMAT = 2
+BATCH_BYTES = 16 * 2**20  # segments parsed together, at most about this much at once
 
 
 def latency_sketch() -> NumericSketch:
@@ -103,14 +104,14 @@ def traffic_by_hour(
     *,
     now: datetime | None = None,
     progress: Callable[[float], None] | None = None,
-) -> list[Hour]:
-    """Each hour of ``[start, end)`` that has traffic of ``model_version``, profiled.
+) -> Iterator[Hour]:
+    """Each hour of ``[start, end)`` that has traffic of ``model_version``, profiled, one
+    at a time (a caller that keeps only totals keeps memory flat however long the window).
 
     Records of other model versions (a canary, a shadow, an earlier production model)
     are left out: they answer to another reference.
     """
     now = now or datetime.now(timezone.utc)
-    out = []
     every = list(hours(start, end))
     for done, at in enumerate(every):
         if progress is not None:
@@ -123,7 +124,7 @@ def traffic_by_hour(
             if cached.get("format") == _CACHE_FORMAT:
                 traffic = Traffic.from_dict(cached)
                 if traffic.requests or traffic.rejected:
-                    out.append(Hour(at, traffic))
+                    yield Hour(at, traffic)
                 continue
         lo, hi = max(start, at), min(end, at + HOUR)
         traffic = _profile_hour(blobs, segment_folder(project, deployment, at), model_version,
@@ -132,8 +133,7 @@ def traffic_by_hour(
         if whole and settled:
             blobs.put(key, json.dumps(traffic.to_dict()).encode())
         if traffic.requests or traffic.rejected:
-            out.append(Hour(at, traffic))
-    return out
+            yield Hour(at, traffic)
 
 
 def _profile_hour(
@@ -145,8 +145,8 @@ def _profile_hour(
     end: datetime,
 ) -> Traffic:
     total = Traffic(Profile())
-    for info in blobs.list(folder):
-        rows = read_segment(blobs.get(info.key))
+    for data in _batches(blobs, folder):
+        rows = read_segment(data)
         if rows is None:
             continue
         inputs, meta = rows
@@ -155,6 +155,22 @@ def _profile_hour(
             continue
         total = total.merge(_traffic(inputs.filter(pa.array(keep)), meta[keep], reference))
     return total
+
+
+def _batches(blobs: BlobStore, folder: str) -> Iterator[bytes]:
+    """An hour's segments, joined into batches of about ``BATCH_BYTES``: a writer that
+    flushes every second leaves thousands of small segments, each costing a parse."""
+    parts: list[bytes] = []
+    size = 0
+    for info in blobs.list(folder):
+        data = blobs.get(info.key)
+        parts.append(data if data.endswith(b"\n") else data + b"\n")
+        size += len(data)
+        if size >= BATCH_BYTES:
+            yield b"".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield b"".join(parts)
 
 
 def _traffic(inputs: pa.Table, meta: pd.DataFrame, reference: Profile) -> Traffic:
@@ -178,35 +194,54 @@ def read_segment(data: bytes) -> tuple[pa.Table, pd.DataFrame] | None:
     Arrow's JSON reader parses the records, and then the input and answer documents
     they hold as text, so a segment costs no Python loop per record.
     """
-    if not data.strip():
+    if not data or data.isspace():
         return None
     records = _json_rows(data)
     capture = records.column("captureData").combine_chunks()
     mine = records.column("loopml").combine_chunks()
     sent = capture.field("endpointInput").field("data")
-    answered = _json_rows("\n".join(capture.field("endpointOutput").field("data").to_pylist()))
+    answered = _json_rows(_lines(capture.field("endpointOutput").field("data")))
     times = records.column("eventMetadata").combine_chunks().field("inferenceTime")
     meta = pd.DataFrame(
         {
             "model_version": mine.field("model_version").to_numpy(zero_copy_only=False),
-            "at": pd.to_datetime(times.to_pylist(), utc=True, format="ISO8601"),
+            "at": _times(times),
             "latency_ms": mine.field("latency_ms").to_numpy(zero_copy_only=False),
             "abstained": _field(mine, "abstained", False),
         }
     )
     meta[PREDICTION] = _predictions(answered)
     meta[CONFIDENCE] = _column(answered, "confidence")
-    return _json_rows("\n".join(sent.to_pylist())), meta
+    return _json_rows(_lines(sent)), meta
 
 
-def _json_rows(text: str | bytes) -> pa.Table:
+def _lines(texts: pa.Array) -> pa.Buffer:
+    """JSON documents held as text, as JSON lines, without a Python string per record:
+    each gets a newline, and the array's character buffer is the lines, in order."""
+    lined = pc.binary_join_element_wise(texts, pa.scalar(""), "\n")
+    wide = pa.types.is_large_string(lined.type) or pa.types.is_large_binary(lined.type)
+    offsets = np.frombuffer(lined.buffers()[1], dtype=np.int64 if wide else np.int32)
+    offsets = offsets[lined.offset : lined.offset + len(lined) + 1]
+    return lined.buffers()[2][int(offsets[0]) : int(offsets[-1])]
+
+
+def _times(values: pa.Array) -> pd.DatetimeIndex:
+    """Capture times (ISO 8601 text, or times Arrow's reader already parsed) in UTC."""
+    if not pa.types.is_timestamp(values.type):
+        values = pc.cast(values, pa.timestamp("us", tz="UTC"))
+    elif values.type.tz is None:
+        values = pc.assume_timezone(values, "UTC")
+    return pd.DatetimeIndex(values.to_pandas())
+
+
+def _json_rows(raw: bytes | pa.Buffer) -> pa.Table:
     """JSON lines as a table: Arrow's reader when the lines agree on types, pandas (as
     text where a column mixes types) when they do not."""
-    raw = text.encode() if isinstance(text, str) else text
     try:
-        return pj.read_json(io.BytesIO(raw))
+        return pj.read_json(pa.BufferReader(raw))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        rows = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+        text = raw.to_pybytes() if isinstance(raw, pa.Buffer) else raw
+        rows = [json.loads(line) for line in text.decode().splitlines() if line.strip()]
         return as_table(pd.DataFrame(rows))
 
 
