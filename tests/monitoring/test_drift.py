@@ -307,7 +307,8 @@ def test_missing_and_extra_columns_show_in_quality_findings() -> None:
     cur = profile(current, ref)
     assert sorted(cur.extra) == ["channel", "promo"]
     report = drift_report(ref, cur)
-    assert "steady" not in {c["column"] for c in report["drift"]["columns"]}
+    steady = next(c for c in report["drift"]["columns"] if c["column"] == "steady")
+    assert steady["test"] is None and "not tested" in steady["message"]
     checks = {f["check"]: f for f in report["quality"]}
     assert checks["missing_column"]["column"] == "steady"
     assert "`steady` is missing" in checks["missing_column"]["message"]

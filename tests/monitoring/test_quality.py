@@ -149,7 +149,7 @@ def test_missing_and_extra_columns_are_found_most_severe_first() -> None:
     checks = by_check(found)
     (gone,) = checks["missing_column"]
     assert (gone.column, gone.severity) == ("spend", "error")
-    assert gone.message == "`spend` is missing: the reference has it, this window does not"
+    assert gone.message == "`spend` is missing: the reference has it, no row of this window does"
     (extra,) = checks["extra_columns"]
     assert extra.severity == "info" and extra.value == 2
     assert extra.message.endswith("were ignored: coupon, score")
@@ -170,5 +170,5 @@ def test_findings_are_plain_dicts() -> None:
         "severity": "error",
         "value": 1.0,
         "reference": None,
-        "message": "`plan` is missing: the reference has it, this window does not",
+        "message": "`plan` is missing: the reference has it, no row of this window does",
     }

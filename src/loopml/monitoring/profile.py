@@ -6,6 +6,7 @@ made against it, so windows of any length are merges of small per-segment profil
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,8 @@ from loopml.monitoring.sketch import (
 )
 
 FORMAT = 1
+# What serving takes as a missing number: blank text, and text Python reads as NaN.
+_BLANK = frozenset({"", "nan", "+nan", "-nan"})
 PARALLEL_ROWS = 100_000  # below this, starting threads costs more than they save
 
 
@@ -132,10 +135,14 @@ def profile(
     """
     table = as_table(frame)
     names = list(columns) if columns is not None else table.column_names
+    if reference is not None and columns is None:  # and what the rows lack: missing
+        names += [name for name in reference.columns if name not in table.column_names]
     out = Profile(rows=table.num_rows)
     jobs: dict[str, Callable[[], Sketch]] = {}
     for name in names:
         if name not in table.column_names:
+            if reference is not None and name in reference.columns:
+                out.columns[name] = _absent(reference.columns[name], table.num_rows)
             continue
         column = table.column(name)
         if reference is None:
@@ -153,11 +160,18 @@ def profile(
     else:  # sorting and counting release the GIL: big columns are sketched side by side
         with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
             sketches = list(pool.map(lambda job: job(), jobs.values()))
-    out.columns = dict(zip(jobs, sketches, strict=True))
+    out.columns.update(zip(jobs, sketches, strict=True))
     if outputs is not None:
         answers = profile(outputs, None if reference is None else _as_columns(reference.outputs))
         out.outputs = answers.columns
     return out
+
+
+def _absent(reference: Sketch, rows: int) -> Sketch:
+    """A column the rows lack: every row missing it (so that merged windows count it)."""
+    sketch = type(reference).empty_like(reference)  # type: ignore[arg-type]
+    sketch.missing = rows
+    return sketch
 
 
 def _as_columns(outputs: dict[str, Sketch]) -> Profile:
@@ -213,7 +227,9 @@ def _numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, int]:
         return np.asarray(seconds.to_numpy(zero_copy_only=False), dtype=float) / 1e6, 0
     text = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
     values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, copy=True)
-    failed = np.isnan(values) & text.notna().to_numpy()
+    # Blank text and "NaN" are missing values (as serving takes them), not wrong types.
+    blank = text.map(lambda v: isinstance(v, str) and v.lower() in _BLANK).to_numpy(bool)
+    failed = np.isnan(values) & text.notna().to_numpy() & ~blank
     if failed.any():
         # Times arrive as ISO 8601 text in JSON: as seconds, like a reference's times.
         when = pd.to_datetime(text[failed], errors="coerce", utc=True, format="ISO8601")
@@ -254,6 +270,10 @@ def _value_counts(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, int]:
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     kind = column.type
+    if pa.types.is_nested(kind):  # a list or an object where the reference had text
+        texts = [None if v is None else json.dumps(v, sort_keys=True, default=str)
+                 for v in column.to_pylist()]  # fmt: skip
+        return pa.chunked_array([pa.array(texts, pa.string())])
     if pa.types.is_dictionary(kind):
         column = pc.cast(column, kind.value_type)
         kind = column.type

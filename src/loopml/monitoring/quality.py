@@ -52,7 +52,8 @@ def quality(
     found: list[QualityFinding] = []
     for name, ref in reference.columns.items():
         cur = current.columns.get(name)
-        if cur is None:
+        absent = cur is not None and cur.rows and cur.missing == cur.rows and ref.present
+        if cur is None or absent:
             found.append(
                 QualityFinding(
                     "missing_column",
@@ -60,7 +61,7 @@ def quality(
                     "error",
                     1.0,
                     None,
-                    f"`{name}` is missing: the reference has it, this window does not",
+                    f"`{name}` is missing: the reference has it, no row of this window does",
                 )
             )
             continue
