@@ -83,7 +83,7 @@ def monitor(
     points = []
     hours_seen = traffic_by_hour(
         blobs, deployment.project, deployment.name, model.number, reference, start, end,
-        now=now, progress=progress,
+        now=now, progress=progress, cache_as=model.id,
     )  # fmt: skip
     for hour in hours_seen:  # one hour in memory at a time, and the running total
         total = total.merge(hour.traffic)

@@ -8,6 +8,7 @@ and memory does not grow with the traffic.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -104,6 +105,7 @@ def traffic_by_hour(
     *,
     now: datetime | None = None,
     progress: Callable[[float], None] | None = None,
+    cache_as: str | None = None,
 ) -> Iterator[Hour]:
     """Each hour of ``[start, end)`` that has traffic of ``model_version``, profiled, one
     at a time (a caller that keeps only totals keeps memory flat however long the window).
@@ -118,10 +120,14 @@ def traffic_by_hour(
             progress(done / len(every))
         whole = start <= at and at + HOUR <= end
         settled = at + HOUR + SETTLED <= now
-        key = f"{_CACHE}/{project}/{deployment}/v{model_version}/{at:%Y/%m/%d/%H}.json"
-        if whole and settled and blobs.exists(key):
+        tag = cache_as or f"v{model_version}"
+        key = f"{_CACHE}/{project}/{deployment}/{tag}/{at:%Y/%m/%d/%H}.json"
+        listing = _listing(blobs, project, deployment, at) if whole and settled else None
+        if listing is not None and blobs.exists(key):
             cached = json.loads(blobs.get(key))
-            if cached.get("format") == _CACHE_FORMAT:
+            # Kept only while the hour's files are the ones it was made from: a segment
+            # flushed late (a slow writer, a store outage) makes the hour read again.
+            if cached.get("format") == _CACHE_FORMAT and cached.get("files") == listing:
                 traffic = Traffic.from_dict(cached)
                 if traffic.requests or traffic.rejected:
                     yield Hour(at, traffic)
@@ -130,10 +136,20 @@ def traffic_by_hour(
         traffic = _profile_hour(blobs, segment_folder(project, deployment, at), model_version,
                                 reference, lo, hi)  # fmt: skip
         traffic.rejected = rejections(blobs, rejection_folder(project, deployment, at), lo, hi)
-        if whole and settled:
-            blobs.put(key, json.dumps(traffic.to_dict()).encode())
+        if listing is not None:
+            blobs.put(key, json.dumps({**traffic.to_dict(), "files": listing}).encode())
         if traffic.requests or traffic.rejected:
             yield Hour(at, traffic)
+
+
+def _listing(blobs: BlobStore, project: str, deployment: str, at: datetime) -> str:
+    """A digest of the names and sizes of an hour's capture and rejection files."""
+    folders = segment_folder(project, deployment, at), rejection_folder(project, deployment, at)
+    digest = hashlib.sha256()
+    for folder in folders:
+        for info in blobs.list(folder):
+            digest.update(f"{info.key}\x1f{info.size}\n".encode())
+    return digest.hexdigest()
 
 
 def _profile_hour(

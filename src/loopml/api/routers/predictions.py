@@ -180,7 +180,10 @@ async def predict(project: str, name: str, request: Request) -> Response:
 
 
 def _rejected(writer: CaptureWriter, deployment: Deployment, exc: Exception, rows: int) -> None:
-    """Count a refused (422) or failed (500) request for monitoring."""
+    """Count a refused (422) or failed (500) request for monitoring, sampled as its
+    answers would have been captured (so the share of rows refused stays true)."""
+    if random.random() * 100 >= deployment.capture_percent:
+        return
     refused = isinstance(exc, LoopmlError)
     writer.reject(
         deployment.project, deployment.name, datetime.now(timezone.utc),
