@@ -63,3 +63,22 @@ def test_an_hour_still_running_is_not_kept(tmp_path: Path) -> None:
                                       HOUR_START + timedelta(hours=1), now=now)  # fmt: skip
     assert hour.traffic.requests == 5
     assert list(blobs.list("monitoring/hours")) == []
+
+
+def test_an_abstained_answer_counts_as_the_model_s_own_choice(tmp_path: Path) -> None:
+    blobs = BlobStore(f"file://{tmp_path}")
+    writer = CaptureWriter(blobs, flush_seconds=3600)
+    at = HOUR_START + timedelta(minutes=1)
+    for i, (label, abstained, chances) in enumerate([
+        ("yes", False, {"no": 0.1, "yes": 0.9}),
+        ("unknown", True, {"no": 0.55, "yes": 0.45}),  # the fallback label, not the model's
+    ]):  # fmt: skip
+        answer = {"prediction_id": f"{i:026x}", "label": label, "confidence": 0.9,
+                  "probabilities": chances, "abstained": abstained, "model_version": 1}  # fmt: skip
+        writer.put("shop", "live", at, {"x": 1.0}, answer, 1.0)
+    writer.close()
+    (segment,) = blobs.list("captures")
+    read = traffic.read_segment(blobs.get(segment.key))
+    assert read is not None
+    assert read[1]["prediction"].tolist() == ["yes", "no"]
+    assert read[1]["abstained"].tolist() == [False, True]

@@ -18,6 +18,7 @@ from loopml.monitoring.run import monitor, parse_window
 from loopml.store import alerts, deployments, registry
 
 PREFIX = "monitoring/reports"
+CURRENT = timedelta(hours=1)  # a window ending this close to now speaks for the present
 
 
 def _moment(text: str, name: str) -> datetime:
@@ -76,9 +77,18 @@ def run_monitoring(
     ctx.blobs.put(f"{key}.html", render(report).encode())
     for line in report["summary"]:
         ctx.log(line)
-    raised = {}
+    raised: dict[str, int] = {}
     refused = report["service"]["rejected"]["requests"]
-    if model.number == served.model.number and (report["service"]["requests"] or refused):
+    # Alerts are about now, by the project's rules: a look at last month, or with drift
+    # options of the run's own, reports but neither raises nor resolves.
+    current = finish >= datetime.now(timezone.utc) - CURRENT
+    own = method is None and not thresholds and drift_share is None
+    if (
+        model.number == served.model.number
+        and current
+        and own
+        and (report["service"]["requests"] or refused)
+    ):
         raised = _alert(ctx, project, deployment, report, settings)
     drift = report["drift"]
     return {

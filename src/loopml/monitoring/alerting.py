@@ -60,7 +60,14 @@ def judged(report: dict[str, Any]) -> frozenset[str]:
     (an alert about drift is neither confirmed nor resolved by an empty window)."""
     service = report.get("service", {})
     if service.get("requests"):
-        return frozenset(get_args(Check))
+        checks = frozenset(get_args(Check))
+        quality = report.get("performance") or {}
+        estimable = quality.get("estimated_accuracy") is not None and "accuracy" in (
+            quality.get("expected") or {}
+        )
+        if not quality.get("enough_labels") and not estimable:
+            checks -= {"quality_drop"}  # too few labels to say either way
+        return checks
     if (service.get("rejected") or {}).get("requests"):
         return frozenset({"rejected_rows"})
     return frozenset()
@@ -135,7 +142,7 @@ def _quality_drop(rule: AlertRule, perf: dict[str, Any]) -> list[Firing]:
     limit = rule.threshold or 0.0
     enough = perf.get("enough_labels", False)
     if "mae" in expected:
-        if not enough or "mae" not in metrics:
+        if not enough or (metrics.get("mae") or {}).get("value") is None:
             return []
         value, most = metrics["mae"]["value"], expected["mae"] * (1 + limit)
         if value <= most:

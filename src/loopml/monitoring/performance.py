@@ -91,7 +91,7 @@ def performance(
         "labelled": len(rows),
         "expected": expected,
         "estimated_accuracy": estimated_accuracy,
-        "enough_labels": len(rows) >= MIN_LABELS,
+        "enough_labels": _usable(rows, task) >= MIN_LABELS,
     }
     if not rows:
         out["metrics"] = {}
@@ -166,6 +166,11 @@ def _point(part: list[tuple[datetime, dict[str, Any], str]], task: str) -> dict[
     return {"accuracy": float(np.mean([str(r[1].get("label")) == r[2] for r in answered]))}
 
 
+def _usable(rows: list[tuple[datetime, dict[str, Any], str]], task: str) -> int:
+    """Labels that can score the model: for regression, those that are numbers."""
+    return len(_numbers(rows)[0]) if task == "regression" else len(rows)
+
+
 def _numbers(rows: list[tuple[datetime, dict[str, Any], str]]) -> tuple[np.ndarray, np.ndarray]:
     pairs = []
     for _, answer, label in rows:
@@ -187,7 +192,9 @@ def _wilson(successes: float, n: int) -> dict[str, float]:
 
 def _with_interval(values: np.ndarray, statistic: Any, rng: np.random.Generator) -> dict[str, Any]:
     """The statistic and a percentile-bootstrap 95% interval."""
-    value = float(statistic(values))
+    value = float(statistic(values)) if len(values) else float("nan")
+    if not math.isfinite(value):
+        return {"value": None, "ci_low": None, "ci_high": None}
     if len(values) < 2:
         return {"value": value, "ci_low": None, "ci_high": None}
     draws = [statistic(values[rng.integers(0, len(values), len(values))])

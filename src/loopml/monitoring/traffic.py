@@ -274,17 +274,23 @@ def _column(table: pa.Table, name: str) -> np.ndarray:
 
 
 def _predictions(answers: pa.Table) -> list[Any]:
-    """The value, or the label as text; none where the answer abstained (its label is the
-    fallback, not a prediction of the model's)."""
+    """The value, or the label as text. An abstained answer carries the fallback label:
+    the model's own choice is read from its probabilities instead, as the reference's
+    out-of-fold labels were chosen (abstaining is the deployment's, not the model's)."""
     if "value" in answers.column_names:
         return answers.column("value").to_pylist()
     labels = answers.column("label").to_pylist() if "label" in answers.column_names else []
-    abstained = (
-        answers.column("abstained").to_pylist()
-        if "abstained" in answers.column_names
-        else [False] * len(labels)
-    )
-    return [None if a or v is None else str(v) for v, a in zip(labels, abstained, strict=True)]
+    if "abstained" not in answers.column_names:
+        return [None if v is None else str(v) for v in labels]
+    abstained = answers.column("abstained").to_pylist()
+    chances = answers.column("probabilities") if "probabilities" in answers.column_names else None
+    out = []
+    for i, (label, held) in enumerate(zip(labels, abstained, strict=True)):
+        if held:
+            shares = chances[i].as_py() if chances is not None else None
+            label = max(shares, key=lambda k: shares[k]) if shares else None
+        out.append(None if label is None else str(label))
+    return out
 
 
 def rejections(blobs: BlobStore, folder: str, start: datetime, end: datetime) -> dict[str, Any]:

@@ -5,7 +5,7 @@ as an HTML page with plots."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -54,6 +54,13 @@ class MonitoringRequest(BaseModel):
             parse_window(value)
         except InvalidInput as exc:
             raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)  # a time without a zone is UTC
         return value
 
     @model_validator(mode="after")
