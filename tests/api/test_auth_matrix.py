@@ -210,7 +210,7 @@ POLICY: dict[str, str] = {
     "GET /api/v1/projects/{project}/alerts/{alert_id}": "viewer",
     "POST /api/v1/projects/{project}/alerts/{alert_id}/acknowledge": "maintainer",
     "POST /api/v1/projects/{project}/alerts/{alert_id}/resolve": "maintainer",
-    "GET /api/v1/projects/{project}/alert-settings": "viewer",
+    "GET /api/v1/projects/{project}/alert-settings": "maintainer",
     "GET /api/v1/projects/{project}/models/{number}/baseline": "viewer",
     "GET /api/v1/projects/{project}/models/{number}/baseline/statistics.json": "viewer",
     "GET /api/v1/projects/{project}/models/{number}/baseline/constraints.json": "viewer",

@@ -44,8 +44,11 @@ class Received:
         return json.loads(self.body)
 
     def signed_with(self, secret: str) -> bool:
-        """The signature header is HMAC-SHA256 of the raw body under ``secret``."""
-        expected = "sha256=" + hmac.new(secret.encode(), self.body, hashlib.sha256).hexdigest()
+        """The signature header is HMAC-SHA256 of ``<timestamp>.<raw body>`` under
+        ``secret``, the timestamp being the one sent beside it."""
+        stamp = self.headers.get("x-loopml-timestamp", "").encode()
+        signed = stamp + b"." + self.body
+        expected = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
         return hmac.compare_digest(self.headers.get("x-loopml-signature", ""), expected)
 
 
@@ -225,9 +228,10 @@ def test_webhook_without_a_secret_sends_no_signature(
 
 def test_sign_is_hmac_sha256_of_the_exact_body() -> None:
     body = b'{"event": "opened"}'
-    digest = hmac.new(b"k" * 8, body, hashlib.sha256).hexdigest()
-    assert sign("k" * 8, body) == f"sha256={digest}"
-    assert sign("k" * 8, body + b" ") != sign("k" * 8, body)
+    digest = hmac.new(b"k" * 8, b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert sign("k" * 8, body, "1700000000") == f"sha256={digest}"
+    assert sign("k" * 8, body + b" ", "1700000000") != sign("k" * 8, body, "1700000000")
+    assert sign("k" * 8, body, "1700000001") != sign("k" * 8, body, "1700000000")
     assert SIGNATURE == "X-Loopml-Signature"
 
 

@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import smtplib
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from loopml.core.alerts import Alert, EmailNotifier, LogNotifier, WebhookNotifie
 log = logging.getLogger("loopml.alerts")
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 SIGNATURE = "X-Loopml-Signature"
+TIMESTAMP = "X-Loopml-Timestamp"
 FIRST_WAIT = 0.5  # seconds before the first retry; doubled each time
 
 
@@ -43,9 +45,11 @@ def payload(alert: Alert, event: str) -> dict[str, Any]:
     return {"event": event, "alert": alert.model_dump(mode="json", exclude={"notifications"})}
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header's value: HMAC-SHA256 of the exact body, hex."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, timestamp: str) -> str:
+    """The signature header's value: HMAC-SHA256, hex, of ``<timestamp>.<body>`` (the
+    exact bytes sent); the timestamp lets a receiver refuse an old request replayed."""
+    signed = timestamp.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 def deliver(
@@ -72,7 +76,7 @@ def deliver(
             send()
             return Delivery(notifier.name, notifier.kind, attempt, None)
         except (httpx.HTTPError, OSError, smtplib.SMTPException, _Refused) as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {_without_url(str(exc), notifier)}"
             if attempt < notifier.attempts:
                 sleep(FIRST_WAIT * 2 ** (attempt - 1))
     log.error("alert %s not delivered by %s: %s", alert.id, notifier.name, error)
@@ -87,10 +91,15 @@ def _post(notifier: WebhookNotifier, alert: Alert, event: str, timeout: float) -
     body = json.dumps(payload(alert, event), sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "loopml-alerts"}
     if notifier.secret:
-        headers[SIGNATURE] = sign(notifier.secret, body)
+        stamp = str(int(time.time()))
+        headers[TIMESTAMP] = stamp
+        headers[SIGNATURE] = sign(notifier.secret, body, stamp)
     response = httpx.post(str(notifier.url), content=body, headers=headers, timeout=timeout)
     if not response.is_success:
-        raise _Refused(f"HTTP {response.status_code} from {notifier.url}: {response.text[:200]}")
+        # The host only: a webhook's path or query is often its credential.
+        raise _Refused(
+            f"HTTP {response.status_code} from {notifier.url.host}: {response.text[:200]}"
+        )
 
 
 def _mail(notifier: EmailNotifier, alert: Alert, event: str, timeout: float) -> None:
@@ -109,7 +118,14 @@ def _mail(notifier: EmailNotifier, alert: Alert, event: str, timeout: float) -> 
     )
     with smtplib.SMTP(notifier.host, notifier.port, timeout=timeout) as smtp:
         if notifier.starttls:
-            smtp.starttls()
+            smtp.starttls(context=ssl.create_default_context())  # the certificate is checked
         if notifier.username:
             smtp.login(notifier.username, notifier.password or "")
         smtp.send_message(message)
+
+
+def _without_url(text: str, notifier: WebhookNotifier | EmailNotifier) -> str:
+    """An error's text, the webhook's full address (which may hold a token) cut out."""
+    if isinstance(notifier, WebhookNotifier):
+        return text.replace(str(notifier.url), notifier.url.host or "the webhook")
+    return text

@@ -34,12 +34,16 @@ def set_settings(session: Session, project: str, settings: AlertSettings) -> Ale
     stored = {n["name"]: n for n in (row.alerting or {}).get("notifiers", [])}
     data = settings.model_dump(mode="json")
     for notifier in data["notifiers"]:
+        before = stored.get(notifier["name"], {})
+        # A kept secret goes only where it went: not to a new URL, host or user.
+        same = all(before.get(k) == notifier.get(k) for k in ("kind", "url", "host", "username"))
         for name in SECRET_FIELDS:
             if notifier.get(name) == "***":
-                kept = stored.get(notifier["name"], {}).get(name)
+                kept = before.get(name) if same else None
                 if kept is None:
                     raise InvalidInput(
-                        f"notifier {notifier['name']!r} has no stored {name} to keep; send it",
+                        f"notifier {notifier['name']!r} has no stored {name} for this "
+                        f"destination to keep; send it",
                         field=f"notifiers.{notifier['name']}.{name}",
                     )
                 notifier[name] = kept

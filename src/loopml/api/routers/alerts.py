@@ -76,9 +76,10 @@ def resolve(
         return alerts.resolve(s, project, alert_id, key.name, body.note)
 
 
-@router.get("/alert-settings", dependencies=[Depends(auth.viewer)])
+@router.get("/alert-settings", dependencies=[Depends(auth.maintainer)])
 def get_settings(project: str, home: Home = Depends(auth.get_home)) -> dict[str, Any]:
-    """Rules, notifiers (secrets as ``***``), cool-down and how drift is decided."""
+    """Rules, notifiers (secrets as ``***``), cool-down and how drift is decided; for
+    maintainers, since where alerts go (a webhook's address) can itself be a secret."""
     with home.db.session() as s:
         return alerts.get_settings(s, project).shown()
 
