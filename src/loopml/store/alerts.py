@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from loopml.core.alerts import SECRET_FIELDS, Alert, AlertSettings, Notification
@@ -82,8 +82,13 @@ def record(
     longer fire are resolved, unless ``judged`` (the checks this run could decide) leaves
     their check out.
     """
-    now = now or utcnow()
     pid = project_id(session, project)
+    # One run at a time records a project's alerts (two at once would both open the same
+    # one): a write to the project row takes its lock (PostgreSQL: the row; SQLite: the
+    # database) until commit. The time is read after it, so alerts are first seen in
+    # the order they are committed, which an alert trigger's cursor relies on.
+    session.execute(update(ProjectRow).where(ProjectRow.id == pid).values(id=pid))
+    now = now or utcnow()
     active = {
         row.fingerprint: row
         for row in session.scalars(
