@@ -95,7 +95,7 @@ def monitor(
             reference_name=f"training (v{model.number})", current_name="served traffic",
         )  # fmt: skip
     else:
-        report = _no_traffic(title, reference)
+        report = _no_traffic(title, reference, options.drift_share)
     confidence = total.profile.outputs.get(CONFIDENCE)
     estimate = (
         confidence.mean if isinstance(confidence, NumericSketch) and confidence.present else None
@@ -119,7 +119,7 @@ def monitor(
     return report
 
 
-def _no_traffic(title: str, reference: Profile) -> dict[str, Any]:
+def _no_traffic(title: str, reference: Profile, drift_share: float) -> dict[str, Any]:
     message = "no traffic of this model version in the window: nothing to compare"
     return {
         "title": title,
@@ -127,8 +127,8 @@ def _no_traffic(title: str, reference: Profile) -> dict[str, Any]:
         "reference": {"name": "training", "rows": reference.rows},
         "current": {"name": "served traffic", "rows": 0},
         "drift": {
-            "dataset_drifted": False, "drifted_columns": [], "share": 0.0, "drift_share": 0.5,
-            "message": message, "columns": [], "outputs": [],
+            "dataset_drifted": False, "drifted_columns": [], "share": 0.0,
+            "drift_share": drift_share, "message": message, "columns": [], "outputs": [],
         },
         "quality": [],
         "ignored_columns": reference.ignored,
