@@ -84,6 +84,12 @@ def test_a_training_in_an_unknown_project_is_404(admin: httpx.Client) -> None:
     assert_problem(r, 404, code="not-found")
 
 
+def _first_servable(board: list[dict[str, Any]]) -> str:
+    """The best model fast enough to serve; under load a forest may predict too slowly
+    for the ensemble to take it, and then outranks the ensemble, marked as such."""
+    return str(next(r["model"] for r in board if not r["over_prediction_budget"]))
+
+
 def test_training_summary_names_its_artifacts(finished: dict[str, Any]) -> None:
     result = finished["result"]
     assert finished["kind"] == "automl.train"
@@ -93,7 +99,7 @@ def test_training_summary_names_its_artifacts(finished: dict[str, Any]) -> None:
     assert set(result["artifacts"]) == {
         "model", "report", "report_html", "leaderboard", "trials", "reference_profile",
     }  # fmt: skip
-    assert result["leaderboard"][0]["model"] == "ensemble"
+    assert _first_servable(result["leaderboard"]) == "ensemble"
 
 
 def test_leaderboard_has_the_ensemble_first_and_both_baselines(
@@ -101,7 +107,7 @@ def test_leaderboard_has_the_ensemble_first_and_both_baselines(
 ) -> None:
     board = sdk.trainings.leaderboard("flowers", finished["id"])
     models = [row["model"] for row in board]
-    assert models[0] == "ensemble"
+    assert _first_servable(board) == "ensemble"
     assert {"baseline_prior", "baseline_linear"} <= set(models)
     scores = [row["score"] for row in board if row["status"] == "ok"]
     assert scores == sorted(scores)  # log loss: lower is better, best first

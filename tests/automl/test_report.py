@@ -49,7 +49,8 @@ def test_metrics_come_with_intervals_around_them(
     for name, m in metrics.items():
         assert m["ci_low"] <= m["value"] <= m["ci_high"], name
         assert m["ci_low"] < m["ci_high"], name
-    assert metrics["roc_auc"]["value"] == pytest.approx(fitted[0].leaderboard_.loc[0, "score"])
+    board = fitted[0].leaderboard_.set_index("model")
+    assert metrics["roc_auc"]["value"] == pytest.approx(board.loc["ensemble", "score"])
 
 
 def test_the_confusion_matrix_counts_every_row(

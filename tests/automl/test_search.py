@@ -36,6 +36,9 @@ LEADERBOARD_COLUMNS = [
     "score",
     "score_std",
     "fit_seconds",
+    "predict_seconds_per_1000",
+    "ensemble_weight",
+    "over_prediction_budget",
     "baseline",
     "params",
     "error",
@@ -159,9 +162,8 @@ def test_the_same_seed_gives_the_same_model(searched: Searched, tmp_path: Path) 
     logged = [json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()]
     assert _without_timings(logged) == _without_timings(searched.model.trials_)
     board, first = again.leaderboard_, searched.model.leaderboard_
-    pd.testing.assert_frame_equal(
-        board.drop(columns="fit_seconds"), first.drop(columns="fit_seconds")
-    )
+    timings = ["fit_seconds", "predict_seconds_per_1000"]
+    pd.testing.assert_frame_equal(board.drop(columns=timings), first.drop(columns=timings))
 
 
 @pytest.mark.timeout(120)
@@ -236,6 +238,17 @@ def test_the_prediction_budget_keeps_slow_models_out_of_the_ensemble() -> None:
         t["learner"]: t["predict_seconds_per_1000"] for t in tight.trials_ if t["status"] == "ok"
     }
     assert costs["extra_trees"] > costs["linear"]
+    # The leaderboard says why the forest, the better model, is not the one served.
+    board = tight.leaderboard_
+    forests = board[board["model"] == "extra_trees"]
+    ensemble = board[board["model"] == "ensemble"].iloc[0]
+    assert ensemble["rank"] > forests["rank"].min()
+    assert forests["over_prediction_budget"].all()
+    assert (forests["ensemble_weight"] == 0.0).all()
+    assert board.loc[board["learner"] == "linear", "ensemble_weight"].sum() == 1.0
+    assert not ensemble["over_prediction_budget"]
+    assert not free.leaderboard_["over_prediction_budget"].any()
+    assert free.leaderboard_["model"].iloc[0] == "ensemble"
 
 
 @pytest.mark.parametrize("budget", [0, -1.0, "fast"])

@@ -29,8 +29,9 @@ def test_train_stores_a_model_that_loads_and_predicts(trained: tuple[LiveServer,
     assert result["task"] == "multiclass"
     assert result["metric"] == "log_loss"
     assert result["target"] == "target"
-    models = [row["model"] for row in result["leaderboard"]]
-    assert models[0] == "ensemble"
+    # The best model fast enough to serve; a slower one may outrank it, marked so.
+    servable = [r["model"] for r in result["leaderboard"] if not r["over_prediction_budget"]]
+    assert servable[0] == "ensemble"
     assert result["trials"] >= 3  # two baselines and at least one searched model
     blobs = BlobStore(server.settings.resolved_storage_url)
     data = blobs.get(result["artifacts"]["model"], sha256=result["model"]["sha256"])

@@ -208,6 +208,9 @@ class AutoML:
         self.feature_names_in_ = np.array(frame.columns, dtype=object)
         self.threshold_ = choose_threshold(task, metric, y_fit, oof, costs)
         self.trials_ = [t.record() for t in trials]
+        # Every member predicts each row, so the ensemble's time is their sum.
+        speed = [candidates[i].predict_seconds_per_1000 for i in weights]
+        speed = [s for s in speed if not np.isnan(s)]
         ensemble = TrialResult(
             id=-1,
             learner="ensemble",
@@ -216,9 +219,12 @@ class AutoML:
             },
             fold_scores=[metric.value(y_fit[va], oof[va]) for _, va in folds],
             score=metric.value(y_fit, oof),
+            predict_seconds_per_1000=float(sum(speed)) if speed else float("nan"),
         )
         self.beats_baselines_, self.baseline_margin_ = baseline_verdict(ensemble, trials, metric)
-        self.leaderboard_ = leaderboard(ensemble, trials, metric)
+        self.leaderboard_ = leaderboard(
+            ensemble, trials, metric, {candidates[i].id: w for i, w in weights.items()}, budget
+        )
         self.oof_predictions_ = oof
         self.model_size_ = sum(len(blob) for blob in self._predictor_files.values())
         self.report_ = None

@@ -34,11 +34,26 @@ def _oriented(metric: Metric, values: list[float]) -> np.ndarray:
     return sign * np.asarray(values, dtype=float)
 
 
-def leaderboard(ensemble: TrialResult, trials: list[TrialResult], metric: Metric) -> pd.DataFrame:
-    """One row per candidate, best first; baselines and failures included."""
+def leaderboard(
+    ensemble: TrialResult,
+    trials: list[TrialResult],
+    metric: Metric,
+    weights: dict[int, float] | None = None,
+    prediction_budget: float | None = None,
+) -> pd.DataFrame:
+    """One row per candidate, best first; baselines and failures included.
+
+    ``weights`` maps trial ids to their weight in the ensemble. A candidate whose one
+    fold model predicts slower than ``prediction_budget`` (seconds per 1,000 rows) is
+    marked ``over_prediction_budget``: it may outscore the ensemble, which could not
+    take it.
+    """
+    weights = weights or {}
+    limit = np.inf if prediction_budget is None else prediction_budget
     rows = []
     for t in [ensemble, *trials]:
         name = f"baseline_{t.learner}" if t.baseline else t.learner
+        speed = t.predict_seconds_per_1000
         rows.append(
             {
                 "model": name,
@@ -48,6 +63,9 @@ def leaderboard(ensemble: TrialResult, trials: list[TrialResult], metric: Metric
                 "score": t.score,
                 "score_std": float(np.std(t.fold_scores)) if t.fold_scores else float("nan"),
                 "fit_seconds": round(t.fit_seconds, 3),
+                "predict_seconds_per_1000": None if np.isnan(speed) else round(speed, 6),
+                "ensemble_weight": 1.0 if t is ensemble else weights.get(t.id, 0.0),
+                "over_prediction_budget": bool(t is not ensemble and speed > limit),
                 "baseline": t.baseline,
                 "params": json.dumps(t.params, sort_keys=True, default=float),
                 "error": t.error,

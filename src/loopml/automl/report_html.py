@@ -200,7 +200,8 @@ def render(report: dict[str, Any], leaderboard: Sequence[dict[str, Any]], title:
         (
             r.get("rank"),
             _e(r.get("model")),
-            _e(r.get("status")),
+            _e(r.get("status"))
+            + (" (too slow to serve)" if r.get("over_prediction_budget") else ""),
             _num(r.get("score")),
             _num(r.get("score_std")),
             _num(r.get("fit_seconds"), 2),

@@ -22,7 +22,7 @@ def show_training(job: Job) -> None:
         (
             r["rank"],
             r["model"],
-            r["status"],
+            r["status"] + (" (too slow to serve)" if r.get("over_prediction_budget") else ""),
             _num(r["score"]),
             _num(r["score_std"]),
             r["fit_seconds"],

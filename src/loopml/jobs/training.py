@@ -17,7 +17,10 @@ from loopml.registry.service import register_training
 from loopml.store import datasets
 
 _LEADERBOARD_ROWS = 10
-_SUMMARY_COLUMNS = ("rank", "model", "status", "score", "score_std", "fit_seconds")
+_SUMMARY_COLUMNS = (
+    "rank", "model", "status", "score", "score_std", "fit_seconds",
+    "predict_seconds_per_1000", "over_prediction_budget",
+)  # fmt: skip
 
 
 def _load(ctx: JobContext, dataset: str, target: str | None) -> _Data:
