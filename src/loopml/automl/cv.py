@@ -13,7 +13,7 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
 
 from loopml.automl.columns import RawFrame
 from loopml.automl.encoding import FoldEncoder
-from loopml.automl.learners import FitContext, Learner, Model, thread_limit
+from loopml.automl.learners import FitContext, Learner, Model, thread_limit, timed_predictions
 from loopml.automl.metrics import Metric
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
@@ -30,6 +30,7 @@ EARLY_STOP_MIN_ROWS = 5000
 _TIMING_ROWS = 1000
 # A validation prediction this slow already dwarfs that overhead: its time is used as it is.
 _SLOW_SECONDS = 0.25
+_PROBE_ROWS, _PROBE_SECONDS = 100, 0.02  # a first timing: slow models stop there
 
 
 def make_folds(
@@ -143,9 +144,19 @@ class TrialResult:
 
 
 def _seconds_per_1000(model: Model, X: np.ndarray, seconds: float) -> float:
-    """Seconds one fold model takes per 1,000 rows, from the ``seconds`` it took to
-    predict the validation rows ``X``, or, when they were few and fast, timed again on
-    ``_TIMING_ROWS`` of them (a slow model, a CNN, is not made to predict 1,000 more)."""
+    """Seconds one fold model takes per 1,000 rows.
+
+    ``_PROBE_ROWS`` of the validation rows ``X`` are predicted afresh first: a slow model
+    (a network) is timed by them, not made to predict 1,000 more. Otherwise the
+    ``seconds`` the validation rows took give it, or, when they were few, a timing of
+    ``_TIMING_ROWS`` of them.
+    """
+    probe = X[np.resize(np.arange(len(X)), _PROBE_ROWS)]
+    started = time.perf_counter()
+    model.predict(probe)
+    took = time.perf_counter() - started
+    if took > _PROBE_SECONDS:
+        return took * 1000 / _PROBE_ROWS
     if len(X) >= _TIMING_ROWS or seconds >= _SLOW_SECONDS:
         return seconds * 1000 / len(X)
     rows = X[np.resize(np.arange(len(X)), _TIMING_ROWS)]
@@ -222,6 +233,6 @@ def evaluate(
     trial.score = metric.value(ws.y, oof) if oof is not None else float("nan")
     trial.oof, trial.models = oof, models
     trial.fit_seconds = time.monotonic() - started
-    with thread_limit(ctx.threads(X_tr)):  # as the validation rows were predicted
+    with thread_limit(ctx.threads(X_tr)), timed_predictions():  # as validation rows were
         trial.predict_seconds_per_1000 = _seconds_per_1000(models[-1], X_va, predict_seconds)
     return trial

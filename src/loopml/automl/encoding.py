@@ -11,7 +11,8 @@ Two views of the same inputs, one per learner family:
 
 Both add classic features of each image column (a grey thumbnail and gradient
 histograms); a third view, ``image``, is the first image column's pixels as a
-normalised ``n x C x H x W`` tensor for convolutional networks.
+normalised ``n x C x H x W`` tensor for convolutional networks; ``pixels`` is the same
+in [0, 1], for pretrained networks that normalise as they were trained.
 """
 
 from __future__ import annotations
@@ -88,12 +89,14 @@ class FoldEncoder:
             self.image_mean_ = self.image_std_ = np.empty(0)
         return self
 
-    def image(self, raw: RawFrame) -> np.ndarray:
-        """The first image column as normalised ``n x C x H x W`` float32."""
+    def image(self, raw: RawFrame, normalise: bool = True) -> np.ndarray:
+        """The first image column as ``n x C x H x W`` float32, normalised by the training
+        rows' channel means and deviations, or else in [0, 1]."""
         if not raw.images:
             raise ValueError("the image view needs an image column")
         x = raw.images[0].astype(np.float32) / 255.0
-        x = (x - self.image_mean_.astype(np.float32)) / self.image_std_.astype(np.float32)
+        if normalise:
+            x = (x - self.image_mean_.astype(np.float32)) / self.image_std_.astype(np.float32)
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
     def _fit_text(self, texts: np.ndarray) -> np.ndarray:
@@ -152,6 +155,8 @@ class FoldEncoder:
             return self.native(raw)
         if family == "image":
             return self.image(raw), []
+        if family == "pixels":
+            return self.image(raw, normalise=False), []
         return self.dense(raw), []
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

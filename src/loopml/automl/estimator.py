@@ -19,7 +19,7 @@ from loopml.automl.cv import TrialResult, Workspace, make_folds
 from loopml.automl.decision import choose_threshold, decide, parse_cost_matrix
 from loopml.automl.learners import REGISTRY, get_learner, thread_limit
 from loopml.automl.metrics import get_metric
-from loopml.automl.params import check_params
+from loopml.automl.params import check_params, prediction_budget
 from loopml.automl.predictor import Member, Predictor
 from loopml.automl.report import baseline_verdict, build_report, leaderboard
 from loopml.automl.search import Progress, Search, greedy_ensemble
@@ -29,8 +29,6 @@ from loopml.core.errors import Conflict, InvalidInput
 
 # The search gets this share of the budget; ensembling and the report the rest.
 _SEARCH_SHARE = 0.9
-_PREDICTION_BUDGET = 0.03  # seconds per 1,000 rows: tables
-_IMAGE_PREDICTION_BUDGET = 1.0  # images
 
 
 class AutoML:
@@ -75,7 +73,12 @@ class AutoML:
         once, on 1,000 rows); members that would exceed it are left out. "auto": 0.03 s
         for tables, 1 s for images (a CNN spends a fraction of a millisecond per image).
         None: no limit; not applied when ``max_trials`` is set, since timings would make
-        runs differ.
+        runs differ. With a ``backbone``, "auto" allows 30 s (30 ms an image).
+    backbone : str or path, optional
+        Image columns: a local file of pretrained ResNet weights (timm's
+        ``model.safetensors`` or a torchvision/timm ``.pth`` state dict) whose features,
+        with a linear head, join the search as the ``backbone`` learner. Nothing is
+        downloaded; the weights are stored in the fitted model.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class AutoML:
         on_progress: Callable[[Progress], None] | None = None,
         report: bool = True,
         prediction_budget: float | str | None = "auto",
+        backbone: str | Path | None = None,
     ) -> None:
         self.task = task
         self.metric = metric
@@ -111,6 +115,7 @@ class AutoML:
         self.on_progress = on_progress
         self.report = report
         self.prediction_budget = prediction_budget
+        self.backbone = backbone
 
     # -- validation ------------------------------------------------------------------
     def _threads(self) -> int:
@@ -149,8 +154,9 @@ class AutoML:
         ws = Workspace(raw, y_fit, folds, task, n_classes, self.seed)
         if self.log_path is not None:
             Path(self.log_path).write_text("")
+        backbone = None if self.backbone is None else str(self.backbone)
         search = Search(
-            [get_learner(n) for n in names],
+            [get_learner(n, backbone) for n in names],
             ws,
             metric,
             time_budget=max(0.0, self.time_budget * _SEARCH_SHARE - (time.monotonic() - started)),
@@ -174,7 +180,7 @@ class AutoML:
             )
         # Timings vary from run to run: a run bounded by max_trials, which promises the
         # same model every time, does not let them choose members.
-        budget = self._prediction_budget(images=bool(schema.names("image")))
+        budget = prediction_budget(self.get_params(), images=bool(schema.names("image")))
         weights = greedy_ensemble(candidates, y_fit, metric, prediction_budget=budget)
         members = [
             Member(
@@ -237,13 +243,6 @@ class AutoML:
         self.fit_seconds_ = time.monotonic() - started
         self.content_hash_ = persist.content_hash(self._files())
         return self
-
-    def _prediction_budget(self, images: bool) -> float | None:
-        if self.max_trials is not None or self.prediction_budget is None:
-            return None
-        if self.prediction_budget == "auto":
-            return _IMAGE_PREDICTION_BUDGET if images else _PREDICTION_BUDGET
-        return float(self.prediction_budget)
 
     # -- predict -------------------------------------------------------------------------
     def _native(self, X: Any) -> np.ndarray:
@@ -379,6 +378,7 @@ class AutoML:
             "on_progress",
             "report",
             "prediction_budget",
+            "backbone",
         )
         return {n: getattr(self, n) for n in names}
 

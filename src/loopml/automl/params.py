@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from loopml.automl.learners import DEFAULT_LEARNERS, get_learner, image_learners
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
+
+_PREDICTION_BUDGET = 0.03  # seconds per 1,000 rows: tables
+_IMAGE_PREDICTION_BUDGET = 1.0  # images
+_BACKBONE_PREDICTION_BUDGET = 30.0  # images through a pretrained ResNet, on a CPU
 
 
 def _number(value: Any) -> bool:
@@ -39,22 +44,47 @@ def check_params(params: dict[str, Any], task: TaskType, images: bool = False) -
         check_range("prediction_budget", params["prediction_budget"], 0)
     if params["cost_matrix"] is not None and task is not TaskType.binary:
         raise InvalidInput("a cost matrix applies to binary tasks only", field="cost_matrix")
-    return usable_learners(params["learners"], task, images)
+    backbone = params["backbone"]
+    if backbone is not None:
+        if not images:
+            raise InvalidInput(
+                "a backbone reads images, and the data has no image column", field="backbone"
+            )
+        if not Path(backbone).expanduser().is_file():
+            raise InvalidInput(f"backbone weights file not found: {backbone}", field="backbone")
+        backbone = str(backbone)
+    return usable_learners(params["learners"], task, images, backbone)
+
+
+def prediction_budget(params: dict[str, Any], images: bool) -> float | None:
+    """Seconds per 1,000 rows the ensemble may spend predicting, or None for no limit."""
+    if params["max_trials"] is not None or params["prediction_budget"] is None:
+        return None
+    if params["prediction_budget"] != "auto":
+        return float(params["prediction_budget"])
+    if not images:
+        return _PREDICTION_BUDGET
+    return _IMAGE_PREDICTION_BUDGET if params["backbone"] is None else _BACKBONE_PREDICTION_BUDGET
 
 
 def usable_learners(
-    chosen: Sequence[str] | None, task: TaskType, images: bool = False
+    chosen: Sequence[str] | None,
+    task: TaskType,
+    images: bool = False,
+    backbone: str | None = None,
 ) -> list[str]:
     """The named learners (all of them must work here), or every default one that does:
-    with an image column, the image learners first (the strongest there; an anytime CNN
-    trial takes part of the time left, the rest try classic image features)."""
-    default = [*(image_learners() if images else []), *DEFAULT_LEARNERS]
+    with an image column, the image learners first (the strongest there), those that
+    finish on their own before the anytime CNN, whose trial takes part of the time left;
+    the rest try classic image features."""
+    first = sorted(image_learners(), key=lambda n: get_learner(n).anytime) if images else []
+    default = [*first, *DEFAULT_LEARNERS]
     names = list(chosen) if chosen is not None else default
     if not names:
         raise InvalidInput("name at least one learner", field="learners")
     usable = []
     for name in names:
-        learner = get_learner(name)
+        learner = get_learner(name, backbone)
         why = learner.available()
         if why is None and learner.images_only and not images:
             why = "it reads images, and the data has no image column"

@@ -12,6 +12,7 @@ import pandas as pd
 from loopml.automl import curves
 from loopml.automl.columns import RawFrame, check_frame
 from loopml.automl.cv import TrialResult, Workspace
+from loopml.automl.learners import timed_predictions
 from loopml.automl.metrics import METRICS, Metric
 from loopml.automl.predictor import Predictor
 from loopml.automl.sensitivity import decisions, permutation_importance, robustness
@@ -219,16 +220,17 @@ def prediction_seconds_per_1000(model: AutoML, frame: pd.DataFrame) -> float:
     as many as fit in ``_TIMING_SECONDS``.
     """
     sample = frame.sample(1000, replace=True, random_state=model.seed).reset_index(drop=True)
-    started = time.perf_counter()
-    model.predict(sample.head(_PROBE_ROWS))
-    probe = time.perf_counter() - started
-    if probe > _PROBE_SECONDS:
-        return probe * 1000 / _PROBE_ROWS
-    timings: list[float] = []
-    while len(timings) < _TIMING_REPEATS and sum(timings) < _TIMING_SECONDS:
+    with timed_predictions():
         started = time.perf_counter()
-        model.predict(sample)
-        timings.append(time.perf_counter() - started)
+        model.predict(sample.head(_PROBE_ROWS))
+        probe = time.perf_counter() - started
+        if probe > _PROBE_SECONDS:
+            return probe * 1000 / _PROBE_ROWS
+        timings: list[float] = []
+        while len(timings) < _TIMING_REPEATS and sum(timings) < _TIMING_SECONDS:
+            started = time.perf_counter()
+            model.predict(sample)
+            timings.append(time.perf_counter() - started)
     return float(min(timings))
 
 

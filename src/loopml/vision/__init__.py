@@ -10,8 +10,10 @@ features.
 from __future__ import annotations
 
 from loopml.automl.learners import register
+from loopml.vision.backbone import BackboneLearner
 from loopml.vision.cnn import CNNLearner
 
 register(CNNLearner())
+register(BackboneLearner())
 
-__all__ = ["CNNLearner"]
+__all__ = ["BackboneLearner", "CNNLearner"]

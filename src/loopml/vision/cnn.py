@@ -25,7 +25,8 @@ _EPOCHS = 20
 
 
 class CNNModel:
-    """A trained network; predicts class probabilities of ``n x C x H x W`` images.
+    """A trained network; predicts class probabilities of ``n x C x H x W`` images, or
+    values (regression: the network's one output, in the target's scale).
 
     A model loaded from its files (the one a deployment serves) predicts through a frozen
     TorchScript graph (batch norm folded into the convolutions), traced from the weights on
@@ -48,9 +49,16 @@ class CNNModel:
             for start in range(0, len(X), 512):
                 batch = torch.from_numpy(np.ascontiguousarray(X[start : start + 512]))
                 batch = batch.to(device, dtype=torch.float32)
-                logits = self._run(batch) / self.temperature
+                logits = self._run(batch)
+                if not self.n_classes:
+                    values = logits[:, 0].double().cpu().numpy()
+                    out.append(values * self.meta["y_std"] + self.meta["y_mean"])
+                    continue
+                logits = logits / self.temperature
                 out.append(torch.softmax(logits, dim=1).double().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.n_classes))
+        if not out:
+            return np.zeros(0) if not self.n_classes else np.zeros((0, self.n_classes))
+        return np.concatenate(out)
 
     def _run(self, batch: Any) -> Any:
         if self.compile and self._runner is None:
@@ -72,7 +80,8 @@ class CNNModel:
 
 
 class CNNLearner(Learner):
-    """A compact residual CNN on the first image column (classification)."""
+    """A compact residual CNN on the first image column: classes (cross-entropy with
+    label smoothing) or values (mean squared error on the standardised target)."""
 
     name = "cnn"
     family = "image"
@@ -98,9 +107,6 @@ class CNNLearner(Learner):
         import torch  # noqa: F401
 
         import loopml.vision.network  # noqa: F401
-
-    def supports(self, task: TaskType) -> bool:
-        return task is not TaskType.regression
 
     def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
         config = {"width": 16, "lr": 0.004, "weight_decay": 5e-4, "smoothing": 0.1}
@@ -149,16 +155,22 @@ class CNNLearner(Learner):
         torch.manual_seed(ctx.seed)
         generator = torch.Generator().manual_seed(ctx.seed)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        channels, n_classes = int(X.shape[1]), max(ctx.n_classes, 2)
-        width = int(params.get("width", 16))
-        net = SmallResNet(channels, width, n_classes).to(device)
+        channels, width = int(X.shape[1]), int(params.get("width", 16))
+        regression = ctx.task is TaskType.regression
+        n_classes = 0 if regression else max(ctx.n_classes, 2)
+        net = SmallResNet(channels, width, max(n_classes, 1)).to(device)
         flip = params.get("flip", "auto") == "auto" and channels == 3  # photos, not glyphs
         epochs = int(params.get("epochs", _EPOCHS))
         lr = float(params["lr"])
         optimiser = AdamW(net.parameters(), weight_decay=float(params["weight_decay"]))
-        loss_of = nn.CrossEntropyLoss(label_smoothing=float(params.get("smoothing", 0.0)))
         images = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+        target = _Target(y, regression)
+        if regression:
+            mse = nn.MSELoss()
+            loss_of: Any = lambda out, t: mse(out[:, 0], t)  # noqa: E731
+        else:
+            loss_of = nn.CrossEntropyLoss(label_smoothing=float(params.get("smoothing", 0.0)))
+        labels = target.tensor(y)
         steps = epochs * max(1, math.ceil(len(X) / _BATCH))
         clock = _Clock(steps, ctx.time_left())
         best: tuple[float, int, dict[str, Any]] | None = None
@@ -179,19 +191,22 @@ class CNNLearner(Learner):
             done += 1
             if X_val is None:
                 continue
-            score = _nll(_logits(net, X_val, device), y_val, 1.0)
+            score = target.loss(_logits(net, X_val, device), y_val)
             if best is None or score < best[0] - 1e-4:
                 best, waited = (score, done, copy.deepcopy(net.state_dict())), 0
-            elif (waited := waited + 1) >= _PATIENCE:
+            elif (waited := waited + 1) >= _PATIENCE and not (
+                regression and clock.progress() < 0.5
+            ):  # a regression's loss swings while the learning rate is high
                 break
         temperature = float(params.get("temperature", 1.0))
         if best is not None:
             net.load_state_dict(best[2])
             done = best[1]
-            temperature = _temperature(_logits(net, X_val, device), y_val)
+            if not regression:
+                temperature = _temperature(_logits(net, X_val, device), y_val)
         meta = {
             "channels": channels, "width": width, "n_classes": n_classes, "epochs": done,
-            "temperature": temperature,
+            "temperature": temperature, "y_mean": target.mean, "y_std": target.std,
         }  # fmt: skip
         return CNNModel(net, n_classes, meta)
 
@@ -200,10 +215,37 @@ class CNNLearner(Learner):
 
         from loopml.vision.network import SmallResNet
 
-        net = SmallResNet(int(meta["channels"]), int(meta["width"]), int(meta["n_classes"]))
+        n_classes = int(meta["n_classes"])
+        net = SmallResNet(int(meta["channels"]), int(meta["width"]), max(n_classes, 1))
         weights = arrays.from_bytes(files["weights.npz"])
         net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
-        return CNNModel(net, int(meta["n_classes"]), dict(meta), compile=True)
+        return CNNModel(net, n_classes, dict(meta), compile=True)
+
+
+class _Target:
+    """Labels as class codes, or values standardised by the training rows' mean and
+    deviation (a network learns a target of unit scale far more easily)."""
+
+    def __init__(self, y: np.ndarray, regression: bool) -> None:
+        self.regression = regression
+        values = np.asarray(y, dtype=np.float64)
+        self.mean = float(values.mean()) if regression and len(values) else 0.0
+        self.std = float(values.std()) if regression and values.std() > 0 else 1.0
+
+    def tensor(self, y: np.ndarray) -> Any:
+        import torch
+
+        if not self.regression:
+            return torch.from_numpy(np.asarray(y, dtype=np.int64))
+        scaled = (np.asarray(y, dtype=np.float64) - self.mean) / self.std
+        return torch.from_numpy(scaled.astype(np.float32))
+
+    def loss(self, outputs: np.ndarray, y: np.ndarray) -> float:
+        """Validation loss: log loss of classes, or mean squared error in unit scale."""
+        if not self.regression:
+            return _nll(outputs, y, 1.0)
+        scaled = (np.asarray(y, dtype=np.float64) - self.mean) / self.std
+        return float(np.mean((outputs[:, 0] - scaled) ** 2))
 
 
 class _Clock:

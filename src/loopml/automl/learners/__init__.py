@@ -5,7 +5,13 @@ from __future__ import annotations
 import threading
 from importlib.metadata import entry_points
 
-from loopml.automl.learners.base import FitContext, Learner, Model, thread_limit
+from loopml.automl.learners.base import (
+    FitContext,
+    Learner,
+    Model,
+    thread_limit,
+    timed_predictions,
+)
 from loopml.automl.learners.gbm_catboost import CatBoostLearner
 from loopml.automl.learners.gbm_lightgbm import LightGBMLearner
 from loopml.automl.learners.gbm_xgboost import XGBoostLearner
@@ -79,16 +85,18 @@ def image_learners() -> list[str]:
     return [name for name, learner in REGISTRY.items() if learner.images_only]
 
 
-def get_learner(name: str) -> Learner:
+def get_learner(name: str, backbone: str | None = None) -> Learner:
+    """The registered learner ``name``, for a fit with the ``backbone`` weights file."""
     if name not in REGISTRY:
         load_plugins()
     try:
-        return REGISTRY[name]
+        learner = REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(REGISTRY))
         raise InvalidInput(
             f"unknown learner {name!r}; choose from: {known}", field="learners"
         ) from None
+    return learner if backbone is None else learner.with_backbone(backbone)
 
 
 __all__ = [
@@ -102,4 +110,5 @@ __all__ = [
     "load_plugins",
     "register",
     "thread_limit",
+    "timed_predictions",
 ]

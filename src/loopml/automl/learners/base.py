@@ -14,6 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +28,23 @@ _PARALLEL_CELLS = 500_000
 # scans the loaded libraries (6 ms), so it is made again only after imports (torch's).
 _pools: dict[int, Any] = {}
 _pools_lock = threading.Lock()
+_timing: ContextVar[bool] = ContextVar("loopml_timing", default=False)
+
+
+@contextmanager
+def timed_predictions() -> Iterator[None]:
+    """Predictions made in this block are being timed: a model that reuses work across
+    calls (a backbone's features of images it has seen) does it afresh, as for new rows."""
+    token = _timing.set(True)
+    try:
+        yield
+    finally:
+        _timing.reset(token)
+
+
+def timing() -> bool:
+    """Whether the predictions now being made are timed (see :func:`timed_predictions`)."""
+    return _timing.get()
 
 
 @dataclass(frozen=True)
@@ -89,7 +107,8 @@ class Learner(ABC):
     name : str
         Registry name, used in leaderboards and saved models.
     family : str
-        The encoding it consumes: ``"native"`` or ``"dense"``.
+        The encoding it consumes: ``"native"``, ``"dense"``, ``"image"`` (normalised
+        pixels) or ``"pixels"`` (in [0, 1]).
     cost : float
         Relative cost of one fit compared with LightGBM's defaults (1.0); the search
         uses it to avoid starting what the remaining budget cannot finish.
@@ -119,6 +138,11 @@ class Learner(ABC):
     def available(self) -> str | None:
         """None when usable here, otherwise why not (e.g. a missing package)."""
         return None
+
+    def with_backbone(self, weights: str) -> Learner:
+        """This learner for a fit whose pretrained backbone is the file ``weights``;
+        learners that use none are returned as they are."""
+        return self
 
     def setup_seconds(self) -> float:
         """Seconds :meth:`prepare` would still take (imports not yet made); the search
