@@ -168,7 +168,11 @@ class BackboneLearner(Learner):
         return BackboneLearner(weights)
 
     def available(self) -> str | None:
-        if importlib.util.find_spec("torch") is None:
+        try:
+            found = importlib.util.find_spec("torch") is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
             return "PyTorch is not installed: pip install 'loopml[vision]'"
         if self.weights is None:
             return "no backbone weights file is named (AutoML(backbone=...))"
