@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         "files (serialize_image, label_queue). Off: anyone who may save a workflow could "
         "reach them. The CLI without --url always may: it runs as the files' owner.",
     )
+    vision_backbone: Path | None = Field(
+        default=None,
+        description="A local file of pretrained ResNet weights (timm's model.safetensors or "
+        "a .pth state dict): trainings of image data on this server search it as the "
+        "backbone learner. Nothing is downloaded.",
+    )
     lookup_cache_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -18,11 +18,19 @@ class JobContext:
     cancellation was requested, so cooperative handlers stop at the next step.
     """
 
-    def __init__(self, job: Job, worker: str, db: Database, blobs: BlobStore) -> None:
+    def __init__(
+        self,
+        job: Job,
+        worker: str,
+        db: Database,
+        blobs: BlobStore,
+        vision_backbone: str | None = None,
+    ) -> None:
         self.job = job
         self.worker = worker
         self.db = db
         self.blobs = blobs
+        self.vision_backbone = vision_backbone
 
     @property
     def params(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class JobSpec:
     database_url: str
     storage_url: str
     storage_options: dict[str, Any] = field(default_factory=dict)
+    vision_backbone: str | None = None  # the server's pretrained weights for image trainings
 
 
 def _alive(pid: int) -> bool:
@@ -87,7 +88,8 @@ def run_job(
     try:
         with db.session() as s:
             job = job_store.get(s, spec.job_id)
-        ctx = JobContext(job, spec.worker, db, BlobStore(spec.storage_url, spec.storage_options))
+        blobs = BlobStore(spec.storage_url, spec.storage_options)
+        ctx = JobContext(job, spec.worker, db, blobs, vision_backbone=spec.vision_backbone)
         state, result, error = JobState.succeeded, None, None
         try:
             handler = load_handler(spec.target)

@@ -72,6 +72,16 @@ def _clean(value: Any) -> Any:
     return _finite(value)
 
 
+def _has_images(X: Any) -> bool:
+    from loopml.automl.images import is_image_value
+
+    return any(
+        X[c].dtype == object and is_image_value(X[c].dropna().iloc[0])
+        for c in X.columns
+        if X[c].notna().any()
+    )
+
+
 def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
@@ -120,6 +130,7 @@ def train(
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "trials.jsonl"
         model = AutoML(
+            backbone=ctx.vision_backbone if _has_images(X) else None,
             task=task,
             metric=metric,
             time_budget=time_budget,

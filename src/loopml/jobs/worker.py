@@ -90,6 +90,9 @@ class Worker:
                 database_url=self.settings.resolved_database_url,
                 storage_url=self.settings.resolved_storage_url,
                 storage_options=self.settings.storage_options,
+                vision_backbone=None
+                if self.settings.vision_backbone is None
+                else str(self.settings.vision_backbone),
             )
             try:
                 execution = self.executor.start(spec)
