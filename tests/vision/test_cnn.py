@@ -25,7 +25,6 @@ from loopml.automl.images import to_arrays
 from loopml.automl.learners import FitContext, get_learner, image_learners, load_plugins
 from loopml.automl.params import usable_learners
 from loopml.core.enums import TaskType
-from loopml.core.errors import InvalidInput
 
 torch = pytest.importorskip("torch")
 
@@ -245,45 +244,50 @@ def test_dump_and_load_give_the_same_predictions(
     assert np.array_equal(learner.load(files, meta).predict(X), got)  # loads are identical
 
 
-def test_the_cnn_is_for_classification(learner: CNNLearner) -> None:
+def test_the_cnn_reads_images_for_every_task(learner: CNNLearner) -> None:
     assert learner.available() is None
     assert learner.images_only and learner.family == "image"
-    assert learner.supports(TaskType.binary) and learner.supports(TaskType.multiclass)
-    assert not learner.supports(TaskType.regression)
-    X = pd.DataFrame({"image": [png(p) for p in digit_pixels()[0][:30]]})
-    with pytest.raises(InvalidInput) as info:
-        AutoML(learners=["cnn"], n_folds=3, max_trials=1, report=False).fit(
-            X, np.linspace(0, 1, 30)
-        )
-    assert info.value.field == "learners"
+    # Classes and values alike (test_cnn_regression.py covers the values).
+    assert all(learner.supports(task) for task in TaskType)
 
 
 # --- discovery -----------------------------------------------------------------------------
 
 
 def test_the_entry_point_registers_the_cnn(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A fresh process's registry: the CNN not yet imported, the entry points not yet read.
-    monkeypatch.delitem(registry.REGISTRY, "cnn", raising=False)
+    # A fresh process's registry: the image learners not yet imported, the entry points
+    # not yet read.
+    for name in ("cnn", "backbone"):
+        monkeypatch.delitem(registry.REGISTRY, name, raising=False)
     monkeypatch.setattr(registry, "_plugins", [])
     assert "cnn" not in registry.REGISTRY
     found = get_learner("cnn")
     assert type(found).__name__ == "CNNLearner"
     assert type(found).__module__ == "loopml.vision.cnn"
     assert registry.REGISTRY["cnn"] is found
+    # Reading the entry points for the CNN brought back the backbone's too.
+    assert type(registry.REGISTRY["backbone"]).__module__ == "loopml.vision.backbone"
 
-    monkeypatch.delitem(registry.REGISTRY, "cnn")
+    for name in ("cnn", "backbone"):
+        monkeypatch.delitem(registry.REGISTRY, name)
     monkeypatch.setattr(registry, "_plugins", [])
-    assert image_learners() == ["cnn"]
+    assert sorted(image_learners()) == ["backbone", "cnn"]
+    registered = dict(registry.REGISTRY)
     load_plugins()  # read once: a second call changes nothing
-    assert [n for n, lr in registry.REGISTRY.items() if lr.images_only] == ["cnn"]
+    assert sorted(n for n, lr in registry.REGISTRY.items() if lr.images_only) == [
+        "backbone",
+        "cnn",
+    ]
+    assert all(registry.REGISTRY[n] is registered[n] for n in registered)
 
 
 def test_image_learners_come_early_for_data_with_images() -> None:
-    names = usable_learners(None, TaskType.multiclass, images=True)
-    assert "cnn" in names[:2]  # at most one quick tabular learner sets the bar first
-    assert "linear" in names
-    assert "cnn" not in usable_learners(None, TaskType.multiclass, images=False)
-    assert "cnn" not in usable_learners(None, TaskType.regression, images=True)
+    for task in (TaskType.multiclass, TaskType.regression):
+        names = usable_learners(None, task, images=True)
+        assert "cnn" in names[:2]  # at most one quick tabular learner sets the bar first
+        assert "linear" in names
+        assert "backbone" not in names  # no weights file is named (see test_backbone.py)
+        assert "cnn" not in usable_learners(None, task, images=False)
 
 
 def test_without_pytorch_the_cnn_says_so_and_automl_searches_the_others(
@@ -396,4 +400,5 @@ def test_threads_asking_for_the_cnn_at_once_all_get_it() -> None:
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     ).stdout
-    assert out.strip() == str(["CNNLearner"] * 3 + ["['cnn']"] * 3), out
+    # Importing loopml.vision (either entry point does) registers the CNN, then the backbone.
+    assert out.strip() == str(["CNNLearner"] * 3 + ["['cnn', 'backbone']"] * 3), out

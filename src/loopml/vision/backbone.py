@@ -66,11 +66,13 @@ def read_weights(path: str | Path) -> tuple[dict[str, Any], str]:
     return {k.removeprefix("module."): v for k, v in state.items()}, digest
 
 
-def network(path: str | Path) -> tuple[Any, Any, str]:
+def network(path: str | Path | None) -> tuple[Any, Any, str]:
     """The feature network of a weights file (built once per file and version), its
     layout and the file's digest."""
     from loopml.vision.resnet import build
 
+    if path is None:
+        raise InvalidInput("no backbone weights file is named", field="backbone")
     file = Path(path).expanduser()
     try:
         stat = file.stat()
@@ -186,7 +188,10 @@ class BackboneLearner(Learner):
             network(self.weights)
 
     def portfolio(self, task: TaskType, n_rows: int) -> list[dict[str, Any]]:
-        return [{"weights": self.weights, "resolution": 96, "C": 1.0}]
+        # Hundreds of features from a few hundred rows: a linear probe wants a strong
+        # penalty (ridge's alpha is 1 / C).
+        strength = 0.01 if task is TaskType.regression else 0.1
+        return [{"weights": self.weights, "resolution": 96, "C": strength}]
 
     def space(self, trial: optuna.Trial, task: TaskType, n_rows: int) -> dict[str, Any]:
         return {

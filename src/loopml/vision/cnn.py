@@ -189,14 +189,14 @@ class CNNLearner(Learner):
                 optimiser.step()
                 clock.step()
             done += 1
-            if X_val is None:
+            # A regression's loss swings while the learning rate is high: its best epoch is
+            # looked for in the second half of the schedule only (the last epoch is there).
+            if X_val is None or (regression and clock.progress() < 0.5):
                 continue
             score = target.loss(_logits(net, X_val, device), y_val)
             if best is None or score < best[0] - 1e-4:
                 best, waited = (score, done, copy.deepcopy(net.state_dict())), 0
-            elif (waited := waited + 1) >= _PATIENCE and not (
-                regression and clock.progress() < 0.5
-            ):  # a regression's loss swings while the learning rate is high
+            elif (waited := waited + 1) >= _PATIENCE:
                 break
         temperature = float(params.get("temperature", 1.0))
         if best is not None:

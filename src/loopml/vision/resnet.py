@@ -132,6 +132,10 @@ def build(weights: dict[str, torch.Tensor], source: str) -> tuple[ResNetFeatures
     net = ResNetFeatures(layout)
     wanted = net.state_dict()
     body = {k: v for k, v in weights.items() if not k.startswith("fc.")}
+    # Batch-norm step counters only matter in training; torchvision's older files lack them.
+    for key in wanted:
+        if key.endswith("num_batches_tracked") and key not in body:
+            body[key] = wanted[key]
     missing = sorted(set(wanted) - set(body))
     extra = sorted(set(body) - set(wanted))
     shapes = [k for k in wanted if k in body and tuple(body[k].shape) != tuple(wanted[k].shape)]
