@@ -88,8 +88,8 @@ def test_an_image_training_searches_the_servers_backbone(
     sdk: Client, trained: dict[str, Any], weights: Path
 ) -> None:
     board = sdk.trainings.leaderboard("pics", trained["id"])
-    ours = [r for r in board if r["learner"] == "backbone"]
-    assert ours and ours[0]["status"] == "ok", board
+    ours = [r for r in board if r["learner"] == "backbone" and r["status"] == "ok"]
+    assert ours, board  # a later configuration may be pruned; the first always runs
     assert all(r["predict_seconds_per_1000"] > 0 for r in ours)
     trials = [t for t in sdk.trainings.trials("pics", trained["id"]) if t["learner"] == "backbone"]
     assert trials and all(t["params"]["weights"] == str(weights) for t in trials)

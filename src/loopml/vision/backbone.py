@@ -87,16 +87,19 @@ def network(path: str | Path | None) -> tuple[Any, Any, str]:
         return _networks[key]
 
 
-def features(net: Any, digest: str, X: np.ndarray, resolution: int) -> np.ndarray:
+def features(
+    net: Any, digest: str, X: np.ndarray, resolution: int, keep: bool = True
+) -> np.ndarray:
     """Pooled features of ``n x C x H x W`` images with values in [0, 1]; images seen
-    before with these weights and resolution are looked up, not run again."""
+    before with these weights and resolution are looked up, not run again. Without
+    ``keep``, nothing is looked up or kept."""
     import torch
     from torch.nn import functional as F
 
     keys = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in X]
-    fresh = timing()  # a timed prediction runs the network as for new images
+    fresh = timing() or not keep  # a timed prediction runs the network as for new images
     with _lock:
-        cache = _features.setdefault((digest, resolution), {})
+        cache = _features.setdefault((digest, resolution), {}) if keep else {}
         todo = sorted({i for i, k in enumerate(keys) if fresh or k not in cache})
     if todo:
         device = next(net.parameters()).device
@@ -114,6 +117,8 @@ def features(net: Any, digest: str, X: np.ndarray, resolution: int) -> np.ndarra
                 )
                 found.append(net((batch - mean) / std).float().cpu().numpy())
         computed = np.concatenate(found)
+        if not keep:
+            return computed
         with _lock:
             if len(cache) + len(todo) > _CACHE_ROWS:
                 cache.clear()
@@ -127,16 +132,22 @@ def features(net: Any, digest: str, X: np.ndarray, resolution: int) -> np.ndarra
 
 
 class BackboneModel:
-    """Frozen backbone features, standardised, into a linear head."""
+    """Frozen backbone features, standardised, into a linear head.
+
+    A model being searched and refitted keeps the features of the images it sees (folds
+    and configurations share them); a loaded one (a deployment's) keeps none: the
+    images it is asked about are new ones.
+    """
 
     def __init__(
         self, net: Any, digest: str, meta: dict[str, Any], scale: dict[str, np.ndarray],
-        head: LinearModel,
+        head: LinearModel, cache: bool = True,
     ) -> None:  # fmt: skip
         self.net, self.digest, self.meta, self.scale, self.head = net, digest, meta, scale, head
+        self.cache = cache
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        found = features(self.net, self.digest, X, int(self.meta["resolution"]))
+        found = features(self.net, self.digest, X, int(self.meta["resolution"]), self.cache)
         return self.head.predict((found - self.scale["mean"]) / self.scale["std"])
 
     def dump(self) -> tuple[dict[str, bytes], dict[str, Any]]:
@@ -233,4 +244,5 @@ class BackboneLearner(Learner):
         net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
         head = LinearLearner().load(files, meta["head"])
         scale = arrays.from_bytes(files["scale.npz"])
-        return BackboneModel(net.eval(), str(meta["digest"]), dict(meta), scale, head)
+        meta = dict(meta)
+        return BackboneModel(net.eval(), str(meta["digest"]), meta, scale, head, cache=False)
