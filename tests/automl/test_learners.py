@@ -166,27 +166,3 @@ def test_a_forest_refits_with_the_trees_its_folds_grew(name: str) -> None:
     fold = learner.fit(X, y, None, None, params, stopped)
     assert len(fold.estimator.estimators_) == 50
     assert learner.full_params(params, [fold])["n_estimators"] == 50
-
-
-def test_lightgbm_predicts_a_batch_with_threads_and_a_few_rows_without(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # 1,000 rows of a 1,000-tree multiclass model: 0.046 s on one thread, 0.024 s on two;
-    # a single row on two threads would only wait for the second one.
-    X, y = _data("multiclass")
-    learner = REGISTRY["lightgbm"]
-    ctx = FitContext(TaskType.multiclass, 3, 0, 1, time.monotonic() + 60)
-    params = {**learner.portfolio(TaskType.multiclass, N)[0], "rounds": 5}
-    model = learner.fit(X[["a", "b"]].to_numpy(), pd.factorize(y)[0], None, None, params, ctx)
-    asked: list[int] = []
-    predict = model.booster.predict
-
-    def recording(data: np.ndarray, **kwargs: object) -> np.ndarray:
-        asked.append(int(kwargs["num_threads"]))  # type: ignore[call-overload]
-        return predict(data, **kwargs)
-
-    monkeypatch.setattr(model.booster, "predict", recording)
-    one = model.predict(np.zeros((1, 2)))
-    batch = model.predict(np.zeros((1000, 2)))
-    assert asked == [1, 0]  # 0: OpenMP's default, which AutoML's thread limit caps
-    np.testing.assert_allclose(batch[:1], one)

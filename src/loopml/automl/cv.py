@@ -29,6 +29,7 @@ EARLY_STOP_MIN_ROWS = 5000
 # milliseconds) as per-row cost, and keep fast models out of the ensemble's time budget.
 _TIMING_ROWS = 1000
 # A validation prediction this slow already dwarfs that overhead: its time is used as it is.
+_SLOW_SECONDS = 0.25
 _PROBE_ROWS, _PROBE_SECONDS = 100, 0.02  # a first timing: slow models stop there
 
 
@@ -142,12 +143,13 @@ class TrialResult:
         }
 
 
-def _seconds_per_1000(model: Model, X: np.ndarray) -> float:
-    """Seconds one fold model takes per 1,000 of the validation rows ``X``, predicted
-    afresh as one batch.
+def _seconds_per_1000(model: Model, X: np.ndarray, seconds: float) -> float:
+    """Seconds one fold model takes per 1,000 rows.
 
-    ``_PROBE_ROWS`` of them are timed first: a slow model (a network) is timed by them,
-    not made to predict 1,000 more.
+    ``_PROBE_ROWS`` of the validation rows ``X`` are predicted afresh first: a slow model
+    (a network) is timed by them, not made to predict 1,000 more. Otherwise the
+    ``seconds`` the validation rows took give it, or, when they were few, a timing of
+    ``_TIMING_ROWS`` of them.
     """
     probe = X[np.resize(np.arange(len(X)), _PROBE_ROWS)]
     started = time.perf_counter()
@@ -155,6 +157,8 @@ def _seconds_per_1000(model: Model, X: np.ndarray) -> float:
     took = time.perf_counter() - started
     if took > _PROBE_SECONDS:
         return took * 1000 / _PROBE_ROWS
+    if len(X) >= _TIMING_ROWS or seconds >= _SLOW_SECONDS:
+        return seconds * 1000 / len(X)
     rows = X[np.resize(np.arange(len(X)), _TIMING_ROWS)]
     started = time.perf_counter()
     model.predict(rows)
@@ -180,6 +184,7 @@ def evaluate(
     oof: np.ndarray | None = None
     models: list[Model] = []
     scores: list[float] = []
+    predict_seconds = 0.0
     try:
         for f in range(k):
             X_tr, X_va, cats = ws.view(f, learner.family)
@@ -204,7 +209,9 @@ def evaluate(
                     )
                 else:
                     model = learner.fit(X_tr, y_tr, None, None, trial.params, ctx)
+                predicting = time.perf_counter()
                 pred = model.predict(X_va)
+                predict_seconds = time.perf_counter() - predicting
             if oof is None:
                 oof = np.zeros((len(ws.y), *pred.shape[1:]))
             oof[valid] = pred
@@ -226,7 +233,6 @@ def evaluate(
     trial.score = metric.value(ws.y, oof) if oof is not None else float("nan")
     trial.oof, trial.models = oof, models
     trial.fit_seconds = time.monotonic() - started
-    # A batch of 1,000 rows gets the threads the fit was given, as AutoML.predict's would.
-    with thread_limit(n_jobs), timed_predictions():
-        trial.predict_seconds_per_1000 = _seconds_per_1000(models[-1], X_va)
+    with thread_limit(ctx.threads(X_tr)), timed_predictions():  # as validation rows were
+        trial.predict_seconds_per_1000 = _seconds_per_1000(models[-1], X_va, predict_seconds)
     return trial

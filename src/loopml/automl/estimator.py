@@ -70,9 +70,8 @@ class AutoML:
         Compute ``report_`` (importances, slices, robustness) after the search.
     prediction_budget : float, "auto" or None
         Seconds per 1,000 rows the ensemble's models may spend predicting (each measured
-        once, on 1,000 rows, with ``n_jobs`` threads); members that would exceed it are
-        left out. "auto": 0.04 s for tables, 1 s for images (a CNN spends a fraction of
-        a millisecond per image).
+        once, on 1,000 rows); members that would exceed it are left out. "auto": 0.03 s
+        for tables, 1 s for images (a CNN spends a fraction of a millisecond per image).
         None: no limit; not applied when ``max_trials`` is set, since timings would make
         runs differ. With a ``backbone``, "auto" allows 30 s (30 ms an image).
     backbone : str or path, optional
