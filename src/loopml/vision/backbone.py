@@ -81,8 +81,12 @@ def network(path: str | Path | None) -> tuple[Any, Any, str]:
     key = (str(file.resolve()), stat.st_mtime_ns, stat.st_size)
     with _lock:
         if key not in _networks:
+            import torch
+
             weights, digest = read_weights(file)
             net, layout = build(weights, file.name)
+            if torch.cuda.is_available():  # the search's passes over the images
+                net = net.to("cuda")
             _networks[key] = (net, layout, digest)
         return _networks[key]
 
