@@ -319,7 +319,7 @@ class AutoML:
         self._check_fitted()
         files = dict(self._predictor_files)
         files["automl.json"] = json.dumps(
-            self._state(), sort_keys=True, default=_json_default
+            self._state(), sort_keys=True, default=persist.json_default
         ).encode()
         return files
 
@@ -389,16 +389,6 @@ class AutoML:
                 raise InvalidInput(f"unknown parameter {key!r}", field=key)
             setattr(self, key, value)
         return self
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, tuple):
-        return list(value)
-    return str(value)
 
 
 __all__ = ["REGISTRY", "AutoML"]

@@ -17,11 +17,25 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
 
 FORMAT = "loopml.automl/1"
 _MANIFEST = "manifest.json"
 MAX_UNPACKED_BYTES = 16 * 2**30
+
+
+def json_default(value: Any) -> Any:
+    """JSON for what a saved model's state holds besides plain values: numpy scalars and
+    arrays, tuples, and paths (a backbone's weights file) as text."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
 
 
 def _check_expected(source: Path, manifest_bytes: bytes, expected_hash: str) -> None:
