@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loopml.api import auth
 from loopml.api.lookups import Lookups
+from loopml.api.problems import status_of
 from loopml.core.enums import ChallengerMode
 from loopml.core.errors import InvalidInput, LoopmlError
 from loopml.core.schemas import ApiKey, Deployment, Feedback, ModelVersion
@@ -184,12 +185,12 @@ def _rejected(writer: CaptureWriter, deployment: Deployment, exc: Exception, row
     answers would have been captured (so the share of rows refused stays true)."""
     if random.random() * 100 >= deployment.capture_percent:
         return
-    refused = isinstance(exc, LoopmlError)
+    status, message, column = 500, type(exc).__name__, None
+    if isinstance(exc, LoopmlError):  # the status its problem response carries
+        status, message, column = status_of(exc), exc.message, exc.extra.get("column")
     writer.reject(
         deployment.project, deployment.name, datetime.now(timezone.utc),
-        status=422 if isinstance(exc, InvalidInput) else (400 if refused else 500),
-        message=exc.message if isinstance(exc, LoopmlError) else type(exc).__name__,
-        rows=rows, column=exc.extra.get("column") if isinstance(exc, LoopmlError) else None,
+        status=status, message=message, rows=rows, column=column,
     )  # fmt: skip
 
 
