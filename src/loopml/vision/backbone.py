@@ -97,42 +97,42 @@ def features(
     """Pooled features of ``n x C x H x W`` images with values in [0, 1]; images seen
     before with these weights and resolution are looked up, not run again. Without
     ``keep``, nothing is looked up or kept."""
+    keys = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in X]
+    with _lock:
+        cache = _features.setdefault((digest, resolution), {}) if keep else {}
+        # A timed prediction runs the network as for new images.
+        known = {} if timing() else {k: cache[k] for k in keys if k in cache}
+    todo = [i for i, k in enumerate(keys) if k not in known]
+    ran = dict(zip([keys[i] for i in todo], _forward(net, X[todo], resolution), strict=True))
+    if keep and ran:
+        with _lock:
+            if len(cache) + len(ran) > _CACHE_ROWS:
+                cache.clear()
+            cache.update(ran)
+    return np.stack([known[k] if k in known else ran[k] for k in keys])
+
+
+def _forward(net: Any, X: np.ndarray, resolution: int) -> np.ndarray:
+    """The network's pooled features of images resized to ``resolution`` and normalised
+    as ImageNet's networks expect."""
     import torch
     from torch.nn import functional as F
 
-    keys = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in X]
-    fresh = timing() or not keep  # a timed prediction runs the network as for new images
-    with _lock:
-        cache = _features.setdefault((digest, resolution), {}) if keep else {}
-        todo = sorted({i for i, k in enumerate(keys) if fresh or k not in cache})
-    if todo:
-        device = next(net.parameters()).device
-        mean = torch.from_numpy(_MEAN).view(1, 3, 1, 1).to(device)
-        std = torch.from_numpy(_STD).view(1, 3, 1, 1).to(device)
-        found = []
-        with torch.inference_mode():
-            for start in range(0, len(todo), _BATCH):
-                rows = X[todo[start : start + _BATCH]]
-                batch = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)).to(device)
-                if batch.shape[1] == 1:  # grey images: the same plane on each channel
-                    batch = batch.expand(-1, 3, -1, -1)
-                batch = F.interpolate(
-                    batch, size=(resolution, resolution), mode="bilinear", align_corners=False
-                )
-                found.append(net((batch - mean) / std).float().cpu().numpy())
-        computed = np.concatenate(found)
-        if not keep:
-            return computed
-        with _lock:
-            if len(cache) + len(todo) > _CACHE_ROWS:
-                cache.clear()
-            for i, row in zip(todo, computed, strict=True):
-                cache[keys[i]] = row
-            # A lookup after a clear by another thread falls back to what this call ran.
-            mine = {keys[i]: row for i, row in zip(todo, computed, strict=True)}
-            return np.stack([mine[k] if k in mine else cache[k] for k in keys])
-    with _lock:
-        return np.stack([cache[k] for k in keys])
+    device = next(net.parameters()).device
+    mean = torch.from_numpy(_MEAN).view(1, 3, 1, 1).to(device)
+    std = torch.from_numpy(_STD).view(1, 3, 1, 1).to(device)
+    found = []
+    with torch.inference_mode():
+        for start in range(0, len(X), _BATCH):
+            rows = np.ascontiguousarray(X[start : start + _BATCH], dtype=np.float32)
+            batch = torch.from_numpy(rows).to(device)
+            if batch.shape[1] == 1:  # grey images: the same plane on each channel
+                batch = batch.expand(-1, 3, -1, -1)
+            batch = F.interpolate(
+                batch, size=(resolution, resolution), mode="bilinear", align_corners=False
+            )
+            found.append(net((batch - mean) / std).float().cpu().numpy())
+    return np.concatenate(found) if found else np.zeros((0, 0), dtype=np.float32)
 
 
 class BackboneModel:
