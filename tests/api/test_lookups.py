@@ -142,10 +142,10 @@ def test_writes_to_things_named_predict_are_applied_at_once(cached: LiveServer) 
 
 
 def test_the_cache_skips_only_posts_to_prediction_routes() -> None:
-    from loopml.api.lookups import _PREDICT_PATH
+    from loopml.api.lookups import PREDICT_PATH
 
-    assert _PREDICT_PATH.match("/api/v1/projects/p/deployments/d/predict")
-    assert _PREDICT_PATH.match("/api/v1/projects/p/deployments/d/invocations")
-    assert not _PREDICT_PATH.match("/api/v1/projects/p/deployments/predict")
-    assert not _PREDICT_PATH.match("/api/v1/keys/k/roles/predict")
-    assert not _PREDICT_PATH.match("/api/v1/projects/predict")
+    assert PREDICT_PATH.match("/api/v1/projects/p/deployments/d/predict")
+    assert PREDICT_PATH.match("/api/v1/projects/p/deployments/d/invocations")
+    assert not PREDICT_PATH.match("/api/v1/projects/p/deployments/predict")
+    assert not PREDICT_PATH.match("/api/v1/keys/k/roles/predict")
+    assert not PREDICT_PATH.match("/api/v1/projects/predict")

@@ -13,6 +13,7 @@ from loopml import __version__
 from loopml.api import auth, problems
 from loopml.api.limits import BodySizeLimit
 from loopml.api.lookups import ForgetOnWrite, Lookups
+from loopml.api.predict_lane import PredictLane
 from loopml.api.routers import (
     alerts,
     baselines,
@@ -117,6 +118,8 @@ def create_app(
     app.state.settings = settings
     app.state.job_kinds = JobKinds(settings.job_kinds)
     problems.install(app)
+    # Innermost of the three: the body size limit applies to predictions too.
+    app.add_middleware(PredictLane, local_key=LOCAL_ADMIN if trusted_local else None)
     app.add_middleware(ForgetOnWrite, lookups=lambda: getattr(app.state, "lookups", None))
     app.add_middleware(
         BodySizeLimit,

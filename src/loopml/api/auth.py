@@ -29,14 +29,26 @@ async def current_key(
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> ApiKey:
     """The API key that signed the request; 401 when missing, unknown or revoked."""
-    if credentials is None:
+    secret = None if credentials is None else credentials.credentials
+    return await verified_key(request.app.state.lookups, secret)
+
+
+def bearer_secret(authorization: str | None) -> str | None:
+    """The key in an ``Authorization: Bearer <key>`` header, as ``HTTPBearer`` reads it."""
+    scheme, _, secret = (authorization or "").partition(" ")
+    return secret if scheme.lower() == "bearer" and secret else None
+
+
+async def verified_key(lookups: Lookups, secret: str | None) -> ApiKey:
+    """The key for ``secret``; 401 when there is none, or it is unknown or revoked.
+
+    Async, so that it runs on the event loop: only a database lookup (a key not seen in
+    the last moments) goes to a thread.
+    """
+    if secret is None:
         raise Unauthenticated(
             "missing API key: send 'Authorization: Bearer <key>'", field="Authorization"
         )
-    lookups: Lookups = request.app.state.lookups
-    secret = credentials.credentials
-    # Async, so that FastAPI runs it on the event loop: only a database lookup (a key not
-    # seen in the last moments) goes to a thread.
     found = lookups.fresh_key(secret)
     return found if found is not None else await run_in_threadpool(lookups.key, secret)
 
@@ -60,9 +72,13 @@ class Require:
         self.scope = scope
 
     async def __call__(self, request: Request, key: ApiKey = Depends(current_key)) -> ApiKey:
+        return self.allows(key, request.path_params.get("project"))
+
+    def allows(self, key: ApiKey, project: str | None) -> ApiKey:
+        """``key`` if it holds the role (in ``project``, for a project guard); else 403."""
         if self.role is None:
             return key
-        project = request.path_params.get("project") if self.scope == "project" else None
+        project = project if self.scope == "project" else None
         held = key.role_in(project)
         if held is None or not held.includes(self.role):
             where = f"project {project!r}" if project else "this installation"

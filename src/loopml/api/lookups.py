@@ -148,7 +148,9 @@ class Lookups:
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Only the prediction routes themselves (a project or deployment may be named "predict").
-_PREDICT_PATH = re.compile(r"^/api/v1/projects/[^/]+/deployments/[^/]+/(predict|invocations)$")
+PREDICT_PATH = re.compile(
+    r"^/api/v1/projects/(?P<project>[^/]+)/deployments/(?P<name>[^/]+)/(predict|invocations)$"
+)
 
 
 class ForgetOnWrite:
@@ -163,7 +165,7 @@ class ForgetOnWrite:
         if (
             scope["type"] != "http"
             or scope["method"] in _READS
-            or (scope["method"] == "POST" and _PREDICT_PATH.match(scope["path"]))
+            or (scope["method"] == "POST" and PREDICT_PATH.match(scope["path"]))
         ):
             await self.app(scope, receive, send)
             return

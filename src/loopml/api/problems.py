@@ -71,18 +71,23 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-async def _loopml_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, errors.LoopmlError)
+def error_response(exc: errors.LoopmlError, path: str) -> JSONResponse:
+    """The problem response for ``exc``, raised while answering ``path``."""
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.Unauthenticated) else None
     return problem(
         status_of(exc),
         exc.code,
         exc.message,
-        instance=request.url.path,
+        instance=path,
         field=exc.field,
         errors_=exc.extra.get("problems"),
         headers=headers,
     )
+
+
+async def _loopml_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.LoopmlError)
+    return error_response(exc, request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

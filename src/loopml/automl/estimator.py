@@ -252,12 +252,12 @@ class AutoML:
             frame = check_columns(X)  # lists of values: parsed without a DataFrame
         else:
             frame = check_frame(X)
-        used = [c.name for c in predictor.schema.columns]
-        if not set(used) & set(frame.keys()):
+        if set(frame.keys()).isdisjoint(predictor.schema.names()):
             # Absent columns count as missing values, but none at all is a mistake (a
             # numpy array without names, renamed columns), not a row to guess about.
             raise InvalidInput(
-                f"none of the model's columns are in the input; it expects {', '.join(used)}",
+                "none of the model's columns are in the input; it expects "
+                + ", ".join(predictor.schema.names()),
                 field="X",
             )
         return predictor.predict(parse(frame, predictor.schema))

@@ -52,6 +52,7 @@ class Predictor:
         self.task, self.schema, self.encoders = task, schema, encoders
         self.members, self.n_classes = members, n_classes
         self.class_prior = class_prior
+        self._families = [get_learner(m.learner).family for m in members]
 
     @property
     def n_folds(self) -> int:
@@ -61,8 +62,7 @@ class Predictor:
         """The ensemble's prediction using only the models of one fold."""
         views: dict[str, np.ndarray] = {}
         total: np.ndarray | None = None
-        for m in self.members:
-            family = get_learner(m.learner).family
+        for m, family in zip(self.members, self._families, strict=True):
             if family not in views:
                 views[family] = self.encoders[fold].transform(raw, family)[0]
             pred = m.weight * m.models[fold].predict(views[family])
@@ -71,8 +71,11 @@ class Predictor:
         return total
 
     def predict(self, raw: RawFrame) -> np.ndarray:
-        out = np.asarray(sum(self.predict_fold(raw, f) for f in range(self.n_folds)))
-        out = out / self.n_folds
+        if self.n_folds == 1:  # a refitted model: what serving runs
+            out = self.predict_fold(raw, 0)
+        else:
+            out = np.asarray(sum(self.predict_fold(raw, f) for f in range(self.n_folds)))
+            out = out / self.n_folds
         if self.class_prior is not None:
             # A little of the class prior: no class ever gets probability 0. One row
             # far from the training data (all features missing, say) could otherwise

@@ -36,6 +36,11 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+# Made once: ``json.dumps`` with options builds a new encoder on every call.
+_row_json = json.JSONEncoder(default=_plain).encode
+_answer_json = json.JSONEncoder(default=str).encode
+
+
 def capture_record(
     row: dict[str, Any],
     answer: dict[str, Any],
@@ -63,13 +68,13 @@ def capture_record(
             "endpointInput": {
                 "observedContentType": "application/json",
                 "mode": "INPUT",
-                "data": json.dumps(row, default=_plain),
+                "data": _row_json(row),
                 "encoding": "JSON",
             },
             "endpointOutput": {
                 "observedContentType": "application/json",
                 "mode": "OUTPUT",
-                "data": json.dumps(answer, default=str),
+                "data": _answer_json(answer),
                 "encoding": "JSON",
             },
         },
@@ -165,7 +170,7 @@ class CaptureWriter:
 
     def _encode(self, item: _Queued) -> None:
         project, deployment, at, row, answer, latency, variant, shadow_of = item
-        line = json.dumps(capture_record(row, answer, at, latency, variant, shadow_of), default=str)
+        line = _answer_json(capture_record(row, answer, at, latency, variant, shadow_of))
         with self._lock:
             self._lines[segment_folder(project, deployment, at)].append(line + "\n")
 

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from loopml.automl import AutoML
 
 MAX_ROWS = 100_000
+# Taken as they are: the model treats non-finite floats as missing, as _number does.
+# (An int may be too large for a float: _number checks it.)
+_PLAIN_NUMBERS = frozenset({float})
 
 
 @dataclass
@@ -59,7 +62,8 @@ def check_rows(records: Any, version: ModelVersion, first_line: int | None = Non
         for name in names:
             value = record.get(name)
             if name in numeric:
-                value = _number(value, i, name, first_line)
+                if type(value) not in _PLAIN_NUMBERS:  # a JSON number needs no checks
+                    value = _number(value, i, name, first_line)
             elif name in images:
                 value = image_value(value, i, name)
             elif isinstance(value, dict | list):
@@ -78,6 +82,8 @@ def _number(value: Any, row: int, column: str, first_line: int | None) -> float 
         raise _not_a_number(value, row, column, first_line)
     try:
         number = float(value)
+    except OverflowError:  # an integer beyond any float: as infinite, so missing
+        return None
     except ValueError:
         raise _not_a_number(value, row, column, first_line) from None
     return number if math.isfinite(number) else None
@@ -144,19 +150,20 @@ def _answer(
             for v in values
         ]
     proba, codes, confidence = decided(model, rows)
-    classes: Sequence[Any] = list(model.classes_) if model.classes_ is not None else []
+    known = model.classes_ if model.classes_ is not None else []
+    classes: Sequence[Any] = [_plain(c) for c in known]
+    names = [str(c) for c in classes]
     limit = deployment.confidence_threshold
     out = []
-    for i, code in enumerate(codes):
-        abstained = limit is not None and bool(confidence[i] < limit)
+    # Python floats and ints from .tolist(): one conversion for the whole batch.
+    for code, sure, row in zip(codes.tolist(), confidence.tolist(), proba.tolist(), strict=True):
+        abstained = limit is not None and sure < limit
         out.append(
             {
                 "prediction_id": new_id(),
-                "label": deployment.fallback_label if abstained else _plain(classes[code]),
-                "probabilities": {
-                    str(_plain(c)): float(p) for c, p in zip(classes, proba[i], strict=True)
-                },
-                "confidence": float(confidence[i]),
+                "label": deployment.fallback_label if abstained else classes[code],
+                "probabilities": dict(zip(names, row, strict=True)),
+                "confidence": sure,
                 "abstained": abstained,
                 "model_version": version.number,
             }

@@ -44,6 +44,7 @@ IGNORED_HEADER = "X-Loopml-Ignored-Columns"
 IMAGE_TYPES = ("image/png", "image/jpeg")
 INLINE_ROWS = 32
 VARIANT_HEADER = "X-Loopml-Variant"
+GUARD = auth.viewer  # who may predict
 
 
 class Predictions(BaseModel):
@@ -125,12 +126,18 @@ async def _records(request: Request) -> tuple[list[Any], int | None]:
     "/{name}/predict",
     response_model=Predictions,
     openapi_extra=_PREDICT_BODY,
-    dependencies=[Depends(auth.viewer)],
+    dependencies=[Depends(GUARD)],
 )
 async def predict(project: str, name: str, request: Request) -> Response:
     """Predict rows with the deployment's model. Values of the wrong kind are a 422 naming
     the row and column; unknown columns are ignored and listed in the
     ``X-Loopml-Ignored-Columns`` header."""
+    return await respond(request, project, name)
+
+
+async def respond(request: Request, project: str, name: str) -> Response:
+    """The answer to a predict request whose key ``GUARD`` has admitted (by the route's
+    dependency, or by :class:`loopml.api.predict_lane.PredictLane`)."""
     started = time.perf_counter()
     records, first_line = await _records(request)
     lookups: Lookups = request.app.state.lookups
@@ -308,6 +315,6 @@ router.add_api_route(
     methods=["POST"],
     response_model=Predictions,
     openapi_extra=_PREDICT_BODY,
-    dependencies=[Depends(auth.viewer)],
+    dependencies=[Depends(GUARD)],
     summary="Predict (SageMaker's name for it)",
 )

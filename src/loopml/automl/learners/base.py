@@ -208,7 +208,12 @@ def proba_columns(p: np.ndarray, n_classes: int, classes: Any = None) -> np.ndar
     """
     p = np.asarray(p, dtype=np.float64)
     if p.ndim == 1:
-        return np.column_stack([1.0 - p, p]) if n_classes == 2 else p[:, None]
+        if n_classes != 2:
+            return p[:, None]
+        out = np.empty((len(p), 2))
+        out[:, 1] = p
+        np.subtract(1.0, p, out=out[:, 0])
+        return out
     if classes is not None and p.shape[1] < n_classes:
         out = np.zeros((len(p), n_classes))
         out[:, np.asarray(classes, dtype=np.int64)] = p
