@@ -58,17 +58,29 @@ def main() -> None:
     home, out = Path(sys.argv[1]), Path(sys.argv[2])
     frame, info = load_builtin("builtin:breast_cancer")
     X, y = frame.drop(columns=[info.target]), frame[info.target]
-    classifier = lgb.LGBMClassifier(n_estimators=200, verbose=-1).fit(X, y)
-    classifier.booster_.save_model(out / "floor.txt")
-    # The scikit-learn wrapper for the DataFrame floor; a benchmark's own file, never loaded
-    # from anywhere else.
+    # loopml's model: one LightGBM configuration and the baselines, ensembled.
+    model = AutoML(learners=["lightgbm"], time_budget=20, max_trials=2, seed=0).fit(X, y)
+    register(home, model, {"capture": 100.0, "nocapture": 0.0})
+    members = [m for m in model.predictor_.members if m.weight > 0]
+    trees = [m for m in members if m.learner == "lightgbm"]
+    assert len(trees) == 1, "the floors serve the ensemble's one LightGBM member"
+    booster = trees[0].models[0].booster
+    # The floors serve that member: the same booster, and for the DataFrame floor a
+    # scikit-learn wrapper with its configuration and number of trees.
+    booster.save_model(out / "floor.txt")
+    params = {k: v for k, v in trees[0].params.items() if k != "rounds"}
+    classifier = lgb.LGBMClassifier(n_estimators=booster.num_trees(), verbose=-1, **params)
+    classifier.fit(X, y)
+    # A benchmark's own file, never loaded from anywhere else.
     (out / "floor.pkl").write_bytes(pickle.dumps(classifier))
     (out / "row.json").write_text(json.dumps([X.iloc[0].to_dict()]))
     (out / "columns.json").write_text(json.dumps(list(X.columns)))
-
-    model = AutoML(learners=["lightgbm"], time_budget=20, max_trials=3, seed=0).fit(X, y)
-    register(home, model, {"capture": 100.0, "nocapture": 0.0})
-    print("ensemble members:", model.leaderboard_.head(3)["model"].tolist())
+    print(
+        "loopml's ensemble:",
+        ", ".join(f"{m.learner} (weight {m.weight:.2f})" for m in members),
+        f"; the floors' booster: {booster.num_trees()} trees",
+        params,
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loopml.automl.columns import check_frame, parse, plan_columns
+from loopml.automl.columns import Schema, check_frame, parse, plan_columns
 from loopml.core.errors import InvalidInput
 
 N = 40
@@ -174,3 +174,65 @@ def test_non_string_column_names_and_index_are_normalised() -> None:
     checked = check_frame(frame)
     assert list(checked.columns) == ["0", "1"]
     assert list(checked.index) == [0, 1, 2]
+
+
+def test_schema_names_are_every_kept_column_in_input_order() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "zeta": rng.normal(size=N),
+            "city": rng.choice(["Oslo", "Lima", "Pune"], N),
+            "constant": [1.0] * N,
+            "alpha": rng.integers(0, 50, N),
+            "active": rng.random(N) < 0.5,
+            "beta": rng.normal(size=N),
+        }
+    )
+    schema = plan_columns(frame)
+    assert schema.names() == ["zeta", "city", "alpha", "active", "beta"]  # not "constant"
+    assert schema.names(None) == schema.names()
+    assert schema.names("numeric") == ["zeta", "alpha", "beta"]
+    assert schema.names("categorical") == ["city"]
+    assert schema.names("boolean") == ["active"]
+    assert schema.names("text") == [] and schema.names("image") == []
+    # asked again (answers are kept): the same; the schema still saves and compares alike
+    assert schema.names() == ["zeta", "city", "alpha", "active", "beta"]
+    state = schema.to_state()
+    assert "_names" not in state
+    restored = Schema.from_state(state)
+    assert restored == schema
+    assert restored.names() == schema.names()
+    assert restored.names("numeric") == ["zeta", "alpha", "beta"]
+
+
+def test_numeric_lists_parse_into_their_own_rows_and_columns() -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [10.0, 20.0, 30.0], "c": [0.5, 1.5, 2.5]})
+    schema = plan_columns(frame)
+    plain = parse({"a": [1.0, 2, None], "b": [10.0, 20.0, 30.0], "c": [0.5, 1.5, 2.5]}, schema)
+    assert plain.numeric.shape == (3, 3)
+    np.testing.assert_array_equal(
+        plain.numeric, [[1.0, 10.0, 0.5], [2.0, 20.0, 1.5], [np.nan, 30.0, 2.5]]
+    )
+    assert plain.numeric.flags.c_contiguous
+    # a value that is not a plain number: each column parsed on its own, same layout
+    odd = parse({"a": [1.0, "2", None], "b": [10.0, " 20 ", "x"], "c": [0.5, 1.5, 2.5]}, schema)
+    np.testing.assert_array_equal(
+        odd.numeric, [[1.0, 10.0, 0.5], [2.0, 20.0, 1.5], [np.nan, np.nan, 2.5]]
+    )
+    # and lists answer as the same rows in a DataFrame
+    odd_frame = pd.DataFrame(
+        {"a": [1.0, "2", None], "b": [10.0, " 20 ", "x"], "c": [0.5, 1.5, 2.5]}
+    )
+    as_frame = parse(odd_frame, schema)
+    np.testing.assert_array_equal(odd.numeric, as_frame.numeric)
+    # infinities and values beyond float32 are missing
+    wide = parse({"a": [float("inf"), 1.0], "b": [1e300, 2.0], "c": [-1e39, 2.0]}, schema)
+    np.testing.assert_array_equal(wide.numeric, [[np.nan, np.nan, np.nan], [1.0, 2.0, 2.0]])
+
+
+@pytest.mark.parametrize("as_frame", [False, True], ids=["lists", "frame"])
+def test_an_integer_too_large_for_a_float_parses_as_missing(as_frame: bool) -> None:
+    schema = plan_columns(pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1.0, 2.0, 4.0]}))
+    columns = {"a": [10**400, 1.0], "b": [1.0, 2.0]}
+    raw = parse(pd.DataFrame(columns) if as_frame else columns, schema)
+    np.testing.assert_array_equal(raw.numeric, [[np.nan, 1.0], [1.0, 2.0]])

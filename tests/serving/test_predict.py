@@ -3,6 +3,8 @@ labels, probabilities and abstentions, and the cache that loads each model once.
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -168,6 +170,53 @@ def test_numeric_strings_are_numbers_and_blanks_are_missing(classifier: Fitted) 
     got = list(rows.frame["amount"])
     assert got[:5] == [1.5, 2.0, -300.0, 7.0, 0.25]
     assert all(pd.isna(v) for v in got[5:])  # empty, null, NaN and infinity: missing
+
+
+@pytest.mark.parametrize("huge", [10**400, -(10**400)], ids=["positive", "negative"])
+def test_an_integer_too_large_for_a_float_is_a_missing_value(classifier: Fitted, huge: int) -> None:
+    rows = check_rows(
+        [{"amount": 1.5}, {"amount": huge, "colour": "red"}, {"amount": 2}], classifier.version
+    )
+    assert rows.frame["amount"] == [1.5, None, 2.0]
+    assert rows.frame["colour"] == [None, "red", None]
+    # and it is answered as a row without the value
+    with_huge = answer(classifier.model, rows, classifier.version, deployment())
+    plain = predicted(classifier, [{"amount": 1.5}, {"colour": "red"}, {"amount": 2}], deployment())
+    assert [p["probabilities"] for p in with_huge] == [p["probabilities"] for p in plain]
+
+
+def test_json_floats_pass_through_unchanged(classifier: Fitted) -> None:
+    given = [0.1, -2.5, 1e-300, 3.0e38, 123456789.123456789, -0.0]
+    rows = check_rows(json.loads(json.dumps([{"amount": v} for v in given])), classifier.version)
+    got = rows.frame["amount"]
+    assert got == given
+    assert all(type(v) is float for v in got)
+    assert math.copysign(1.0, got[-1]) == -1.0  # the very same values, sign of zero too
+
+
+def test_non_finite_json_floats_answer_as_missing_values(classifier: Fitted) -> None:
+    """Python's json reads NaN and Infinity: the model takes them as missing, as null."""
+    odd = json.loads('[{"amount": NaN}, {"amount": Infinity}, {"amount": -Infinity}]')
+    missing = [{"amount": None}] * 3
+    got = predicted(classifier, odd, deployment())
+    want = predicted(classifier, missing, deployment())
+    assert [p["probabilities"] for p in got] == [p["probabilities"] for p in want]
+
+
+@pytest.mark.parametrize("value", ["lots", "12,5", "1e400x", "0x10"], ids=repr)
+def test_a_string_that_is_no_number_is_refused_among_floats_and_huge_ints(
+    classifier: Fitted, value: str
+) -> None:
+    rows = [{"amount": 0.5}, {"amount": 10**400}, {"amount": 7}, {"amount": value}]
+    with pytest.raises(InvalidInput) as err:
+        check_rows(rows, classifier.version)
+    assert err.value.message == f"record 3: 'amount' must be a number, got {value!r}"
+    assert err.value.field == "records[3].amount"
+    assert err.value.extra == {"row": 3, "column": "amount"}
+    # from a CSV file, the line is named
+    with pytest.raises(InvalidInput) as err:
+        check_rows(rows, classifier.version, first_line=2)
+    assert err.value.message.startswith("line 5: 'amount' must be a number")
 
 
 def test_unknown_columns_are_ignored_and_reported(classifier: Fitted) -> None:

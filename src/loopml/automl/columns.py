@@ -56,7 +56,7 @@ class Schema:
             self._names = {None: [c.name for c in self.columns]}
             for k in KINDS:
                 self._names[k] = [c.name for c in self.columns if c.kind == k]
-        return self._names[kind]
+        return self._names.get(kind, [])
 
     def to_state(self) -> dict[str, Any]:
         columns: list[list[Any]] = []
@@ -224,9 +224,17 @@ def _numeric_values(series: pd.Series) -> np.ndarray:
         return series.dt.total_seconds().to_numpy(dtype=float)
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    return pd.to_numeric(series.astype(object), errors="coerce").to_numpy(
-        dtype=float, na_value=np.nan
-    )
+    values = series.astype(object)
+    try:
+        numbers = pd.to_numeric(values, errors="coerce")
+    except OverflowError:  # an integer beyond any float: missing, as infinities are
+        values = values.map(_no_huge_int)
+        numbers = pd.to_numeric(values, errors="coerce")
+    return numbers.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _no_huge_int(value: Any) -> Any:
+    return None if isinstance(value, int) and value.bit_length() > 1024 else value
 
 
 def _boolean_values(series: pd.Series) -> np.ndarray:
@@ -260,7 +268,7 @@ def _strings(series: pd.Series) -> np.ndarray:
 def _numbers_of_list(values: list[Any]) -> np.ndarray:
     try:  # floats, ints and None (as NaN): no pandas needed
         return np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return _numeric_values(pd.Series(values, dtype=object))
 
 
@@ -278,7 +286,7 @@ def _numeric_matrix(columns: list[np.ndarray | list[Any]], n: int) -> np.ndarray
     if all(isinstance(c, list) for c in columns):
         try:
             return np.array(columns, dtype=np.float64).T.copy()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             pass  # a value that is no number: each column parsed on its own
     arrays = [_numbers_of_list(c) if isinstance(c, list) else c for c in columns]
     return np.column_stack(arrays).astype(np.float64)

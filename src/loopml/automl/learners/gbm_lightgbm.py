@@ -62,7 +62,8 @@ class SingleRow:
             booster_handle,
             ctypes.c_int(_C_API_PREDICT_NORMAL),
             ctypes.c_int(0),  # start iteration
-            ctypes.c_int(-1),  # every iteration: fits keep only the rounds they chose
+            # The iterations Booster.predict uses by default.
+            ctypes.c_int(booster.best_iteration if booster.best_iteration > 0 else -1),
             ctypes.c_int(_C_API_DTYPE_FLOAT64),
             ctypes.c_int32(booster.num_feature()),
             b"num_threads=1",
@@ -99,7 +100,8 @@ class LightGBMModel:
         self._single_lock = threading.Lock()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        out = self._predict_one(X) if len(X) == 1 else None
+        one = isinstance(X, np.ndarray) and X.ndim == 2 and len(X) == 1
+        out = self._predict_one(X) if one else None
         if out is None:
             out = np.asarray(self.booster.predict(X, num_threads=1))
         return proba_columns(out, self.n_classes) if self.n_classes else out
