@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 from loopml.store.blobs import BlobStore
 
 log = logging.getLogger("loopml.capture")
@@ -36,9 +38,16 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-# Made once: ``json.dumps`` with options builds a new encoder on every call.
-_row_json = json.JSONEncoder(default=_plain).encode
-_answer_json = json.JSONEncoder(default=str).encode
+# orjson: encoding is most of what capture costs, and it is 4x faster at it than json.
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def _row_json(row: dict[str, Any]) -> str:
+    return orjson.dumps(row, default=_plain, option=_OPTIONS).decode()
+
+
+def _answer_json(answer: dict[str, Any]) -> str:
+    return orjson.dumps(answer, default=str, option=_OPTIONS).decode()
 
 
 def capture_record(
@@ -99,7 +108,7 @@ class CaptureWriter:
         self.blobs = blobs
         self.flush_seconds = flush_seconds
         self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
-        self._lines: defaultdict[str, list[str]] = defaultdict(list)
+        self._lines: defaultdict[str, list[bytes]] = defaultdict(list)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopml-capture", daemon=True)
@@ -138,7 +147,7 @@ class CaptureWriter:
              "message": message[:500]}
         )  # fmt: skip
         with self._lock:
-            self._lines[rejection_folder(project, deployment, at)].append(line + "\n")
+            self._lines[rejection_folder(project, deployment, at)].append(line.encode() + b"\n")
 
     def close(self) -> None:
         """Write everything queued, then stop."""
@@ -170,9 +179,10 @@ class CaptureWriter:
 
     def _encode(self, item: _Queued) -> None:
         project, deployment, at, row, answer, latency, variant, shadow_of = item
-        line = _answer_json(capture_record(row, answer, at, latency, variant, shadow_of))
+        record = capture_record(row, answer, at, latency, variant, shadow_of)
+        line = orjson.dumps(record, default=str, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE)
         with self._lock:
-            self._lines[segment_folder(project, deployment, at)].append(line + "\n")
+            self._lines[segment_folder(project, deployment, at)].append(line)
 
     def _write(self) -> int:
         with self._lock:
@@ -180,7 +190,7 @@ class CaptureWriter:
         for folder, segment in lines.items():
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
             key = f"{folder}/{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
-            self.blobs.put(key, "".join(segment).encode())
+            self.blobs.put(key, b"".join(segment))
         return sum(len(segment) for segment in lines.values())
 
     def flush(self) -> int:

@@ -16,6 +16,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -107,12 +108,17 @@ async def _records(request: Request) -> tuple[list[Any], int | None]:
             field="body",
         )
     try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"the body is not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})",
-            field="body",
-        ) from exc
+        data = orjson.loads(body)  # a fifth of json's time on a request's rows
+    except orjson.JSONDecodeError:
+        # NaN and Infinity (which Python's json writes) and other encodings than UTF-8
+        # are read as json reads them; json also names where the body stops being JSON.
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"the body is not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})",
+                field="body",
+            ) from exc
     if isinstance(data, dict):
         data = data.get("records", data.get("instances"))
     if not isinstance(data, list):
@@ -184,7 +190,8 @@ async def respond(request: Request, project: str, name: str) -> Response:
     if ignored:
         headers[IGNORED_HEADER] = ",".join(ignored)
     body = {"model_version": version.number, "predictions": answers}
-    return Response(json.dumps(body).encode(), media_type="application/json", headers=headers)
+    content = orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS)
+    return Response(content, media_type="application/json", headers=headers)
 
 
 def _rejected(writer: CaptureWriter, deployment: Deployment, exc: Exception, rows: int) -> None:
