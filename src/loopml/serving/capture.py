@@ -170,19 +170,23 @@ class CaptureWriter:
                 log.exception("capture flush failed")
 
     def _drain(self) -> None:
+        # One lock and one folder name per batch: a request's rows share their time.
+        lines: defaultdict[str, list[bytes]] = defaultdict(list)
+        folders: dict[tuple[str, str, datetime], str] = {}
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return
-            self._encode(item)
-
-    def _encode(self, item: _Queued) -> None:
-        project, deployment, at, row, answer, latency, variant, shadow_of = item
-        record = capture_record(row, answer, at, latency, variant, shadow_of)
-        line = orjson.dumps(record, default=str, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE)
-        with self._lock:
-            self._lines[segment_folder(project, deployment, at)].append(line)
+                break
+            project, deployment, at = item[:3]
+            folder = folders.get((project, deployment, at))
+            if folder is None:
+                folder = folders[project, deployment, at] = segment_folder(project, deployment, at)
+            lines[folder].append(_line(item))
+        if lines:
+            with self._lock:
+                for folder, encoded in lines.items():
+                    self._lines[folder].extend(encoded)
 
     def _write(self) -> int:
         with self._lock:
@@ -197,6 +201,12 @@ class CaptureWriter:
         """Write the queued records now; returns how many."""
         self._drain()
         return self._write()
+
+
+def _line(item: _Queued) -> bytes:
+    _, _, at, row, answer, latency, variant, shadow_of = item
+    record = capture_record(row, answer, at, latency, variant, shadow_of)
+    return orjson.dumps(record, default=str, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE)
 
 
 def segment_folder(project: str, deployment: str, at: datetime) -> str:
