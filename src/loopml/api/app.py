@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -38,6 +39,7 @@ from loopml.core.schemas import ApiKey
 from loopml.home import open_home
 from loopml.jobs.kinds import JobKinds
 from loopml.jobs.worker import Worker
+from loopml.serving.batching import Batcher
 from loopml.serving.capture import CaptureWriter
 from loopml.serving.models import ModelCache
 from loopml.serving.shadow import ShadowRunner
@@ -83,6 +85,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.home = open_home(settings, announce=announce)
         app.state.models = ModelCache(app.state.home.blobs)
+        app.state.batcher = Batcher()
         app.state.captures = CaptureWriter(app.state.home.blobs, settings.capture_flush_seconds)
         app.state.shadows = ShadowRunner(app.state.models, app.state.captures)
         app.state.lookups = Lookups(app.state.home.db, settings.lookup_cache_seconds)
@@ -96,9 +99,17 @@ def create_app(
             worker = Worker(settings)
             thread = threading.Thread(target=worker.run, args=(stop,), name="loopml-worker")
             thread.start()
+        if not trusted_local:
+            # What lives as long as the server (modules, the app) is kept out of the
+            # collector's full passes, which otherwise scan it all and stop every request
+            # for 50-150 ms under load. The CLI's one-command app skips the collect.
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
+            if not trusted_local:
+                gc.unfreeze()
             stop.set()
             if thread is not None:
                 thread.join(timeout=30)

@@ -22,6 +22,7 @@ from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import new_id
 from loopml.core.schemas import Deployment, ModelVersion
+from loopml.serving.batching import predict_native
 
 if TYPE_CHECKING:
     from loopml.automl import AutoML
@@ -122,11 +123,21 @@ def _not_a_number(value: Any, row: int, column: str, first_line: int | None) -> 
 
 
 def answer(
-    model: AutoML, rows: Rows, version: ModelVersion, deployment: Deployment
+    model: AutoML,
+    rows: Rows,
+    version: ModelVersion,
+    deployment: Deployment,
+    predicted: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """One answer per row: label (or value), probabilities, confidence, abstained, ids."""
+    """One answer per row: label (or value), probabilities, confidence, abstained, ids.
+
+    ``predicted`` is the model's probabilities or values for ``rows`` where they were
+    made already (in a batch); otherwise the model predicts them here.
+    """
     try:
-        return _answer(model, rows, version, deployment)
+        if predicted is None:
+            predicted = predict_native(model, rows.frame)
+        return _answer(model, predicted, version, deployment)
     except InvalidInput as exc:  # an image the model cannot decode: name the record
         row = exc.extra.get("row")
         images = [c["name"] for c in version.inputs if c["kind"] == "image"]
@@ -141,15 +152,15 @@ def answer(
 
 
 def _answer(
-    model: AutoML, rows: Rows, version: ModelVersion, deployment: Deployment
+    model: AutoML, predicted: np.ndarray, version: ModelVersion, deployment: Deployment
 ) -> list[dict[str, Any]]:
     if version.task is TaskType.regression:
-        values = model.predict(rows.frame)
         return [
-            {"prediction_id": new_id(), "value": float(v), "model_version": version.number}
-            for v in values
+            {"prediction_id": new_id(), "value": value, "model_version": version.number}
+            for value in predicted.tolist()
         ]
-    proba, codes, confidence = decided(model, rows)
+    proba = predicted
+    codes, confidence = choose(proba, model.threshold_)
     known = model.classes_ if model.classes_ is not None else []
     classes: Sequence[Any] = [_plain(c) for c in known]
     names = [str(c) for c in classes]

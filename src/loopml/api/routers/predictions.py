@@ -29,6 +29,7 @@ from loopml.core.enums import ChallengerMode
 from loopml.core.errors import InvalidInput, LoopmlError
 from loopml.core.schemas import ApiKey, Deployment, Feedback, ModelVersion
 from loopml.home import Home
+from loopml.serving.batching import Batcher
 from loopml.serving.capture import CaptureWriter, read_captures
 from loopml.serving.models import ModelCache
 from loopml.serving.predict import MAX_ROWS, answer, check_rows
@@ -162,7 +163,11 @@ async def respond(request: Request, project: str, name: str) -> Response:
     writer: CaptureWriter = request.app.state.captures
     try:
         if model is not None and inline and len(records) <= INLINE_ROWS:
-            answers, ignored = answer_rows(model, served, version, records, first_line)
+            rows = check_rows(records, version, first_line)
+            batcher: Batcher = request.app.state.batcher
+            predicted = await batcher.predict(model, rows.frame)  # type: ignore[arg-type]
+            answers = answer(model, rows, version, served.deployment, predicted)
+            ignored = rows.ignored
         else:
             answers, ignored = await run_in_threadpool(
                 answer_rows, None, served, version, records, first_line, models
@@ -181,7 +186,11 @@ async def respond(request: Request, project: str, name: str) -> Response:
         )
     seconds = time.perf_counter() - started
     # A request copied to the shadow is captured whole, so every shadow answer has its pair.
-    capture_rows(writer, served.deployment, records, answers, seconds, variant, every=shadow)
+    capture = (writer, served.deployment, records, answers, seconds, variant, shadow)
+    if len(answers) <= INLINE_ROWS:
+        capture_rows(*capture)
+    else:  # encoding many rows would hold the event loop
+        await run_in_threadpool(capture_rows, *capture)
     if shadow:
         assert served.challenger is not None
         shadows: ShadowRunner = request.app.state.shadows
