@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +176,46 @@ def test_bad_requests_are_the_routes_problems(
     assert seen["status"] == status
     assert seen["headers"]["content-type"] == "application/problem+json"
     assert seen["body"]["instance"] == BASE + path
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["lane", "route"])
+def test_requests_sent_at_once_each_get_their_own_rows_answers(pair: tuple, which: int) -> None:
+    """Requests that reach the server together are predicted in batches: each must still
+    get exactly the answers its own rows get when sent alone."""
+    client, secrets = pair[which], pair[2]
+    headers = {"Authorization": f"Bearer {secrets['viewer']}"}
+    frame, info = load_builtin("builtin:iris")
+    table = frame.drop(columns=[info.target]).to_dict(orient="records")
+    # 24 requests of 1 to 3 rows, no row in two requests, every class among them.
+    bodies = [[table[(i * 37 + j * 53) % len(table)] for j in range(1 + i % 3)] for i in range(24)]
+    alone = []
+    for body in bodies:
+        response = client.post(BASE + "/live/predict", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        alone.append(response.json()["predictions"])
+    start = threading.Barrier(12)  # each wave of twelve is sent at once
+
+    def send(body: list[dict[str, float]]) -> Any:
+        start.wait(timeout=60)
+        return client.post(BASE + "/live/predict", json=body, headers=headers)
+
+    with ThreadPoolExecutor(12) as pool:  # every request is sent, even if one fails
+        sent = [pool.submit(send, body) for body in bodies]
+        responses = [future.result() for future in sent]
+    ids = []
+    for body, response, expected in zip(bodies, responses, alone, strict=True):
+        assert response.status_code == 200, response.text
+        got = response.json()["predictions"]
+        assert len(got) == len(body) == len(expected)
+        for mine, theirs in zip(got, expected, strict=True):
+            assert mine["label"] == theirs["label"]
+            assert mine["probabilities"].keys() == theirs["probabilities"].keys()
+            for name, p in theirs["probabilities"].items():
+                assert mine["probabilities"][name] == pytest.approx(p, rel=0, abs=1e-9)
+            ids.append(mine["prediction_id"])
+    assert len(set(ids)) == len(ids) == sum(len(body) for body in bodies)
+    labels = {p["label"] for answers in alone for p in answers}
+    assert labels == {"setosa", "versicolor", "virginica"}
 
 
 def test_the_cli_s_in_process_app_predicts_as_the_local_admin(tmp_path: Path) -> None:

@@ -3,9 +3,12 @@ off the request path; closing the writer loses nothing queued."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import numpy as np
 
 from loopml.serving.capture import CaptureWriter, read_captures
 from loopml.store.blobs import BlobStore
@@ -57,3 +60,130 @@ def test_the_background_thread_flushes_on_its_interval(tmp_path: Path) -> None:
     assert len(list(read_captures(blobs, "p", "d"))) == 1
     writer.close()
     assert len(list(read_captures(blobs, "p", "d"))) == 1  # nothing written twice
+
+
+def _keys(blobs: BlobStore) -> list[str]:
+    return [b.key for b in blobs.list("captures")]
+
+
+def test_records_put_are_on_disk_after_flush_and_not_before(tmp_path: Path) -> None:
+    blobs = BlobStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=3600)  # the thread never writes here
+    at = datetime(2026, 3, 1, 8, 30, tzinfo=timezone.utc)
+    try:
+        for i in range(3):
+            writer.put("shop", "churn", at, {"x": i}, answer(i), 1.0)
+        assert _keys(blobs) == []
+        assert writer.flush() == 3
+        records = list(read_captures(blobs, "shop", "churn"))
+        assert [r["loopml"]["prediction_id"] for r in records] == ["p0", "p1", "p2"]
+        assert writer.flush() == 0  # written once
+        writer.put("shop", "churn", at, {"x": 3}, answer(3), 1.0)
+        assert len(list(read_captures(blobs, "shop", "churn"))) == 3
+    finally:
+        writer.close()
+    ids = [r["loopml"]["prediction_id"] for r in read_captures(blobs, "shop", "churn")]
+    assert sorted(ids) == ["p0", "p1", "p2", "p3"]
+
+
+def test_close_writes_everything_put(tmp_path: Path) -> None:
+    blobs = BlobStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=3600)
+    at = datetime(2026, 3, 1, 8, 30, tzinfo=timezone.utc)
+    for i in range(40):
+        writer.put("shop", "churn" if i % 2 else "fraud", at, {"x": i}, answer(i), 1.0)
+    writer.reject("shop", "churn", at, status=422, message="bad", rows=2, column="x")
+    assert _keys(blobs) == []
+    writer.close()
+    churn = [r["loopml"]["prediction_id"] for r in read_captures(blobs, "shop", "churn")]
+    fraud = [r["loopml"]["prediction_id"] for r in read_captures(blobs, "shop", "fraud")]
+    assert sorted(churn) == sorted(f"p{i}" for i in range(1, 40, 2))
+    assert sorted(fraud) == sorted(f"p{i}" for i in range(0, 40, 2))
+    rejected = [b.key for b in blobs.list("rejections/shop/churn")]
+    assert len(rejected) == 1
+    assert json.loads(blobs.get(rejected[0]))["status"] == 422
+
+
+def test_rows_of_two_utc_hours_land_in_two_hour_folders(tmp_path: Path) -> None:
+    blobs = BlobStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=3600)
+    plus2, minus4 = timezone(timedelta(hours=2)), timezone(timedelta(hours=-4))
+    times = [
+        datetime(2026, 3, 1, 10, 30, tzinfo=plus2),  # 08:30 UTC
+        datetime(2026, 3, 1, 9, 0, 1, tzinfo=timezone.utc),
+        datetime(2026, 3, 1, 4, 59, 59, tzinfo=minus4),  # 08:59:59 UTC
+        datetime(2026, 3, 1, 5, 15, tzinfo=minus4),  # 09:15 UTC
+    ]
+    for i, at in enumerate(times):
+        writer.put("shop", "churn", at, {"x": i}, answer(i), 1.0)
+    writer.close()
+    by_folder: dict[str, list[str]] = {}
+    for key in _keys(blobs):
+        ids = [json.loads(line)["loopml"]["prediction_id"] for line in blobs.get(key).splitlines()]
+        by_folder.setdefault(key.rsplit("/", 1)[0], []).extend(ids)
+    assert {k: sorted(v) for k, v in by_folder.items()} == {
+        "captures/shop/churn/2026/03/01/08": ["p0", "p2"],
+        "captures/shop/churn/2026/03/01/09": ["p1", "p3"],
+    }
+
+
+def test_image_bytes_are_captured_as_base64_text(tmp_path: Path) -> None:
+    blobs = BlobStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=3600)
+    image = b"\x89PNG\r\n\x1a\n\x00\xff" + bytes(range(256))
+    writer.put("shop", "pets", datetime.now(timezone.utc), {"photo": image, "n": 1}, answer(0), 1)
+    writer.close()
+    (record,) = read_captures(blobs, "shop", "pets")
+    row = json.loads(record["captureData"]["endpointInput"]["data"])
+    assert isinstance(row["photo"], str)
+    assert base64.b64decode(row["photo"], validate=True) == image
+    assert row["n"] == 1
+
+
+def test_numpy_numbers_are_captured_as_numbers(tmp_path: Path) -> None:
+    blobs = BlobStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=3600)
+    row = {"amount": np.float64(12.25), "count": np.int64(7), "small": np.int32(-3)}
+    said = {**answer(0), "confidence": np.float64(0.75), "model_version": np.int64(3)}
+    writer.put("shop", "churn", datetime.now(timezone.utc), row, said, np.float64(2.5))
+    writer.close()
+    (record,) = read_captures(blobs, "shop", "churn")
+    data = record["captureData"]
+    captured = json.loads(data["endpointInput"]["data"])
+    assert captured == {"amount": 12.25, "count": 7, "small": -3}
+    assert [type(v) for v in captured.values()] == [float, int, int]  # numbers, not text
+    out = json.loads(data["endpointOutput"]["data"])
+    assert (out["confidence"], out["model_version"]) == (0.75, 3)
+    assert record["loopml"]["model_version"] == 3 and record["loopml"]["latency_ms"] == 2.5
+
+
+class _FailingStore(BlobStore):
+    """A blob store whose writes fail while ``down`` is set (a bucket out of reach)."""
+
+    down = True
+
+    def put(self, key: str, data: bytes):  # type: ignore[no-untyped-def]
+        if self.down:
+            raise OSError("the store is out of reach")
+        return super().put(key, data)
+
+
+def test_rows_a_failed_write_could_not_store_are_written_by_the_next(tmp_path: Path) -> None:
+    blobs = _FailingStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=60)
+    at = datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc)
+    for i in range(3):
+        writer.put("shop", "churn", at, {"x": i}, answer(i), 1.0)
+    try:
+        writer.flush()
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the failing store should have failed the flush")
+    writer.put("shop", "churn", at, {"x": 3}, answer(3), 1.0)
+    blobs.down = False
+    assert writer.flush() == 4
+    writer.close()
+    rows = [json.loads(r["captureData"]["endpointInput"]["data"])["x"]
+            for r in read_captures(blobs, "shop", "churn")]  # fmt: skip
+    assert rows == [0, 1, 2, 3]

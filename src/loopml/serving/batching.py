@@ -47,8 +47,8 @@ class Batcher:
     Parameters
     ----------
     max_rows : int
-        The most rows predicted in one call; a full batch is closed and the next request
-        starts another.
+        The most rows predicted in one call (a request with more is predicted alone); a
+        request that would overfill a batch starts another.
     """
 
     def __init__(self, max_rows: int = 256) -> None:
@@ -59,7 +59,11 @@ class Batcher:
         """``predict_native`` of ``frame``, made in one call with the rows of the other
         requests for ``model`` queued on the event loop now."""
         loop = asyncio.get_running_loop()
+        rows = len(next(iter(frame.values()), []))
         batch = self._open.get(id(model))
+        if batch is not None and batch.rows + rows > self.max_rows:
+            self._close(batch)  # full: it runs as planned, and this request starts another
+            batch = None
         if batch is None:
             batch = self._open[id(model)] = _Batch(model)
             # Runs after the callbacks already queued: the requests that arrived with
@@ -68,9 +72,7 @@ class Batcher:
         future: asyncio.Future[np.ndarray] = loop.create_future()
         batch.frames.append(frame)
         batch.waiting.append(future)
-        batch.rows += len(next(iter(frame.values()), []))
-        if batch.rows >= self.max_rows:
-            self._close(batch)
+        batch.rows += rows
         return await future
 
     def _close(self, batch: _Batch) -> None:

@@ -24,6 +24,8 @@ from loopml.store.blobs import BlobStore
 
 log = logging.getLogger("loopml.capture")
 PREFIX = "captures"
+# Rows held while the store fails (about 1 KB each), before the oldest are dropped.
+_MAX_HELD = 200_000
 REJECTIONS = "rejections"
 
 
@@ -173,11 +175,30 @@ class CaptureWriter:
     def _write(self) -> int:
         with self._lock:
             lines, self._lines = self._lines, defaultdict(list)
-        for folder, segment in lines.items():
+        for written, (folder, segment) in enumerate(lines.items()):
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
             key = f"{folder}/{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
-            self.blobs.put(key, b"".join(segment))
+            try:
+                self.blobs.put(key, b"".join(segment))
+            except Exception:
+                self._keep_unwritten(lines, after=written)
+                raise
         return sum(len(segment) for segment in lines.values())
+
+    def _keep_unwritten(self, lines: dict[str, list[bytes]], after: int) -> None:
+        """Put the segments a failed write did not store back, ahead of newer lines, for
+        the next flush; past ``_MAX_HELD`` lines the oldest are dropped (and logged)."""
+        with self._lock:
+            for folder, segment in list(lines.items())[after:]:
+                self._lines[folder][:0] = segment
+            held = sum(len(segment) for segment in self._lines.values())
+            for segment in self._lines.values():
+                if held <= _MAX_HELD:
+                    break
+                drop = min(len(segment), held - _MAX_HELD)
+                del segment[:drop]
+                held -= drop
+                log.warning("capture store failing: %d captured rows dropped", drop)
 
     def flush(self) -> int:
         """Write the records put so far now; returns how many."""
