@@ -305,7 +305,7 @@ def parse(X: pd.DataFrame | Mapping[str, list[Any]], schema: Schema) -> RawFrame
     else:
         n = len(next(iter(X.values()))) if X else 0
         missing, columns = [None] * n, X
-    numeric: list[np.ndarray] = []
+    numeric: list[np.ndarray | list[Any]] = []
     numeric_names: list[str] = []
     cats: list[np.ndarray] = []
     texts: list[np.ndarray] = []
@@ -319,7 +319,7 @@ def parse(X: pd.DataFrame | Mapping[str, list[Any]], schema: Schema) -> RawFrame
             continue
         if isinstance(series, list):
             if plan.kind == "numeric":
-                numeric.append(series)  # type: ignore[arg-type]  # made an array below
+                numeric.append(series)  # made an array below, with the others
                 numeric_names.append(plan.name)
                 continue
             if plan.kind in ("categorical", "text"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -161,8 +160,7 @@ def _answer(
         ]
     proba = predicted
     codes, confidence = choose(proba, model.threshold_)
-    known = model.classes_ if model.classes_ is not None else []
-    classes: Sequence[Any] = [_plain(c) for c in known]
+    classes = [_plain(c) for c in (model.classes_ if model.classes_ is not None else [])]
     names = [str(c) for c in classes]
     limit = deployment.confidence_threshold
     out = []

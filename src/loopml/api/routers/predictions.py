@@ -165,7 +165,7 @@ async def respond(request: Request, project: str, name: str) -> Response:
         if model is not None and inline and len(records) <= INLINE_ROWS:
             rows = check_rows(records, version, first_line)
             batcher: Batcher = request.app.state.batcher
-            predicted = await batcher.predict(model, rows.frame)  # type: ignore[arg-type]
+            predicted = await batcher.predict(model, rows.frame)
             answers = answer(model, rows, version, served.deployment, predicted)
             ignored = rows.ignored
         else:
