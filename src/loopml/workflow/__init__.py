@@ -14,7 +14,8 @@
 """
 
 from loopml.workflow import builtin  # noqa: F401  (registers the built-in tasks)
-from loopml.workflow.definition import compile_definition, load_definition
+from loopml.workflow.definition import compile_definition
+from loopml.workflow.document import load_definition
 from loopml.workflow.interpreter import ExecutionResult, Runner
 from loopml.workflow.states import Machine
 from loopml.workflow.tasks import DEFAULT_TASKS, TaskContext, TaskRegistry, task

@@ -13,7 +13,7 @@ from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.schemas import ApiKey, Workflow, WorkflowExecution
 from loopml.home import Home
 from loopml.store import workflows
-from loopml.workflow.definition import load_definition
+from loopml.workflow.document import load_definition
 from loopml.workflow.service import WorkflowService
 
 router = APIRouter(prefix="/projects/{project}/workflows", tags=["workflows"])
