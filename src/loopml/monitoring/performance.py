@@ -21,7 +21,7 @@ from loopml.serving.capture import segment_folder
 from loopml.store.blobs import BlobStore
 
 MIN_LABELS = 30  # fewer labels than this: figures are shown, but no verdict is drawn
-_EVENT_ID = re.compile(r'"eventId": "([0-9a-f]{26})"')
+_EVENT_ID = re.compile(r'"eventId":\s*"([0-9a-f]{26})"')  # compact (orjson) or spaced
 _BOOTSTRAP = 200
 _Z = 1.959964
 
