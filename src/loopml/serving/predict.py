@@ -41,6 +41,34 @@ class Rows:
     ignored: list[str]
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """A model version's inputs as a request is checked against them."""
+
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+    known: frozenset[str]
+    has_images: bool
+
+
+# Worked out once per version object (the lookups hand requests the same one for a
+# while): on a one-row request this was a tenth of the checking.
+_INPUTS: dict[int, tuple[ModelVersion, Inputs]] = {}
+
+
+def inputs_of(version: ModelVersion) -> Inputs:
+    hit = _INPUTS.get(id(version))
+    if hit is not None and hit[0] is version:
+        return hit[1]
+    names = tuple(c["name"] for c in version.inputs)
+    kinds = tuple(c["kind"] for c in version.inputs)
+    found = Inputs(names, kinds, frozenset(names), "image" in kinds)
+    if len(_INPUTS) >= 64:
+        _INPUTS.clear()
+    _INPUTS[id(version)] = (version, found)
+    return found
+
+
 def check_rows(records: Any, version: ModelVersion, first_line: int | None = None) -> Rows:
     """A frame of ``records`` (a list of objects) with the model's columns.
 
@@ -50,29 +78,28 @@ def check_rows(records: Any, version: ModelVersion, first_line: int | None = Non
         raise InvalidInput("send a non-empty list of records (objects)", field="records")
     if len(records) > MAX_ROWS:
         raise InvalidInput(f"at most {MAX_ROWS:,} records per request", field="records")
-    names = [c["name"] for c in version.inputs]
-    numeric = {c["name"] for c in version.inputs if c["kind"] == "numeric"}
-    images = {c["name"] for c in version.inputs if c["kind"] == "image"}
+    inputs = inputs_of(version)
+    lists: list[list[Any]] = [[] for _ in inputs.names]
+    plan = list(zip(inputs.names, inputs.kinds, lists, strict=True))
     seen: set[str] = set()
-    columns: dict[str, list[Any]] = {n: [] for n in names}
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             raise InvalidInput(f"record {i} is not an object", field=f"records[{i}]")
         seen.update(record)
-        for name in names:
+        for name, kind, values in plan:
             value = record.get(name)
-            if name in numeric:
+            if kind == "numeric":
                 if type(value) not in _PLAIN_NUMBERS:  # a JSON number needs no checks
                     value = _number(value, i, name, first_line)
-            elif name in images:
+            elif kind == "image":
                 value = image_value(value, i, name)
             elif isinstance(value, dict | list):
                 raise InvalidInput(
                     f"record {i}: {name!r} holds a nested value", field=f"records[{i}].{name}"
                 )
-            columns[name].append(value)
-    ignored = sorted(seen - set(names))
-    return Rows(frame=columns, ignored=ignored)
+            values.append(value)
+    ignored = sorted(seen - inputs.known)
+    return Rows(frame=dict(zip(inputs.names, lists, strict=True)), ignored=ignored)
 
 
 def _number(value: Any, row: int, column: str, first_line: int | None) -> float | None:

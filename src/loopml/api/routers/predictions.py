@@ -32,7 +32,7 @@ from loopml.home import Home
 from loopml.serving.batching import Batcher
 from loopml.serving.capture import CaptureWriter, read_captures
 from loopml.serving.models import ModelCache
-from loopml.serving.predict import MAX_ROWS, answer, check_rows
+from loopml.serving.predict import MAX_ROWS, answer, check_rows, inputs_of
 from loopml.serving.shadow import ShadowRunner
 from loopml.store import deployments
 from loopml.store.deployments import Served
@@ -159,7 +159,7 @@ async def respond(request: Request, project: str, name: str) -> Response:
     # thread costs more than predicting them. Loading and big requests go to a thread.
     # Images are decoded in a thread whatever their number: one large image would hold
     # the event loop, and every other request, for as long as it takes.
-    inline = not any(c["kind"] == "image" for c in version.inputs)
+    inline = not inputs_of(version).has_images
     writer: CaptureWriter = request.app.state.captures
     try:
         if model is not None and inline and len(records) <= INLINE_ROWS:
