@@ -17,19 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from loopml.core.enums import TaskType
+from loopml.serving.predict import predict_native
 
 if TYPE_CHECKING:
     from loopml.automl import AutoML
 
 Columns = dict[str, list[Any]]
-
-
-def predict_native(model: AutoML, frame: Columns) -> np.ndarray:
-    """Class probabilities (classifiers) or values (regressors) of ``frame``'s rows."""
-    if model.task_ is TaskType.regression:
-        return model.predict(frame)
-    return model.predict_proba(frame)
 
 
 @dataclass

@@ -21,7 +21,6 @@ from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import new_id
 from loopml.core.schemas import Deployment, ModelVersion
-from loopml.serving.batching import predict_native
 
 if TYPE_CHECKING:
     from loopml.automl import AutoML
@@ -205,6 +204,13 @@ def _answer(
             }
         )
     return out
+
+
+def predict_native(model: AutoML, frame: pd.DataFrame | dict[str, list[Any]]) -> np.ndarray:
+    """Class probabilities (classifiers) or values (regressors) of ``frame``'s rows."""
+    if model.task_ is TaskType.regression:
+        return model.predict(frame)
+    return model.predict_proba(frame)
 
 
 def decided(model: AutoML, rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
