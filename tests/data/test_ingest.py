@@ -477,7 +477,7 @@ def test_a_column_that_turns_to_text_late_in_a_large_csv_becomes_text(
 ) -> None:
     from loopml.data import csvfile
 
-    monkeypatch.setattr(csvfile, "_CHUNK_BYTES", 1)  # chunks of the least rows: 10,000
+    monkeypatch.setattr(csvfile, "_BLOCK_BYTES", 64 * 1024)  # Arrow parses 4 blocks
     rows = 25_000
     frame = pd.DataFrame({"code": [str(i) for i in range(rows)], "x": np.arange(rows) * 0.5})
     frame.loc[rows - 1, "code"] = "n/a-later"
@@ -488,3 +488,48 @@ def test_a_column_that_turns_to_text_late_in_a_large_csv_becomes_text(
     assert schema.column("code").dtype == "string"  # only the column that changed
     assert schema.column("x").dtype == "double"
     assert load.frame(blobs, version)["code"].iloc[-1] == "n/a-later"
+
+
+def test_large_csv_is_described_stored_compactly_and_read_back_unchanged(
+    sqlite_db: Database, blobs: BlobStore, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    from loopml.data.stats import EXACT_ROWS
+
+    n = EXACT_ROWS + 50_000
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "reading": rng.normal(20, 5, n).round(4),
+            "stars": rng.integers(1, 6, n) * 1.0,  # few distinct floats
+            "visits": rng.integers(0, 50, n),
+            "plan": rng.choice(["basic", "plus", "pro"], n),
+            "churn": np.where(rng.random(n) < 0.3, "yes", "no"),
+        }
+    )
+    frame.loc[::97, "reading"] = np.nan
+    version, _ = run(sqlite_db, blobs, write_csv(tmp_path / "src" / "big.csv", frame))
+    schema = version.data_schema
+    reading = schema.column("reading")
+    assert reading is not None and reading.unique_estimated
+    exact = frame["reading"].nunique()
+    assert abs(reading.unique - exact) <= 0.01 * exact  # type: ignore[operator]
+    assert [(c.name, c.unique) for c in schema.columns if not c.unique_estimated] == [
+        ("stars", 5), ("visits", 50), ("plan", 3), ("churn", 2),
+    ]  # fmt: skip
+    profile = version.manifest["profile"]["reading"]
+    expected = frame["reading"].dropna().quantile([0.25, 0.5, 0.75]).tolist()
+    assert [profile["quantiles"][q] for q in ("0.25", "0.5", "0.75")] == expected
+    # Many-valued floats are stored as byte streams, the rest with dictionaries.
+    meta = pq.ParquetFile(blobs.open(version.manifest["table"]["key"])).metadata
+    encodings = {
+        meta.schema.column(i).name: meta.row_group(0).column(i).encodings
+        for i in range(meta.num_columns)
+    }
+    assert "BYTE_STREAM_SPLIT" in encodings["reading"]
+    assert any("DICTIONARY" in e for e in encodings["stars"])
+    back = load.frame(blobs, version)
+    pd.testing.assert_frame_equal(
+        back[frame.columns].reset_index(drop=True), frame, check_dtype=False
+    )

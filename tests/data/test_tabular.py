@@ -282,7 +282,7 @@ def test_nested_values_are_refused_naming_the_column(tmp_path: Path) -> None:
     assert "'address' holds nested values" in err.value.message
 
 
-@pytest.mark.parametrize("scan_bytes", [7, 64, 1 << 20])
+@pytest.mark.parametrize("block_bytes", [16, 64, 1 << 20])
 @pytest.mark.parametrize(
     ("content", "line", "column"),
     [
@@ -297,14 +297,14 @@ def test_nested_values_are_refused_naming_the_column(tmp_path: Path) -> None:
 def test_short_lines_are_found_across_block_boundaries(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    scan_bytes: int,
+    block_bytes: int,
     content: str,
     line: int,
     column: str,
 ) -> None:
     from loopml.data import csvfile
 
-    monkeypatch.setattr(csvfile, "_SCAN_BYTES", scan_bytes)
+    monkeypatch.setattr(csvfile, "_BLOCK_BYTES", block_bytes)
     path = tmp_path / "short.csv"
     path.write_bytes(content.encode())
     with pytest.raises(InvalidInput) as err:
@@ -314,15 +314,65 @@ def test_short_lines_are_found_across_block_boundaries(
     assert f"line {line}" in err.value.message
 
 
-@pytest.mark.parametrize("scan_bytes", [5, 1 << 20])
+@pytest.mark.parametrize("block_bytes", [16, 1 << 20])
 def test_well_formed_quoting_passes_the_shape_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scan_bytes: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int
 ) -> None:
     from loopml.data import csvfile
 
-    monkeypatch.setattr(csvfile, "_SCAN_BYTES", scan_bytes)
+    monkeypatch.setattr(csvfile, "_BLOCK_BYTES", block_bytes)
     path = tmp_path / "ok.csv"
     path.write_bytes(b'a,b\r\n"1,5","two\nlines"\r\n\r\n3,""""\r\n4,x')
     table = read_table(path, "ok.csv")
     assert table.column("a").to_pylist() == ["1,5", "3", "4"]
     assert table.column("b").to_pylist() == ["two\nlines", '"', "x"]
+
+
+# --- Types fixed by the first block of a large file --------------------------------
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> int:
+    from loopml.data import csvfile
+
+    monkeypatch.setattr(csvfile, "_BLOCK_BYTES", 4096)
+    return 4096
+
+
+def test_late_decimal_makes_an_integer_column_decimal_not_text(
+    tmp_path: Path, small_blocks: int
+) -> None:
+    lines = [f"{i},{i % 7},x{i % 3}" for i in range(3_000)] + ["3000,2.5,x0"]
+    table = read(tmp_path, "late.csv", "id,score,tag\n" + "\n".join(lines) + "\n")
+    assert table.num_rows == 3_001
+    assert table.schema.field("score").type == pa.float64()
+    assert table.schema.field("id").type == pa.int64()
+    assert table.column("score").to_pylist()[-2:] == [2999 % 7, 2.5]
+
+
+def test_dates_and_missing_markers_read_as_pandas_reads_them(
+    tmp_path: Path, small_blocks: int
+) -> None:
+    lines = [f"2024-01-{1 + i % 28:02d},{i},{'None' if i % 5 == 0 else 'a'}" for i in range(2_000)]
+    lines += ["NA,<NA>,n/a"]
+    table = read(tmp_path, "dates.csv", "day,n,label\n" + "\n".join(lines) + "\n")
+    assert pa.types.is_date(table.schema.field("day").type)
+    assert table.column("n").to_pylist()[-1] is None
+    assert table.column("label").null_count == 400 + 1
+    assert table.column("day").null_count == 1
+
+
+def test_text_in_another_encoding_after_the_first_block_names_the_byte(
+    tmp_path: Path, small_blocks: int
+) -> None:
+    head = "".join(f"{i},Zoe\n" for i in range(2_000)).encode()
+    content = b"id,name\n" + head + "2000,Zoë\n".encode("latin-1")
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "names.csv", content)
+    offset = len(b"id,name\n" + head + b"2000,Zo")
+    assert err.value.field == "encoding"
+    assert f"byte {offset}" in err.value.message
+    assert "'name'" in err.value.message
+    assert "encoding=latin-1" in err.value.message
+    table = read(tmp_path, "names2.csv", content, encoding="latin-1")
+    assert table.column("name").to_pylist()[-1] == "Zoë"

@@ -287,3 +287,30 @@ def test_s3_store_talks_to_the_configured_endpoint(
     body = client.get_object(Bucket=bucket, Key="loopml/hello/world.txt")["Body"].read()
     assert body == b"hi from loopml"
     assert hashlib.sha256(body).hexdigest() == info.sha256
+
+
+def test_writer_hashes_what_it_writes_and_appears_whole_at_the_end(backend: Backend) -> None:
+    store = backend.store
+    parts = [b"PAR1", os.urandom(3 * 1024 * 1024 + 7), b"end"]
+    with store.writer("tables/t.parquet") as out:
+        for part in parts:
+            out.write(part)
+            assert not store.exists("tables/t.parquet")  # nothing half-written is visible
+    whole = b"".join(parts)
+    assert out.info.size == len(whole)
+    assert out.info.sha256 == hashlib.sha256(whole).hexdigest()
+    assert store.get("tables/t.parquet", sha256=out.info.sha256) == whole
+    assert backend.raw_keys() == ["tables/t.parquet"]
+
+
+def test_writer_that_fails_leaves_neither_blob_nor_partial_file(backend: Backend) -> None:
+    store = backend.store
+    store.put("tables/t.parquet", b"the old version")
+    with (
+        pytest.raises(RuntimeError, match="encoder broke"),
+        store.writer("tables/t.parquet") as out,
+    ):
+        out.write(b"half a new vers")
+        raise RuntimeError("encoder broke")
+    assert store.get("tables/t.parquet") == b"the old version"  # what was stored is kept
+    assert backend.raw_keys() == ["tables/t.parquet"]

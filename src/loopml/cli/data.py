@@ -178,7 +178,13 @@ def show_version(version: DatasetVersion) -> None:
         },
     )
     rows = [
-        (c.name, c.kind.value + (" (set)" if c.inferred else ""), c.dtype, c.missing, c.unique)
+        (
+            c.name,
+            c.kind.value + (" (set)" if c.inferred else ""),
+            c.dtype,
+            c.missing,
+            f"≈{c.unique:,}" if c.unique_estimated else c.unique,
+        )
         for c in schema.columns
     ]
     table("columns", ["column", "kind", "type", "missing", "unique"], rows)

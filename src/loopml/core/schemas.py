@@ -114,6 +114,11 @@ class ColumnSchema(BaseModel):
     dtype: str = Field(description="Storage type (int64, double, string, timestamp[s] ...).")
     missing: int = 0
     unique: int | None = Field(default=None, description="Distinct non-missing values.")
+    unique_estimated: bool = Field(
+        default=False,
+        description="Whether ``unique`` is an estimate (within about 0.1%): a large column "
+        "of many distinct numbers is not sorted to count them.",
+    )
     inferred: ColumnKind | None = Field(
         default=None, description="What inference said, when the user overrode the kind."
     )

@@ -1,9 +1,10 @@
 """CSV and TSV files: sniffing, reading, and saying where a malformed one breaks.
 
-pandas' C parser reads (the fastest here, with Arrow-backed columns that carry over to
-Arrow for free), in chunks so that memory stays near the size of the result. It pads a
-line with too few fields; a vectorised count of the fields of every line, made while
-pandas parses, refuses those, naming the line and the missing column.
+Arrow's reader parses blocks of the file on every core and settles each column's type
+over the whole file. What it would accept silently is checked: an unclosed quote (Arrow
+reads the rest of the file into one value) and text that is not in the named encoding
+(Arrow would keep it as bytes). A line with too many or too few fields is found again
+with Python's reader, which names the line and the column.
 """
 
 from __future__ import annotations
@@ -13,23 +14,26 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from loopml.core.errors import InvalidInput
 
 _SNIFF_BYTES = 64 * 1024
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_CHUNK_BYTES = 64 * 1024 * 1024
+_BLOCK_BYTES = 2 * 1024 * 1024  # parsed blocks in flight: memory against speed
 _SCAN_BYTES = 16 * 1024 * 1024
 # Encodings in which quote, delimiter and newline are the same single bytes as in ASCII.
 _BYTE_SAFE = ("utf-8", "utf-8-sig", "utf8", "latin-1", "iso-8859-1", "ascii")
+# pandas' default missing-value markers, so that a file means what it meant to pandas.
+_MISSING = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
 
 
 def open_raw(path: Path) -> Any:
@@ -43,43 +47,6 @@ def text(path: Path, encoding: str) -> io.TextIOWrapper:
 
 def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Table:
     """Read a CSV/TSV file whole; options ``delimiter``, ``encoding``, ``header``."""
-    parts = list(iter_csv(path, name, fmt, options))
-    if not parts:
-        raise InvalidInput(f"{name} has a header but no rows", field="source")
-    return concat(parts)
-
-
-def concat(parts: list[pa.Table]) -> pa.Table:
-    """One table of chunks read on their own: numbers with and without gaps take the wider
-    type, and a column that is integers in one chunk and text in another becomes text."""
-    try:
-        return pa.concat_tables(parts, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    columns = {}
-    for name in parts[0].column_names:
-        fields = [p.schema.field(name) for p in parts]
-        try:
-            kind = (
-                pa.unify_schemas([pa.schema([f]) for f in fields], promote_options="permissive")
-                .field(name)
-                .type
-            )
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            kind = pa.string()
-        columns[name] = pa.chunked_array(
-            [chunk for p in parts for chunk in p.column(name).cast(kind).chunks], type=kind
-        )
-    return pa.table(columns)
-
-
-def iter_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> Iterator[pa.Table]:
-    """The rows of a CSV/TSV file in chunks of about 64 MB of text.
-
-    A line with too few fields is an :class:`InvalidInput` raised after the last chunk
-    (the check runs beside the parser), so a consumer must not keep what it wrote of the
-    chunks when iteration fails.
-    """
     delimiter, encoding = sniff_csv(path, fmt)
     delimiter = options.get("delimiter") or delimiter
     encoding = options.get("encoding") or encoding
@@ -87,144 +54,135 @@ def iter_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> Iterat
     header = options.get("header", True)
     names = _header(path, delimiter, encoding, header)
     if header:
-        # pandas renames repeated names (x, x.1); refuse them as every other format does.
         repeated = sorted({n for n in names if names.count(n) > 1 and n.strip()})
         if repeated:
             raise InvalidInput(f"{name}: repeated column names {repeated}", field="source")
+        blank = next((i for i, n in enumerate(names) if not n.strip()), None)
+        if blank is not None:
+            raise InvalidInput(
+                f"{name}: column {blank + 1} has no name in the header", field="source"
+            )
     with ThreadPoolExecutor(1) as pool:
-        shape = None
-        if _byte_safe(encoding) and delimiter.isascii():
-            shape = pool.submit(_short_line, path, delimiter, len(names), header)
-        yield from _parse(path, name, delimiter, encoding, header)
-        short = shape.result() if shape is not None else None
-    if short is not None:
-        line, fields = short
-        missing = names[fields] if header and fields < len(names) else f"field {fields + 1}"
-        raise InvalidInput(
-            f"{name}: line {line} has {fields} fields where the header has {len(names)} "
-            f"(column {missing!r} is missing)",
-            field="source",
-            line=line,
-            column=missing,
-        )
+        quotes = pool.submit(_quotes, path) if _byte_safe(encoding) else None
+        table = _parse(path, name, delimiter, encoding, header)
+        odd = quotes is None or quotes.result() % 2 == 1
+    if odd:  # maybe a quote that never closes: Arrow took the rest of the file as one value
+        problem = _diagnose(path, name, delimiter, encoding)
+        if problem is not None:
+            raise problem
+    binary = [f.name for f in table.schema if pa.types.is_binary(f.type)]
+    if binary:
+        raise _not_encoded(path, name, encoding, binary[0])
+    if table.num_rows == 0:
+        raise InvalidInput(f"{name} has a header but no rows", field="source")
+    return table
 
 
-def _parse(
-    path: Path, name: str, delimiter: str, encoding: str, header: bool
-) -> Iterator[pa.Table]:
-    rows_per_chunk = max(10_000, _CHUNK_BYTES // max(1, _line_bytes(path)))
+def _parse(path: Path, name: str, delimiter: str, encoding: str, header: bool) -> pa.Table:
+    utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8")
+    read_options = pacsv.ReadOptions(
+        encoding="utf8" if utf8 else encoding,
+        block_size=_BLOCK_BYTES,
+        autogenerate_column_names=not header,
+    )
+    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     try:
-        chunks = pd.read_csv(
-            path,
-            sep=delimiter,
-            encoding=encoding,
-            header=0 if header else None,
-            dtype_backend="pyarrow",
-            engine="c",
-            chunksize=rows_per_chunk,
-        )
-        for chunk in chunks:
-            yield _named(pa.Table.from_pandas(chunk, preserve_index=False), name, header)
-    except pd.errors.EmptyDataError as exc:
-        raise InvalidInput(f"{name} is empty", field="source") from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"{name} is not {encoding} text (byte {exc.start}); name its encoding "
-            "(e.g. encoding=latin-1)",
-            field="encoding",
+        types = _first_block_types(path, read_options, parse_options)
+        if types:
+            try:
+                return _arrow_read(path, read_options, parse_options, types)
+            except pa.ArrowInvalid as exc:
+                if "conversion error" not in str(exc):
+                    raise
+                # A later value that the first block's types cannot hold (text after
+                # numbers): the whole file decides, as it would have from the start.
+        return _arrow_read(path, read_options, parse_options, {})
+    except UnicodeError as exc:
+        raise _not_encoded(path, name, encoding, None) from exc
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV file" in str(exc):
+            raise InvalidInput(f"{name} is empty", field="source") from exc
+        problem = _diagnose(path, name, delimiter, encoding)
+        raise problem or InvalidInput(
+            f"{name} is not a readable CSV file: {exc}", field="source"
         ) from exc
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise _diagnose(path, name, delimiter, encoding, str(exc)) from exc
 
 
-def _named(table: pa.Table, name: str, header: bool) -> pa.Table:
-    columns = [str(c) for c in table.column_names]
-    if not header:
-        return table.rename_columns([f"f{i}" for i in range(len(columns))])
-    unnamed = [c for c in columns if c.startswith("Unnamed: ")]
-    if unnamed:
-        position = columns.index(unnamed[0]) + 1
-        raise InvalidInput(f"{name}: column {position} has no name in the header", field="source")
-    return table.rename_columns(columns)
-
-
-def _line_bytes(path: Path) -> int:
+def _arrow_read(
+    path: Path,
+    read_options: pacsv.ReadOptions,
+    parse_options: pacsv.ParseOptions,
+    types: dict[str, pa.DataType],
+) -> pa.Table:
+    convert_options = pacsv.ConvertOptions(
+        null_values=_MISSING, strings_can_be_null=True, column_types=types
+    )
     with open_raw(path) as fh:
-        head = fh.read(_SNIFF_BYTES)
-    return max(1, len(head) // max(1, head.count(b"\n")))
+        return pacsv.read_csv(
+            fh, read_options=read_options, parse_options=parse_options,
+            convert_options=convert_options,
+        )  # fmt: skip
+
+
+def _first_block_types(
+    path: Path, read_options: pacsv.ReadOptions, parse_options: pacsv.ParseOptions
+) -> dict[str, pa.DataType]:
+    """Column types as the first block of a large file shows them ({} for a small file).
+
+    Arrow keeps every parsed block while it still infers types, in case a later one
+    changes them: about twice the table in memory. With the types given, each block is
+    converted and let go.
+    """
+    with open_raw(path) as fh:
+        head = fh.read(_BLOCK_BYTES)
+        if len(head) < _BLOCK_BYTES or not fh.read(1):
+            return {}
+    cut = head.rfind(b"\n")
+    if cut <= 0:
+        return {}
+    try:
+        sample = pacsv.read_csv(
+            pa.BufferReader(head[: cut + 1]),
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=pacsv.ConvertOptions(null_values=_MISSING, strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, UnicodeError):
+        return {}  # cut inside a quoted value, or a character: the whole read will say
+    return {f.name: f.type for f in sample.schema if not pa.types.is_null(f.type)}
+
+
+def _quotes(path: Path) -> int:
+    """How many quote characters the file holds (an odd number: one never closes)."""
+    count = 0
+    with open_raw(path) as fh:
+        while block := fh.read(_SCAN_BYTES):
+            count += block.count(b'"')
+    return count
+
+
+def _not_encoded(path: Path, name: str, encoding: str, column: str | None) -> InvalidInput:
+    """The first byte that is not ``encoding`` text, named with the column it is in."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    where = ""
+    with open_raw(path) as fh:
+        while block := fh.read(_SCAN_BYTES):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                where = f" (byte {offset + exc.start})"
+                break
+            offset += len(block)
+    inside = f", in column {column!r}" if column else ""
+    return InvalidInput(
+        f"{name} is not {encoding} text{where}{inside}; name its encoding (e.g. encoding=latin-1)",
+        field="encoding",
+    )
 
 
 def _byte_safe(encoding: str) -> bool:
     return encoding.lower().replace("_", "-") in _BYTE_SAFE or encoding.lower().startswith("cp125")
-
-
-def _short_line(path: Path, delimiter: str, expected: int, header: bool) -> tuple[int, int] | None:
-    """The first record with fewer fields than the header: (line number, fields).
-
-    Quotes are paired across the whole file (RFC 4180 doubles a quote inside a quoted
-    value, which keeps the pairing), so delimiters and newlines inside quoted values are
-    not counted. Blank lines are skipped, as pandas skips them.
-    """
-    sep, quote, newline, cr = ord(delimiter), ord('"'), ord("\n"), ord("\r")
-    inside = False  # whether the bytes so far end inside a quoted value
-    carry_fields = carry_bytes = 0  # the unfinished record at the end of the last block
-    carry_cr = False  # whether that record's last byte is a carriage return
-    lines = 0  # newlines in earlier blocks
-    header_pending = header
-    with open_raw(path) as fh:
-        while True:
-            block = fh.read(_SCAN_BYTES)
-            data = np.frombuffer(block, dtype=np.uint8)
-            last = len(block) == 0
-            if last:  # the final record may have no newline
-                ends = np.array([-1]) if carry_bytes else np.array([], dtype=np.int64)
-                fields = np.array([carry_fields + 1])
-                sizes = np.array([carry_bytes])
-                blank = np.array([carry_bytes == 0 or (carry_bytes == 1 and carry_cr)])
-            else:
-                # Only the positions of quotes, newlines and delimiters are looked at: a
-                # byte is inside quotes when an odd number of quotes precede it.
-                quotes = np.flatnonzero(data == quote)
-                newlines = np.flatnonzero(data == newline)
-                seps = np.flatnonzero(data == sep)
-                if len(quotes) or inside:
-                    flip = (np.searchsorted(quotes, newlines) & 1).astype(bool)
-                    ends = newlines[flip == inside]
-                    flip = (np.searchsorted(quotes, seps) & 1).astype(bool)
-                    seps = seps[flip == inside]
-                else:
-                    ends = newlines
-                fields = np.diff(np.searchsorted(seps, np.r_[-1, ends], side="right")) + 1
-                sizes = np.diff(np.r_[-1, ends]) - 1
-                if len(ends):
-                    fields[0] += carry_fields
-                    sizes[0] += carry_bytes
-                ends_cr = np.zeros(len(ends), dtype=bool)
-                ends_cr[ends > 0] = data[ends[ends > 0] - 1] == cr
-                ends_cr[ends == 0] = carry_cr
-                blank = (sizes == 0) | ((sizes == 1) & ends_cr)
-            records = np.flatnonzero(~blank[: len(ends)]) if len(ends) else np.array([], int)
-            if header_pending and len(records):
-                records = records[1:]
-                header_pending = False
-            bad = records[fields[records] < expected]
-            if len(bad):
-                first = int(bad[0])
-                if last:
-                    return lines + 1, int(fields[first])
-                newlines_before = int(np.searchsorted(newlines, ends[first]))
-                return lines + newlines_before + 1, int(fields[first])
-            if last:
-                return None
-            tail = int(ends[-1]) + 1 if len(ends) else 0
-            rest = data[tail:]
-            carry_fields = (
-                len(seps) - int(np.searchsorted(seps, tail)) + (0 if len(ends) else carry_fields)
-            )
-            carry_bytes = len(rest) + (0 if len(ends) else carry_bytes)
-            carry_cr = bool(rest[-1] == cr) if len(rest) else (carry_cr and not len(ends))
-            inside = inside != bool(len(quotes) & 1)
-            lines += len(newlines)
 
 
 def sniff_csv(path: Path, fmt: str = "csv") -> tuple[str, str]:
@@ -314,8 +272,8 @@ def _header(path: Path, delimiter: str, encoding: str, header: bool) -> list[str
     return first if header else [f"f{i}" for i in range(len(first))]
 
 
-def _diagnose(path: Path, name: str, delimiter: str, encoding: str, message: str) -> InvalidInput:
-    """Find the first line that breaks the file's shape, to say where it is."""
+def _diagnose(path: Path, name: str, delimiter: str, encoding: str) -> InvalidInput | None:
+    """The first line that breaks the file's shape, to say where it is (None: none does)."""
     with text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter, strict=True)
         start = 1
@@ -344,7 +302,7 @@ def _diagnose(path: Path, name: str, delimiter: str, encoding: str, message: str
             return InvalidInput(
                 f"{name}: line {reader.line_num}: {exc}", field="source", line=reader.line_num
             )
-    return InvalidInput(f"{name} is not a readable CSV file: {message}", field="source")
+    return None
 
 
 def _unclosed(name: str, line: int) -> InvalidInput:

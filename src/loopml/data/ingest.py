@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from loopml.core.errors import InvalidInput, NotFound
@@ -26,7 +27,7 @@ from loopml.core.schemas import DatasetSchema, DatasetVersion
 from loopml.data import splits
 from loopml.data.cifar import is_cifar, read_cifar
 from loopml.data.images import ImageSet, image_folder, is_image
-from loopml.data.quality import quality_report
+from loopml.data.quality import duplicate_rows, quality_report
 from loopml.data.schema import infer_schema
 from loopml.data.sources import StagedFile, describe, stage
 from loopml.data.stats import summarise
@@ -86,6 +87,9 @@ def ingest(
         )
         progress(0.2, f"parsing {len(files)} file(s)")
         table, images = _read(files, read, max_expanded)
+        # The reader's parsed blocks are freed but kept by Arrow's allocator: give them
+        # back before describing adds its own.
+        pa.default_memory_pool().release_unused()
     data_hash = _digest({"files": [[f.name, f.sha256] for f in files], "read": read})
     manifest: dict[str, Any] = {
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in files],
@@ -197,11 +201,14 @@ def _record(
     data_hash = manifest["data_hash"]
     prefix = f"datasets/{project}/{name}"
     table_key = f"{prefix}/tables/{data_hash}.parquet"
-    with ThreadPoolExecutor(1) as pool:
-        # Writing Parquet and describing columns each keep a core busy: do both at once.
+    with ThreadPoolExecutor(2) as pool:
+        # Writing Parquet (the longest step) and hashing rows for the duplicate check run
+        # while this thread describes the columns: all spend their time in Arrow and
+        # numpy, which let go of the GIL.
         stored = (
             None if blobs.exists(table_key) else pool.submit(_put_table, blobs, table_key, table)
         )
+        repeated = pool.submit(duplicate_rows, table)
         summaries = {n: summarise(table.column(n)) for n in table.column_names}
         image_columns = ("image",) if images is not None or "images" in manifest else ()
         schema = infer_schema(table, image_columns=image_columns, summaries=summaries, **overrides)
@@ -214,7 +221,7 @@ def _record(
             progress(1.0, f"unchanged: {found.ref} already holds this content")
             return found, False
         progress(0.5, "checking quality")
-        findings = quality_report(table, schema, summaries=summaries)
+        findings = quality_report(table, schema, summaries=summaries, duplicates=repeated.result())
         test, split_info = splits.assign_split(table, schema, split_options, predefined)
         progress(0.7, "storing rows")
         table_info = stored.result() if stored else _describe_blob(blobs, table_key)
@@ -308,10 +315,30 @@ def _digest(value: Any) -> str:
 
 
 def _put_table(blobs: BlobStore, key: str, table: pa.Table) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile(suffix=".parquet") as fh:
-        pq.write_table(table, fh.name, compression="zstd")
-        info = blobs.put_file(key, fh.name)
-    return {"key": key, "sha256": info.sha256, "bytes": info.size}
+    # Floats of many values are split into byte streams (Parquet's encoding for them):
+    # the sign and exponent bytes compress, the mantissa bytes do not, so LZ4 does as
+    # well as zstd there (3% larger here) in a third of the time. Every other column
+    # tries a dictionary, then zstd.
+    floats = [f.name for f in table.schema if _many_floats(table.column(f.name))]
+    others = [f.name for f in table.schema if f.name not in floats]
+    with blobs.writer(key) as out:
+        pq.write_table(
+            table,
+            out,
+            compression={**dict.fromkeys(others, "zstd"), **dict.fromkeys(floats, "lz4")},
+            use_dictionary=others,
+            column_encoding=dict.fromkeys(floats, "BYTE_STREAM_SPLIT"),
+        )
+    return {"key": key, "sha256": out.info.sha256, "bytes": out.info.size}
+
+
+def _many_floats(column: pa.ChunkedArray) -> bool:
+    """Whether a column holds floats with too many distinct values for a dictionary (a
+    sample of its first rows has more than one distinct value in five)."""
+    if not pa.types.is_floating(column.type):
+        return False
+    head = column.slice(0, 20_000).drop_null()
+    return len(head) > 0 and len(pc.unique(head)) > len(head) / 5
 
 
 def _describe_blob(blobs: BlobStore, key: str) -> dict[str, Any]:

@@ -71,6 +71,7 @@ def infer_schema(
                 dtype=str(column.type),
                 missing=summary["missing"],
                 unique=summary["unique"],
+                unique_estimated=summary.get("unique_estimated", False),
                 inferred=inferred if kind != inferred else None,
             )
         )

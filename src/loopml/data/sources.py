@@ -12,6 +12,7 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,12 +38,20 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class StagedFile:
-    """One file of a source: its name within the source, a local path and its hash."""
+    """One file of a source: its name within the source, a local path and its hash.
+
+    A local file is read where it is and hashed in the background, while it is parsed;
+    ``sha256`` waits for the hash.
+    """
 
     name: str
     path: Path
-    sha256: str
+    digest: str | Future[str]
     size: int
+
+    @property
+    def sha256(self) -> str:
+        return self.digest if isinstance(self.digest, str) else self.digest.result()
 
 
 def describe(source: str) -> str:
@@ -122,9 +131,20 @@ def _hash_copy(reader: IO[bytes], writer: IO[bytes] | None, progress: _Counter) 
 
 
 def _local_file(path: Path, name: str, progress: _Counter) -> StagedFile:
+    size = path.stat().st_size
+    progress.add(size)
+    hasher = ThreadPoolExecutor(1)
+    digest = hasher.submit(_hash_file, path)
+    hasher.shutdown(wait=False)  # the thread ends when the hash is done
+    return StagedFile(name=name, path=path, digest=digest, size=size)
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        sha, size = _hash_copy(fh, None, progress)
-    return StagedFile(name=name, path=path, sha256=sha, size=size)
+        while chunk := fh.read(_CHUNK * 8):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 _TOOL_FILES = ("_SUCCESS", "_committed_", "_started_", "_metadata", "_common_metadata")
@@ -193,7 +213,7 @@ def _copy(opener: Callable[[], IO[bytes]], name: str, into: Path, progress: _Cou
     target.parent.mkdir(parents=True, exist_ok=True)
     with opener() as reader, target.open("wb") as writer:
         sha, size = _hash_copy(reader, writer, progress)
-    return StagedFile(name=name, path=target, sha256=sha, size=size)
+    return StagedFile(name=name, path=target, digest=sha, size=size)
 
 
 def _stage_url(

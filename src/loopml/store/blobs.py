@@ -76,26 +76,35 @@ class BlobStore:
 
     def put_file(self, key: str, source: str | os.PathLike[str] | IO[bytes]) -> BlobInfo:
         """Copy a local file (a path or an open binary file) to ``key`` in chunks."""
+        reader: IO[bytes] = (
+            open(source, "rb")  # noqa: SIM115
+            if isinstance(source, str | os.PathLike)
+            else source
+        )
+        with reader, self.writer(key) as out:
+            while chunk := reader.read(_CHUNK):
+                out.write(chunk)
+        return out.info
+
+    @contextlib.contextmanager
+    def writer(self, key: str) -> Iterator[BlobWriter]:
+        """A binary file to write the blob at ``key`` into, hashed as it is written.
+
+        The blob appears whole when the block ends (it is written under a temporary name,
+        then moved), and not at all when the block raises; ``info`` then holds its size
+        and hash.
+        """
         target = self._path(key)
         parent = posixpath.dirname(target)
-        digest, size = hashlib.sha256(), 0
-        # Write to a temporary name first so a crash never leaves a half-written blob;
-        # the name is unique so that concurrent puts of one key never share it.
+        # The temporary name is unique so that concurrent writes of one key never share it.
         tmp = f"{target}.{uuid.uuid4().hex}{_PARTIAL}"
         try:
             if parent:
                 self.fs.makedirs(parent, exist_ok=True)
             try:
-                reader: IO[bytes] = (
-                    open(source, "rb")  # noqa: SIM115
-                    if isinstance(source, str | os.PathLike)
-                    else source
-                )
-                with reader, self.fs.open(tmp, "wb") as writer:
-                    while chunk := reader.read(_CHUNK):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        writer.write(chunk)
+                with self.fs.open(tmp, "wb") as raw:
+                    out = BlobWriter(key, raw)
+                    yield out
                 self.fs.mv(tmp, target)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -103,7 +112,7 @@ class BlobStore:
                 raise
         except OSError as exc:
             raise StorageError(f"cannot write blob {key!r}: {exc}") from exc
-        return BlobInfo(key=key, size=size, sha256=digest.hexdigest())
+        out.done = BlobInfo(key=key, size=out.size, sha256=out.digest.hexdigest())
 
     def get(self, key: str, *, sha256: str | None = None) -> bytes:
         """Read the blob at ``key``; when ``sha256`` is given, refuse content that differs."""
@@ -167,3 +176,34 @@ class BlobStore:
             pass
         except OSError as exc:
             raise StorageError(f"cannot delete blob {key!r}: {exc}") from exc
+
+
+class BlobWriter(io.RawIOBase):
+    """What :meth:`BlobStore.writer` yields: a binary file that hashes what it writes."""
+
+    def __init__(self, key: str, raw: IO[bytes]) -> None:
+        self.key = key
+        self.raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.done: BlobInfo | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.digest.update(view)
+        self.raw.write(view)
+        self.size += len(view)
+        return len(view)
+
+    def tell(self) -> int:
+        return self.size
+
+    @property
+    def info(self) -> BlobInfo:
+        """Size and hash of the blob, once its ``writer`` block has ended."""
+        if self.done is None:
+            raise StorageError(f"blob {self.key!r} is still being written")
+        return self.done

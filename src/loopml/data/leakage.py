@@ -1,0 +1,108 @@
+"""Target leakage: a column that alone predicts the target almost perfectly.
+
+Checked on a fixed sample of rows: numbers in quantile bins, other values as they are;
+a column whose groups give the target with accuracy (or R²) of 0.98 or more is named.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from loopml.core.enums import ColumnKind, Severity, TaskType
+from loopml.core.schemas import DatasetSchema, QualityFinding
+
+_SAMPLE = 50_000
+_NUMERIC = (ColumnKind.numeric, ColumnKind.integer)
+_BINS = 32
+
+
+def leakage(table: pa.Table, schema: DatasetSchema, seed: int = 0) -> list[QualityFinding]:
+    """Findings for the columns that give away ``schema.target`` on a sample of rows."""
+    return _leakage(_sample_rows(table, seed), schema)
+
+
+def _sample_rows(table: pa.Table, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    size = min(table.num_rows, _SAMPLE)
+    index = np.sort(rng.choice(table.num_rows, size, replace=False))
+    return table.take(pa.array(index)).to_pandas()
+
+
+def _leakage(rows: pd.DataFrame, schema: DatasetSchema) -> list[QualityFinding]:
+    target = schema.target
+    assert target is not None
+    rows = rows[rows[target].notna()]
+    if len(rows) < 20:
+        return []
+    classify = schema.task is not TaskType.regression
+    if classify:
+        y_codes, _ = pd.factorize(rows[target])
+        y: np.ndarray = y_codes
+    else:
+        y = pd.to_numeric(rows[target], errors="coerce").to_numpy(dtype=float)
+    findings = []
+    for column in schema.columns:
+        if column.name == target or column.kind in (
+            ColumnKind.identifier, ColumnKind.image, ColumnKind.text
+        ):  # fmt: skip
+            continue
+        groups = _groups(rows[column.name], column.kind)
+        if groups is None:
+            continue
+        score = _purity(groups, y) if classify else _explained(groups, y)
+        if score >= 0.98:
+            what = "accuracy" if classify else "R²"
+            findings.append(
+                QualityFinding(
+                    check="target_leakage",
+                    severity=Severity.warning,
+                    column=column.name,
+                    message=(
+                        f"{column.name!r} alone predicts {target!r} with {what} {score:.3f}: "
+                        "if it is not known when a prediction is made (or is derived from the "
+                        "target), drop it, or the model will fail in production"
+                    ),
+                    details={"score": score},
+                )
+            )
+    return findings
+
+
+def _groups(values: pd.Series, kind: ColumnKind) -> np.ndarray | None:
+    """Group codes: quantile bins of numbers, the values of everything else."""
+    if kind in _NUMERIC:
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        if np.isnan(numbers).all():
+            return None
+        edges = np.unique(np.nanquantile(numbers, np.linspace(0, 1, _BINS + 1)[1:-1]))
+        codes = np.searchsorted(edges, numbers, side="right")
+        return np.where(np.isnan(numbers), len(edges) + 1, codes)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    if len(uniques) > len(values) / 10:
+        return None  # nearly one group per row: any column would "predict" perfectly
+    return codes
+
+
+def _purity(groups: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of predicting each group's most common class (0 when one class dominates)."""
+    classes = int(y.max()) + 1
+    table = np.bincount(groups * classes + y, minlength=(groups.max() + 1) * classes)
+    table = table.reshape(-1, classes)
+    if table.sum(axis=0).max() >= 0.95 * len(y):
+        return 0.0
+    return float(table.max(axis=1).sum() / len(y))
+
+
+def _explained(groups: np.ndarray, y: np.ndarray) -> float:
+    """R² of predicting each group's mean."""
+    keep = np.isfinite(y)
+    groups, y = groups[keep], y[keep]
+    total = float(((y - y.mean()) ** 2).sum())
+    if total == 0 or len(y) == 0:
+        return 0.0
+    sums = np.bincount(groups, weights=y)
+    counts = np.bincount(groups)
+    means = sums[groups] / counts[groups]
+    return 1.0 - float(((y - means) ** 2).sum()) / total
