@@ -2,12 +2,13 @@
 in the blob store, version recorded) against pandas' ``read_csv`` + ``describe()`` on the
 same CSV, each in a fresh process timed by GNU time (wall seconds and peak RSS).
 
-    .venv/bin/python -m benchmarks.data.run [--rows 1000000] [--repeat 3]
+    .venv/bin/python -m benchmarks.data.run [--rows 1000000] [--repeat 3] [--quoted]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import subprocess
 import sys
@@ -63,12 +64,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--csv", type=Path, help="the file to read (made when missing)")
     parser.add_argument(
-        "--csv", type=Path, default=Path(tempfile.gettempdir()) / "loopml-bench.csv"
+        "--quoted",
+        action="store_true",
+        help="quote every text value, as many exports do (a file with quotes may hold "
+        "newlines inside values, which Arrow parses more slowly)",
     )
     args = parser.parse_args()
+    default = "loopml-bench-quoted.csv" if args.quoted else "loopml-bench.csv"
+    args.csv = args.csv or Path(tempfile.gettempdir()) / default
     if not args.csv.exists():
-        frame(args.rows).to_csv(args.csv, index=False)
+        frame(args.rows).to_csv(
+            args.csv,
+            index=False,
+            quoting=csv.QUOTE_NONNUMERIC if args.quoted else csv.QUOTE_MINIMAL,
+        )
     print(f"{args.csv}: {args.csv.stat().st_size / 1e6:.0f} MB")
     for name, code in (("pandas read_csv + describe", PANDAS), ("loopml ingest", LOOPML)):
         runs = [timed(code, str(args.csv)) for _ in range(args.repeat)]

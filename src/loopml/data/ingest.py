@@ -221,8 +221,9 @@ def _record(
             progress(1.0, f"unchanged: {found.ref} already holds this content")
             return found, False
         progress(0.5, "checking quality")
+        split = pool.submit(splits.assign_split, table, schema, split_options, predefined)
         findings = quality_report(table, schema, summaries=summaries, duplicates=repeated.result())
-        test, split_info = splits.assign_split(table, schema, split_options, predefined)
+        test, split_info = split.result()
         progress(0.7, "storing rows")
         table_info = stored.result() if stored else _describe_blob(blobs, table_key)
     manifest = {

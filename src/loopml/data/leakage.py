@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from loopml.core.enums import ColumnKind, Severity, TaskType
 from loopml.core.schemas import DatasetSchema, QualityFinding
@@ -20,35 +21,22 @@ _BINS = 32
 
 def leakage(table: pa.Table, schema: DatasetSchema, seed: int = 0) -> list[QualityFinding]:
     """Findings for the columns that give away ``schema.target`` on a sample of rows."""
-    return _leakage(_sample_rows(table, seed), schema)
-
-
-def _sample_rows(table: pa.Table, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    size = min(table.num_rows, _SAMPLE)
-    index = np.sort(rng.choice(table.num_rows, size, replace=False))
-    return table.take(pa.array(index)).to_pandas()
-
-
-def _leakage(rows: pd.DataFrame, schema: DatasetSchema) -> list[QualityFinding]:
     target = schema.target
-    assert target is not None
-    rows = rows[rows[target].notna()]
-    if len(rows) < 20:
+    if target is None:
+        return []
+    rows = _sample_rows(table, seed)
+    rows = rows.filter(pc.is_valid(rows.column(target)))
+    if rows.num_rows < 20:
         return []
     classify = schema.task is not TaskType.regression
-    if classify:
-        y_codes, _ = pd.factorize(rows[target])
-        y: np.ndarray = y_codes
-    else:
-        y = pd.to_numeric(rows[target], errors="coerce").to_numpy(dtype=float)
+    y = _codes(rows.column(target)) if classify else _numbers(rows.column(target))
     findings = []
     for column in schema.columns:
         if column.name == target or column.kind in (
             ColumnKind.identifier, ColumnKind.image, ColumnKind.text
         ):  # fmt: skip
             continue
-        groups = _groups(rows[column.name], column.kind)
+        groups = _groups(rows.column(column.name), column.kind)
         if groups is None:
             continue
         score = _purity(groups, y) if classify else _explained(groups, y)
@@ -70,17 +58,38 @@ def _leakage(rows: pd.DataFrame, schema: DatasetSchema) -> list[QualityFinding]:
     return findings
 
 
-def _groups(values: pd.Series, kind: ColumnKind) -> np.ndarray | None:
+def _sample_rows(table: pa.Table, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    size = min(table.num_rows, _SAMPLE)
+    index = np.sort(rng.choice(table.num_rows, size, replace=False))
+    return table.take(pa.array(index))
+
+
+def _numbers(values: pa.ChunkedArray) -> np.ndarray:
+    """Floats, NaN where missing; text that holds numbers is read as pandas reads it."""
+    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+        filled = pc.fill_null(values.combine_chunks().cast(pa.float64()), np.nan)
+        return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=float)
+    return np.asarray(pd.to_numeric(values.to_pandas(), errors="coerce"), dtype=float)
+
+
+def _codes(values: pa.ChunkedArray) -> np.ndarray:
+    """A code per row for its value, in order of first appearance (missing is a value)."""
+    encoded = pc.dictionary_encode(values.combine_chunks(), null_encoding="encode")
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _groups(values: pa.ChunkedArray, kind: ColumnKind) -> np.ndarray | None:
     """Group codes: quantile bins of numbers, the values of everything else."""
     if kind in _NUMERIC:
-        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        numbers = _numbers(values)
         if np.isnan(numbers).all():
             return None
         edges = np.unique(np.nanquantile(numbers, np.linspace(0, 1, _BINS + 1)[1:-1]))
         codes = np.searchsorted(edges, numbers, side="right")
         return np.where(np.isnan(numbers), len(edges) + 1, codes)
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    if len(uniques) > len(values) / 10:
+    codes = _codes(values)
+    if codes.max(initial=0) + 1 > len(values) / 10:
         return None  # nearly one group per row: any column would "predict" perfectly
     return codes
 

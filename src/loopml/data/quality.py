@@ -42,16 +42,18 @@ def quality_report(
     ``duplicates`` is :func:`duplicate_rows` of the table, when already made.
     """
     summaries = summaries or {c.name: summarise(table.column(c.name)) for c in schema.columns}
+    target = schema.target if schema.task is not None else None
     findings: list[QualityFinding] = []
-    with ThreadPoolExecutor(1) as pool:
-        # Hashing rows is numpy work that lets go of the GIL: it runs beside the checks.
+    with ThreadPoolExecutor(2) as pool:
+        # Hashing rows and the leakage sample are Arrow and numpy work that lets go of the
+        # GIL: they run beside the column checks.
         repeated = pool.submit(duplicate_rows, table) if duplicates is None else None
+        leaks = pool.submit(leakage, table, schema, seed) if target is not None else None
         findings += _column_checks(table, schema, summaries)
         findings += repeated.result() if repeated is not None else duplicates or []
-    if schema.target is not None and schema.task is not None:
-        target = schema.target
-        findings += _imbalance(target, table.column(target), summaries[target], schema.task)
-        findings += leakage(table, schema, seed)
+        if target is not None and schema.task is not None and leaks is not None:
+            findings += _imbalance(target, table.column(target), summaries[target], schema.task)
+            findings += leaks.result()
     order = {Severity.error: 0, Severity.warning: 1, Severity.info: 2}
     return sorted(findings, key=lambda f: order[f.severity])
 

@@ -142,7 +142,7 @@ def _local_file(path: Path, name: str, progress: _Counter) -> StagedFile:
 def _hash_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK * 8):
+        while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
 
