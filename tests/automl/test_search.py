@@ -310,3 +310,31 @@ def test_an_anytime_learner_short_of_time_does_not_go_first(
     alone = automl(learners=["anytime"], max_trials=None, time_budget=2).fit(X, y)
     (tried,) = [t for t in alone.trials_ if t["learner"] == "anytime"]
     assert "out of coffee" in tried["error"]
+
+
+class _Greedy(_Broken):
+    """A learner that uses every second it is given (as CatBoost on many classes does,
+    stopped only by its deadline), then fits the linear model."""
+
+    name = "greedy"
+
+    def fit(self, X: Any, y: Any, X_val: Any, y_val: Any, params: Any, ctx: Any) -> Any:
+        while ctx.time_left() > 0:
+            time.sleep(0.01)
+        return get_learner("linear").fit(X, y, X_val, y_val, {"C": 1.0}, ctx)
+
+
+def test_a_learner_slower_than_expected_leaves_time_for_the_untried_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import loopml.automl.search as search
+
+    monkeypatch.setattr(search, "_FIRST_SECONDS", 0.5)  # the first model's floor, shortened
+    monkeypatch.setitem(REGISTRY, "greedy", _Greedy())
+    X, y = xor_frame(n=120)
+    model = automl(learners=["greedy", "knn", "extra_trees"], max_trials=None, time_budget=4)
+    model.fit(X, y)
+    searched = [t for t in model.trials_ if not t["baseline"]]
+    assert searched[0]["learner"] == "greedy"  # it goes first and could take everything
+    tried = {t["learner"] for t in searched if t["status"] == "ok"}
+    assert {"knn", "extra_trees"} <= tried

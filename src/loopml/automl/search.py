@@ -166,9 +166,13 @@ class Search:
             self._record(trial)
             return trial
         deadline = max(self._deadline - self._refit_reserve(), time.monotonic() + min_seconds)
+        now = time.monotonic()
         if learner.anytime and len(self.learners) > 1:  # it would take all it is given
-            now = time.monotonic()
             deadline = now + max(_ANYTIME_SHARE * (deadline - now), min_seconds)
+        elif not baseline and (untried := self._untried(learner)):
+            # A learner slower than the cost model says (CatBoost on ten classes) would
+            # spend what the untried learners need: it gets an equal share with them.
+            deadline = now + max((deadline - now) / (1 + untried), min_seconds)
         if self.max_trials is not None:
             # A bounded search promises the same models every run: no fit may be cut
             # short by the clock (the budget still ends the loop between trials).
@@ -178,6 +182,11 @@ class Search:
         finally:
             self._record(trial)
         return trial
+
+    def _untried(self, learner: Learner) -> int:
+        """How many learners other than ``learner`` have had no trial yet."""
+        tried = {t.learner for t in self.trials if not t.baseline}
+        return sum(1 for name in self.learners if name != learner.name and name not in tried)
 
     def _has_other(self, learner: Learner) -> bool:
         return any(not lr.anytime for lr in self.learners.values() if lr is not learner)
