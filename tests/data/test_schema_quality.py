@@ -417,3 +417,36 @@ def test_rare_class_among_many_classes_is_found() -> None:
     assert finding.severity is Severity.error
     assert "'class_rare'" in finding.message
     assert "3 rows" in finding.message
+
+
+@pytest.mark.parametrize("shared_floats", [False, True])
+def test_duplicates_in_a_wide_table_are_counted_whether_or_not_floats_tell_rows_apart(
+    shared_floats: bool,
+) -> None:
+    # Rows are first told apart by a few float columns; rows that share those are compared
+    # whole. Both ways must count the same copies.
+    from loopml.data.quality import duplicate_rows
+
+    rng = np.random.default_rng(7)
+    n = 20_000
+    floats = np.zeros((n, 4)) if shared_floats else rng.normal(size=(n, 4))
+    columns: dict[str, Any] = {f"x{i}": floats[:, i] for i in range(4)}
+    columns["city"] = rng.choice(["Oslo", "Lima"], n).astype(object)
+    columns["n"] = rng.integers(0, 1_000_000, n)
+    copies = rng.choice(n - 1, 30, replace=False)
+    for name in columns:
+        columns[name][copies + 1] = columns[name][copies]  # 30 rows repeat the row before
+    columns["city"][5] = None  # a missing value is a value like any other
+    columns["city"][6] = None
+    columns["n"][6] = columns["n"][5]
+    for i in range(4):
+        columns[f"x{i}"][6] = columns[f"x{i}"][5]
+    for i in range(4):  # rows 10 and 11 share their floats but not their count
+        columns[f"x{i}"][11] = columns[f"x{i}"][10]
+    columns["n"][11] = columns["n"][10] + 1
+    table = pa.table(columns)
+    frame = table.to_pandas()
+    expected = int(frame.duplicated().sum())
+    assert expected >= 30
+    [finding] = duplicate_rows(table)
+    assert finding.details["count"] == expected

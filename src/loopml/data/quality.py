@@ -255,12 +255,17 @@ def _near_duplicates(name: str, values: pa.ChunkedArray) -> list[QualityFinding]
 def duplicate_rows(table: pa.Table) -> list[QualityFinding]:
     """The finding that rows repeat other rows exactly, if any do."""
     n = table.num_rows
-    hashed = np.zeros(n, dtype=np.uint64)
     scratch = np.empty(n, dtype=np.float64)  # reused by every column: no page faults
-    with np.errstate(over="ignore"):
-        for values in table.columns:
-            hashed *= np.uint64(1_000_003)
-            hashed ^= _row_codes(values, scratch)
+    candidates = table
+    if table.num_columns > _KEY_COLUMNS:
+        # Rows that differ in a few columns likely to hold many values (floats first)
+        # cannot repeat each other: only rows that share those are compared whole.
+        kinds = [_key_rank(f.type) for f in table.schema]
+        key = sorted(range(table.num_columns), key=lambda i: kinds[i])[:_KEY_COLUMNS]
+        shared = _shared(_hash_rows([table.column(i) for i in key], scratch))
+        if shared is not None:
+            candidates = table.filter(pa.array(shared))
+    hashed = _hash_rows(candidates.columns, scratch[: candidates.num_rows])
     hashed.sort()  # sorting beats a hash table on a million 64-bit codes
     duplicates = int(np.count_nonzero(hashed[1:] == hashed[:-1]))
     if duplicates == 0:
@@ -279,6 +284,36 @@ def duplicate_rows(table: pa.Table) -> list[QualityFinding]:
 
 
 _MISSING_CODE = np.uint64(0x7FF8_DEAD_BEEF_0001)  # one code for a missing value of any type
+_KEY_COLUMNS = 4
+
+
+def _key_rank(kind: pa.DataType) -> int:
+    """Columns likeliest to tell rows apart first: floats, integers, times, then the rest."""
+    if pa.types.is_floating(kind):
+        return 0
+    if pa.types.is_integer(kind):
+        return 1
+    return 2 if pa.types.is_temporal(kind) else 3
+
+
+def _hash_rows(columns: list[pa.ChunkedArray], scratch: np.ndarray) -> np.ndarray:
+    """A 64-bit code per row, equal for rows equal in ``columns``."""
+    hashed = np.zeros(len(scratch), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for values in columns:
+            hashed *= np.uint64(1_000_003)
+            hashed ^= _row_codes(values, scratch)
+    return hashed
+
+
+def _shared(codes: np.ndarray) -> np.ndarray | None:
+    """Which rows share their code with another row, or None when too many do for
+    comparing only those to pay."""
+    ordered = np.sort(codes)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(repeated) > len(codes) // 8:
+        return None
+    return np.isin(codes, np.unique(repeated))
 
 
 def _row_codes(values: pa.ChunkedArray, scratch: np.ndarray) -> np.ndarray:
