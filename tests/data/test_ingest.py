@@ -501,7 +501,7 @@ def test_large_csv_is_described_stored_compactly_and_read_back_unchanged(
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(
         {
-            "reading": rng.normal(20, 5, n).round(4),
+            "reading": rng.normal(20, 5, n),  # every value distinct: no common value
             "stars": rng.integers(1, 6, n) * 1.0,  # few distinct floats
             "visits": rng.integers(0, 50, n),
             "plan": rng.choice(["basic", "plus", "pro"], n),
@@ -533,3 +533,18 @@ def test_large_csv_is_described_stored_compactly_and_read_back_unchanged(
     pd.testing.assert_frame_equal(
         back[frame.columns].reset_index(drop=True), frame, check_dtype=False
     )
+
+
+def test_integers_beyond_float_precision_are_compared_digit_for_digit(
+    sqlite_db: Database, blobs: BlobStore, tmp_path: Path
+) -> None:
+    # Nanosecond timestamps: two rows that differ in the last digit are not copies.
+    base = 1_700_000_636_961_687_321
+    frame = pd.DataFrame(
+        {"event_ns": [base, base + 1, base + 2, base + 2], "amount": [1.5, 1.5, 2.0, 2.0]}
+    )
+    frame["label"] = ["a", "a", "b", "b"]
+    version, _ = run(sqlite_db, blobs, write_csv(tmp_path / "src" / "ns.csv", frame))
+    [copies] = [f for f in version.quality if f.check == "duplicate_rows"]
+    assert copies.details["count"] == 1
+    assert load.frame(blobs, version)["event_ns"].tolist() == frame["event_ns"].tolist()

@@ -124,3 +124,30 @@ def test_text_columns_are_counted_by_value() -> None:
         "unique": 3,
         "top": [{"value": "a", "count": 3}, {"value": "b", "count": 1}, {"value": "c", "count": 1}],
     }
+
+
+def test_unsigned_integers_beyond_int64_keep_their_size() -> None:
+    summary = summarise(pa.chunked_array([pa.array([2**64 - 1, 1, 2], pa.uint64())]))
+    assert summary["max"] == float(2**64 - 1)
+    assert summary["min"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(8).integers(0, 2_000_000, 1_000_000) * 1.0,  # whole numbers
+        np.random.default_rng(9).integers(0, 10**7, 1_000_000) / 100,  # prices
+    ],
+    ids=["whole-floats", "prices"],
+)
+def test_distinct_estimate_is_close_for_floats_of_any_shape(values: np.ndarray) -> None:
+    summary = summarise(chunked(values))
+    exact = len(np.unique(values))
+    assert summary["unique_estimated"] is True
+    assert abs(summary["unique"] - exact) <= 0.005 * exact
+
+
+def test_a_range_wider_than_the_largest_float_is_summarised() -> None:
+    x = np.random.default_rng(10).uniform(-1, 1, LARGE) * 1.7e308
+    summary = summarise(chunked(x))
+    np.testing.assert_array_equal(quantiles(summary), np.quantile(x, QUANTILES))

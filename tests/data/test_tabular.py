@@ -376,3 +376,25 @@ def test_text_in_another_encoding_after_the_first_block_names_the_byte(
     assert "encoding=latin-1" in err.value.message
     table = read(tmp_path, "names2.csv", content, encoding="latin-1")
     assert table.column("name").to_pylist()[-1] == "Zoë"
+
+
+def test_unclosed_quote_is_found_when_a_stray_quote_makes_the_count_even(
+    tmp_path: Path,
+) -> None:
+    content = 'id,price,desc\n1,499,TV 55"\n2,20,"Lamp, small\n3,150,Desk\n4,80,Chair\n'
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "products.csv", content)
+    assert err.value.extra["line"] == 3
+    assert "never closed" in err.value.message
+
+
+def test_a_value_longer_than_pythons_csv_limit_reads(tmp_path: Path) -> None:
+    long = "x" * 200_000
+    table = read(tmp_path, "long.csv", f'id,note\n1,{long}\n2,TV 55"\n')
+    assert [len(v) for v in table.column("note").to_pylist()] == [200_000, 6]
+
+
+def test_times_of_day_stay_text_and_dates_become_dates(tmp_path: Path) -> None:
+    table = read(tmp_path, "t.csv", "t,d\n12:30:00,2024-01-02\n08:15:00,2024-02-03\n")
+    assert table.column("t").to_pylist() == ["12:30:00", "08:15:00"]
+    assert pa.types.is_date(table.schema.field("d").type)

@@ -98,6 +98,7 @@ class Search:
         self.on_progress = on_progress
         self.trials: list[TrialResult] = []
         self._durations: dict[str, list[float]] = {}
+        self._passed_over: set[str] = set()
 
     # -- bookkeeping -------------------------------------------------------------
     def _record(self, trial: TrialResult) -> None:
@@ -184,8 +185,9 @@ class Search:
         return trial
 
     def _untried(self, learner: Learner) -> int:
-        """How many learners other than ``learner`` have had no trial yet."""
-        tried = {t.learner for t in self.trials if not t.baseline}
+        """How many learners other than ``learner`` have had no trial yet (one passed over
+        as too slow for the time left counts as tried: it will not get its turn)."""
+        tried = {t.learner for t in self.trials if not t.baseline} | self._passed_over
         return sum(1 for name in self.learners if name != learner.name and name not in tried)
 
     def _has_other(self, learner: Learner) -> bool:
@@ -236,6 +238,7 @@ class Search:
             # CNN's 5 s of an 8 s budget bought less than an epoch a fold, and weight 0.
             starved = first and too_slow and learner.anytime and self._has_other(learner)
             if (not first and too_slow) or starved:
+                self._passed_over.add(learner.name)
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 if not first and all(
                     self._expected_seconds(lr) > left for lr in self.learners.values()

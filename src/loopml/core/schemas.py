@@ -116,7 +116,7 @@ class ColumnSchema(BaseModel):
     unique: int | None = Field(default=None, description="Distinct non-missing values.")
     unique_estimated: bool = Field(
         default=False,
-        description="Whether ``unique`` is an estimate (within about 0.1%): a large column "
+        description="Whether ``unique`` is an estimate (typically within 0.2%): a large column "
         "of many distinct numbers is not sorted to count them.",
     )
     inferred: ColumnKind | None = Field(

@@ -67,8 +67,9 @@ def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Tab
     # at any newline, and parses in half the time.
     quotes = _quotes(path) if _byte_safe(encoding) else None
     table = _parse(path, name, delimiter, encoding, header, multiline=quotes != 0)
-    if quotes is None or quotes % 2 == 1:
-        # Maybe a quote that never closes: Arrow took the rest of the file as one value.
+    if quotes is None or quotes % 2 == 1 or (quotes and _last_row_spans_lines(table)):
+        # Maybe a quote that never closes: Arrow then reads the rest of the file into the
+        # last row's last value (a stray inch mark elsewhere can make the count even).
         problem = _diagnose(path, name, delimiter, encoding)
         if problem is not None:
             raise problem
@@ -78,6 +79,14 @@ def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Tab
     if table.num_rows == 0:
         raise InvalidInput(f"{name} has a header but no rows", field="source")
     return table
+
+
+def _last_row_spans_lines(table: pa.Table) -> bool:
+    """Whether a text value of the last row holds a line break."""
+    if table.num_rows == 0:
+        return False
+    last = table.slice(table.num_rows - 1).to_pylist()[0]
+    return any(isinstance(v, str) and ("\n" in v or "\r" in v) for v in last.values())
 
 
 def _parse(
@@ -282,6 +291,7 @@ def _header(path: Path, delimiter: str, encoding: str, header: bool) -> list[str
 
 def _diagnose(path: Path, name: str, delimiter: str, encoding: str) -> InvalidInput | None:
     """The first line that breaks the file's shape, to say where it is (None: none does)."""
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # Arrow reads any length
     with text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter, strict=True)
         start = 1

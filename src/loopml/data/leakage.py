@@ -68,7 +68,7 @@ def _sample_rows(table: pa.Table, seed: int) -> pa.Table:
 def _numbers(values: pa.ChunkedArray) -> np.ndarray:
     """Floats, NaN where missing; text that holds numbers is read as pandas reads it."""
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
-        filled = pc.fill_null(values.combine_chunks().cast(pa.float64()), np.nan)
+        filled = pc.fill_null(values.combine_chunks().cast(pa.float64(), safe=False), np.nan)
         return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=float)
     return np.asarray(pd.to_numeric(values.to_pandas(), errors="coerce"), dtype=float)
 

@@ -152,7 +152,7 @@ def _constant(name: str, summary: dict[str, Any], n: int) -> list[QualityFinding
             _find("constant", Severity.warning, name, f"{name!r} holds a single value: it "
                   "carries no information and training ignores it", unique=summary["unique"])
         ]  # fmt: skip
-    top = summary["top"][0]
+    top = summary["top"][0] if summary["top"] else {"count": 0}  # no value repeats
     if top["count"] >= 0.99 * n:
         return [
             _find(
@@ -321,7 +321,14 @@ def _row_codes(values: pa.ChunkedArray, scratch: np.ndarray) -> np.ndarray:
     numbers are coded in ``scratch``, an array of the column's length."""
     # One array first: Arrow's kernels cost about 0.2 ms a chunk, a reader makes dozens.
     array = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    if pa.types.is_floating(array.type) or pa.types.is_integer(array.type):
+    if pa.types.is_integer(array.type):  # every digit counts, beyond 2**53 too
+        codes = scratch.view(np.uint64)
+        filled = pc.fill_null(array.cast(pa.uint64(), safe=False), 0)
+        codes[:] = filled.to_numpy(zero_copy_only=False)
+        if array.null_count:
+            codes[np.asarray(array.is_null().to_numpy(zero_copy_only=False))] = _MISSING_CODE
+        return codes
+    if pa.types.is_floating(array.type):
         filled = pc.fill_null(array.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
         np.add(filled, 0.0, out=scratch)  # makes -0.0 equal to 0.0
         codes = scratch.view(np.uint64)

@@ -93,7 +93,7 @@ def stage(
         frame, info = load_builtin(source)
         path = into / f"{info.name}.csv"
         frame.to_csv(path, index=False)
-        return [_local_file(path, path.name, progress)]
+        return _local_files([(path, path.name)], progress)
     if kind == "upload":
         if blobs is None:
             raise InvalidInput("uploads need the blob store", field="source")
@@ -130,13 +130,19 @@ def _hash_copy(reader: IO[bytes], writer: IO[bytes] | None, progress: _Counter) 
     return digest.hexdigest(), size
 
 
-def _local_file(path: Path, name: str, progress: _Counter) -> StagedFile:
-    size = path.stat().st_size
-    progress.add(size)
+def _local_files(files: list[tuple[Path, str]], progress: _Counter) -> list[StagedFile]:
+    """Files read in place: sizes checked against the cap now, hashes made one after
+    another on one background thread."""
+    sizes = [path.stat().st_size for path, _ in files]
+    for size in sizes:
+        progress.add(size)
     hasher = ThreadPoolExecutor(1)
-    digest = hasher.submit(_hash_file, path)
-    hasher.shutdown(wait=False)  # the thread ends when the hash is done
-    return StagedFile(name=name, path=path, digest=digest, size=size)
+    staged = [
+        StagedFile(name=name, path=path, digest=hasher.submit(_hash_file, path), size=size)
+        for (path, name), size in zip(files, sizes, strict=True)
+    ]
+    hasher.shutdown(wait=False)  # the thread ends when the last hash is done
+    return staged
 
 
 def _hash_file(path: Path) -> str:
@@ -163,14 +169,14 @@ def _stage_local(path: Path, progress: _Counter) -> list[StagedFile]:
     if not path.exists():
         raise NotFound(f"{path} does not exist", field="source")
     if path.is_file():
-        return [_local_file(path, path.name, progress)]
+        return _local_files([(path, path.name)], progress)
     # Sorted by name (``a-c.csv`` before ``a/b.csv``) as uploads and URLs are, not by path
     # parts, so that one folder gives the same order (and version) however it arrives.
     names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
     files = [n for n in names if _visible(n)]
     if not files:
         raise InvalidInput(f"folder {path} holds no files", field="source")
-    return [_local_file(path / n, n, progress) for n in files]
+    return _local_files([(path / n, n) for n in files], progress)
 
 
 def put_upload(blobs: BlobStore, prefix: str, files: list[tuple[str, IO[bytes]]]) -> str:

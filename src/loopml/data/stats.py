@@ -7,7 +7,7 @@ make: every column of up to ``EXACT_ROWS`` values (one sort), integers in a comp
 many distinct values is never sorted: its quantiles are still exact (a fine histogram
 finds the few bins that hold them, and only those are sorted), its most common values are
 counted exactly from candidates a sample names, and its number of distinct values is an
-estimate (linear counting over a hashed bitmap, about 0.1% off), marked
+estimate (linear counting over a hashed bitmap, typically within 0.2%), marked
 ``unique_estimated``. Other columns are counted with Arrow.
 """
 
@@ -39,7 +39,8 @@ def summarise(column: pa.ChunkedArray) -> dict[str, Any]:
     """Rows, missing, distinct values and the most common ones; for numbers also range,
     moments, quantiles, a histogram and far values (outside the IQR fences)."""
     if is_number(column.type):
-        return _numbers(column)
+        with np.errstate(over="ignore", invalid="ignore"):  # ranges near the float limit
+            return _numbers(column)
     return _counted(column)
 
 
@@ -72,7 +73,8 @@ def _numbers(column: pa.ChunkedArray) -> dict[str, Any]:
     np.multiply(scratch, scratch, out=scratch)  # not np.dot: BLAS threads would spin
     std = math.sqrt(float(scratch.sum()) / n)
     out.update(min=float(low), max=float(high), mean=mean, std=std)
-    table = _value_table(x, low, high)
+    # A range wider than the largest float (about 1.8e308) cannot be binned: sort.
+    table = _value_table(x, low, high) if np.isfinite(float(high) - float(low)) else _sorted(x)
     if table is not None:
         out.update(_from_table(*table))
     else:
@@ -88,7 +90,10 @@ def _finite(column: pa.ChunkedArray) -> np.ndarray:
     if values.null_count:
         values = pc.drop_null(values)
     if pa.types.is_integer(values.type):
-        return np.asarray(values.to_numpy(), dtype=np.int64)
+        x = values.to_numpy()
+        if x.dtype == np.uint64 and len(x) and x.max() >= 2**63:
+            return x.astype(np.float64)  # beyond int64: as floats, as before
+        return np.asarray(x, dtype=np.int64)
     x = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
     return x if len(x) == 0 or np.isfinite(x.max() - x.min()) else x[np.isfinite(x)]
 
@@ -112,6 +117,10 @@ def _value_table(x: np.ndarray, low: Any, high: Any) -> tuple[np.ndarray, np.nda
             values = np.asarray(counts.field("values"))
             order = np.argsort(values)
             return values[order], np.asarray(counts.field("counts"), dtype=np.int64)[order]
+    return _sorted(x)
+
+
+def _sorted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     values, sizes = np.unique(x + 0 if x.dtype.kind == "f" else x, return_counts=True)
     return values, sizes
 
@@ -244,9 +253,14 @@ def _distinct_estimate(x: np.ndarray, scratch: np.ndarray, spare: np.ndarray) ->
     np.add(x, 0.0, out=scratch)  # makes -0.0 equal to 0.0
     bits = scratch.view(np.uint64)
     slots = 1 << min(24, max(16, math.ceil(math.log2(len(x)))))
-    np.right_shift(bits, np.uint64(29), out=spare)  # fold the exponent into the low bits
+    # splitmix64's finaliser: every input bit moves the top bits (a weaker mix counted
+    # integer-valued floats, whose low bits are all zero, 8% high).
+    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        np.right_shift(bits, np.uint64(shift), out=spare)
+        bits ^= spare
+        bits *= np.uint64(factor)
+    np.right_shift(bits, np.uint64(31), out=spare)
     bits ^= spare
-    bits *= np.uint64(0xBF58476D1CE4E5B9)
     bits >>= np.uint64(64 - slots.bit_length() + 1)
     seen = np.zeros(slots, dtype=bool)
     seen[bits] = True

@@ -106,7 +106,16 @@ def check_table(table: pa.Table, name: str) -> pa.Table:
                 "flatten it into plain columns first",
                 field="source",
             )
-    return table.rename_columns(names)
+    return _times_as_text(table.rename_columns(names))
+
+
+def _times_as_text(table: pa.Table) -> pa.Table:
+    """Times of day as text, as pandas reads them from CSV: training reads times in text
+    (it would take ``datetime.time`` values for constants); dates and timestamps stay."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_time(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+    return table
 
 
 def _read_json(path: Path, name: str, fmt: str) -> pa.Table:
