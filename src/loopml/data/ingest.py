@@ -30,7 +30,7 @@ from loopml.data.images import ImageSet, image_folder, is_image
 from loopml.data.quality import duplicate_rows, quality_report
 from loopml.data.schema import infer_schema
 from loopml.data.sources import StagedFile, describe, stage
-from loopml.data.stats import summarise
+from loopml.data.stats import Scratch, summarise
 from loopml.data.tabular import check_table, read_table, tabular_format
 from loopml.store import datasets, projects
 from loopml.store.blobs import BlobStore
@@ -209,7 +209,9 @@ def _record(
             None if blobs.exists(table_key) else pool.submit(_put_table, blobs, table_key, table)
         )
         repeated = pool.submit(duplicate_rows, table)
-        summaries = {n: summarise(table.column(n)) for n in table.column_names}
+        work = Scratch()
+        summaries = {n: summarise(table.column(n), work) for n in table.column_names}
+        del work  # its arrays are not needed while the quality checks run
         image_columns = ("image",) if images is not None or "images" in manifest else ()
         schema = infer_schema(table, image_columns=image_columns, summaries=summaries, **overrides)
         content_hash = _digest({"data": data_hash, "schema": overrides, "split": split_options})

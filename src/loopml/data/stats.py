@@ -35,12 +35,34 @@ def is_number(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
 
 
-def summarise(column: pa.ChunkedArray) -> dict[str, Any]:
+class Scratch:
+    """Work arrays handed from column to column: a fresh array of a million values costs
+    its page faults each time, a reused one does not. One per thread."""
+
+    def __init__(self) -> None:
+        self._floats = np.empty(0, dtype=np.float64)
+        self._ints = np.empty(0, dtype=np.intp)
+
+    def floats(self, n: int) -> np.ndarray:
+        if len(self._floats) < n:
+            self._floats = np.empty(n, dtype=np.float64)
+        return self._floats[:n]
+
+    def ints(self, n: int) -> np.ndarray:
+        if len(self._ints) < n:
+            self._ints = np.empty(n, dtype=np.intp)
+        return self._ints[:n]
+
+
+def summarise(column: pa.ChunkedArray, scratch: Scratch | None = None) -> dict[str, Any]:
     """Rows, missing, distinct values and the most common ones; for numbers also range,
-    moments, quantiles, a histogram and far values (outside the IQR fences)."""
+    moments, quantiles, a histogram and far values (outside the IQR fences).
+
+    ``scratch`` lends work arrays when many columns are summarised one after another.
+    """
     if is_number(column.type):
         with np.errstate(over="ignore", invalid="ignore"):  # ranges near the float limit
-            return _numbers(column)
+            return _numbers(column, scratch or Scratch())
     return _counted(column)
 
 
@@ -59,7 +81,7 @@ def _counted(column: pa.ChunkedArray) -> dict[str, Any]:
     }
 
 
-def _numbers(column: pa.ChunkedArray) -> dict[str, Any]:
+def _numbers(column: pa.ChunkedArray, work: Scratch) -> dict[str, Any]:
     x = _finite(column)
     n = len(x)
     out: dict[str, Any] = {"rows": len(column), "missing": len(column) - n, "unique": 0, "top": []}
@@ -69,7 +91,7 @@ def _numbers(column: pa.ChunkedArray) -> dict[str, Any]:
     mean = float(x.mean())
     # One scratch array serves the deviations here and the bins and hashes later: a
     # large column costs one allocation, not one per step.
-    scratch = np.subtract(x, mean, dtype=np.float64)
+    scratch = np.subtract(x, mean, out=work.floats(n), dtype=np.float64)
     np.multiply(scratch, scratch, out=scratch)  # not np.dot: BLAS threads would spin
     std = math.sqrt(float(scratch.sum()) / n)
     out.update(min=float(low), max=float(high), mean=mean, std=std)
@@ -78,7 +100,7 @@ def _numbers(column: pa.ChunkedArray) -> dict[str, Any]:
     if table is not None:
         out.update(_from_table(*table))
     else:
-        out.update(_from_fine_bins(x, float(low), float(high), scratch))
+        out.update(_from_fine_bins(x, float(low), float(high), scratch, work.ints(n)))
     return out
 
 
@@ -161,12 +183,15 @@ def _from_table(values: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _from_fine_bins(x: np.ndarray, low: float, high: float, scratch: np.ndarray) -> dict[str, Any]:
+def _from_fine_bins(
+    x: np.ndarray, low: float, high: float, scratch: np.ndarray, codes: np.ndarray
+) -> dict[str, Any]:
     n = len(x)
     # Binning is monotonic in the value, so each fine bin holds a run of the sorted order.
+    factor = _FINE / (high - low)
     np.subtract(x, low, out=scratch)
-    scratch *= _FINE / (high - low)
-    codes = scratch.astype(np.intp)
+    scratch *= factor
+    np.copyto(codes, scratch, casting="unsafe")  # truncates, as astype does
     np.minimum(codes, _FINE - 1, out=codes)
     fine = np.bincount(codes, minlength=_FINE)
     ends = np.cumsum(fine)
@@ -191,10 +216,11 @@ def _from_fine_bins(x: np.ndarray, low: float, high: float, scratch: np.ndarray)
             values, counts = np.unique(outside, return_counts=True)
             repeated = int(np.argmax(counts))
             far.update(most_common=float(values[repeated]), most_common_count=int(counts[repeated]))
+    top = _common(x, sample, codes, low, factor)  # before the estimate reuses ``codes``
     return {
         "unique": _distinct_estimate(x, scratch, codes.view(np.uint64)),
         "unique_estimated": True,
-        "top": _common(x, sample),
+        "top": top,
         "quantiles": {str(q): float(v) for q, v in zip(QUANTILES, quantiles, strict=True)},
         "histogram": {
             "counts": fine.reshape(_BINS, -1).sum(axis=1).tolist(),
@@ -270,12 +296,24 @@ def _distinct_estimate(x: np.ndarray, scratch: np.ndarray, spare: np.ndarray) ->
     return int(min(len(x), round(-slots * math.log(empty / slots))))
 
 
-def _common(x: np.ndarray, sample: np.ndarray) -> list[dict[str, Any]]:
-    """The values a sample sees more than once, counted exactly in the whole column."""
+def _common(
+    x: np.ndarray, sample: np.ndarray, codes: np.ndarray, low: float, factor: float
+) -> list[dict[str, Any]]:
+    """The values a sample sees more than once, counted exactly in the whole column.
+
+    A value's copies all sit in its fine bin (``codes``, made with ``low`` and
+    ``factor``): one pass picks out the candidates' bins, and they are counted there.
+    """
     values, counts = np.unique(sample, return_counts=True)
     best = _largest(counts, _TOP)
     candidates = values[best][counts[best] > 1]
-    exact = [(int(np.count_nonzero(x == v)), float(v)) for v in candidates]
+    if len(candidates) == 0:
+        return []
+    bins = np.minimum(((candidates - low) * factor).astype(np.intp), _FINE - 1)
+    wanted = np.zeros(_FINE, dtype=bool)
+    wanted[bins] = True
+    near = x[wanted[codes]]
+    exact = [(int(np.count_nonzero(near == v)), float(v)) for v in candidates]
     exact.sort(key=lambda pair: (-pair[0], pair[1]))
     return [{"value": _plain(v), "count": c} for c, v in exact]
 
