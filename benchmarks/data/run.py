@@ -81,10 +81,19 @@ def main() -> None:
             quoting=csv.QUOTE_NONNUMERIC if args.quoted else csv.QUOTE_MINIMAL,
         )
     print(f"{args.csv}: {args.csv.stat().st_size / 1e6:.0f} MB")
-    for name, code in (("pandas read_csv + describe", PANDAS), ("loopml ingest", LOOPML)):
-        runs = [timed(code, str(args.csv)) for _ in range(args.repeat)]
+    contenders = (("pandas read_csv + describe", PANDAS), ("loopml ingest", LOOPML))
+    # Runs alternate between the contenders, so that a host whose speed drifts (a shared
+    # one does, by 10-20% within minutes) slows both alike.
+    timings: dict[str, list[tuple[float, float, str]]] = {name: [] for name, _ in contenders}
+    for _ in range(args.repeat):
+        for name, code in contenders:
+            timings[name].append(timed(code, str(args.csv)))
+    ratios = []
+    for name, _ in contenders:
+        runs = timings[name]
         base = timed(IMPORTS["loopml" if "loopml" in name else "pandas"])[1]
         work = [float(r[2].split("WORK")[1].split()[0]) for r in runs]
+        ratios.append(work)
         peak = max(r[1] for r in runs)
         print(
             f"{name}: work median {statistics.median(work):.2f} s {[round(w, 2) for w in work]}, "
@@ -92,6 +101,11 @@ def main() -> None:
             f"peak RSS {peak:.0f} MB ({peak - base:.0f} MB above its imports); "
             + runs[-1][2].split("\n", 1)[-1].strip()
         )
+    paired = [b / a for a, b in zip(*ratios, strict=True)]
+    print(
+        f"loopml / pandas, run by run: median {statistics.median(paired):.2f} "
+        f"{[round(r, 2) for r in paired]}"
+    )
 
 
 if __name__ == "__main__":
