@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.ids import check_name
@@ -27,6 +25,7 @@ from loopml.core.schemas import DatasetSchema, DatasetVersion
 from loopml.data import splits
 from loopml.data.cifar import is_cifar, read_cifar
 from loopml.data.images import ImageSet, image_folder, is_image
+from loopml.data.parquet import describe_table, put_table
 from loopml.data.quality import duplicate_rows, quality_report
 from loopml.data.schema import infer_schema
 from loopml.data.sources import StagedFile, describe, stage
@@ -206,7 +205,7 @@ def _record(
         # while this thread describes the columns: all spend their time in Arrow and
         # numpy, which let go of the GIL.
         stored = (
-            None if blobs.exists(table_key) else pool.submit(_put_table, blobs, table_key, table)
+            None if blobs.exists(table_key) else pool.submit(put_table, blobs, table_key, table)
         )
         repeated = pool.submit(duplicate_rows, table)
         work = Scratch()
@@ -227,7 +226,7 @@ def _record(
         findings = quality_report(table, schema, summaries=summaries, duplicates=repeated.result())
         test, split_info = split.result()
         progress(0.7, "storing rows")
-        table_info = stored.result() if stored else _describe_blob(blobs, table_key)
+        table_info = stored.result() if stored else describe_table(blobs, table_key)
     manifest = {
         **manifest,
         "table": table_info,
@@ -239,7 +238,7 @@ def _record(
         manifest["images"] = _put_images(blobs, project, images, progress)
     split_table = pa.table({"test": pa.array(test, pa.bool_())})
     split_info["options"] = split_options
-    split_info["blob"] = _put_table(blobs, f"{prefix}/splits/{content_hash}.parquet", split_table)
+    split_info["blob"] = put_table(blobs, f"{prefix}/splits/{content_hash}.parquet", split_table)
     with db.session() as s:
         record.save(s, project, name)
         parent = _latest(s, project, name)
@@ -315,48 +314,6 @@ def _read(
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _put_table(blobs: BlobStore, key: str, table: pa.Table) -> dict[str, Any]:
-    # Floats of many values are split into byte streams (Parquet's encoding for them):
-    # the sign and exponent bytes compress, the mantissa bytes do not, so LZ4 does as
-    # well as zstd there (3% larger here) in a third of the time. Their min/max
-    # statistics are left out (the version's profile holds them): computing them took as
-    # long as the encoding. Every other column tries a dictionary; text is compressed with
-    # zstd, where it pays, the rest with LZ4.
-    floats = [f.name for f in table.schema if _many_floats(table.column(f.name))]
-    others = [f.name for f in table.schema if f.name not in floats]
-    text = {
-        f.name
-        for f in table.schema
-        if pa.types.is_string(f.type)
-        or pa.types.is_large_string(f.type)
-        or pa.types.is_binary(f.type)
-    }
-    with blobs.writer(key) as out:
-        pq.write_table(
-            table,
-            out,
-            compression={n: "zstd" if n in text else "lz4" for n in table.column_names},
-            use_dictionary=others,
-            column_encoding=dict.fromkeys(floats, "BYTE_STREAM_SPLIT"),
-            write_statistics=others,
-        )
-    return {"key": key, "sha256": out.info.sha256, "bytes": out.info.size}
-
-
-def _many_floats(column: pa.ChunkedArray) -> bool:
-    """Whether a column holds floats with too many distinct values for a dictionary (a
-    sample of its first rows has more than one distinct value in five)."""
-    if not pa.types.is_floating(column.type):
-        return False
-    head = column.slice(0, 20_000).drop_null()
-    return len(head) > 0 and len(pc.unique(head)) > len(head) / 5
-
-
-def _describe_blob(blobs: BlobStore, key: str) -> dict[str, Any]:
-    info = next(b for b in blobs.list(key.rsplit("/", 1)[0]) if b.key == key)
-    return {"key": key, "sha256": blobs.hash(key), "bytes": info.size}
 
 
 def _put_images(
