@@ -27,7 +27,8 @@ _SNIFF_BYTES = 64 * 1024
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _BLOCK_BYTES = 2 * 1024 * 1024  # parsed blocks in flight: memory against speed
 _SCAN_BYTES = 1024 * 1024
-_COMPRESSED = (".gz", ".bz2", ".zst", ".lz4", ".br", ".xz")
+# Suffixes of the compressed files open_raw reads.
+COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 # Encodings in which quote, delimiter and newline are the same single bytes as in ASCII.
 _BYTE_SAFE = ("utf-8", "utf-8-sig", "utf8", "latin-1", "iso-8859-1", "ascii")
 # pandas' default missing-value markers, so that a file means what it meant to pandas.
@@ -167,7 +168,7 @@ def _first_block_types(
 
 def _quotes(path: Path) -> int:
     """How many quote characters the file holds (an odd number: one never closes)."""
-    if path.stat().st_size and not path.name.lower().endswith(_COMPRESSED):
+    if path.stat().st_size and not path.name.lower().endswith(COMPRESSED):
         with path.open("rb") as raw, mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             if mm.find(b'"') < 0:  # memchr over the mapped file: no copy, no count
                 return 0

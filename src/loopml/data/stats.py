@@ -241,14 +241,6 @@ def _interpolate(ranked: Any, n: int) -> np.ndarray:
     return low + (high - low) * (position - below)
 
 
-def sorted_quantiles(values: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
-    """Quantiles (linear interpolation) of values already sorted, without another sort."""
-    position = np.asarray(qs) * (len(values) - 1)
-    low = np.floor(position).astype(int)
-    high = np.minimum(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (position - low)
-
-
 def _thinned(whole: np.ndarray | None, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """About 100,000 evenly spaced values of the sorted column (all of a small one)."""
     if whole is not None:

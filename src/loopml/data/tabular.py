@@ -16,7 +16,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from loopml.core.errors import InvalidInput
-from loopml.data.csvfile import open_raw, read_csv, text
+from loopml.data.csvfile import COMPRESSED, open_raw, read_csv, text
 
 FORMATS = ("csv", "tsv", "parquet", "json", "jsonl", "feather")
 _SUFFIXES = {
@@ -33,13 +33,12 @@ _SUFFIXES = {
     ".arrow": "feather",
     ".ipc": "feather",
 }
-_COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 
 
 def tabular_format(name: str) -> str | None:
     """The format a file name says (``data.csv.gz`` -> csv), or None if not tabular."""
     lower = name.lower()
-    for suffix in _COMPRESSED:
+    for suffix in COMPRESSED:
         lower = lower.removesuffix(suffix)
     return _SUFFIXES.get(Path(lower).suffix)
 
