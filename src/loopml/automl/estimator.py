@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopml.automl import persist
+from loopml.automl import fitted_state, persist
 from loopml.automl.columns import check_columns, check_frame, parse, plan_columns
 from loopml.automl.cv import TrialResult, Workspace, make_folds
 from loopml.automl.decision import choose_threshold, decide, parse_cost_matrix
-from loopml.automl.learners import REGISTRY, get_learner, thread_limit
+from loopml.automl.learners import REGISTRY, Model, get_learner, thread_limit
 from loopml.automl.metrics import get_metric
 from loopml.automl.params import check_params, prediction_budget
+from loopml.automl.prediction_time import SAMPLE_ROWS, within_budget
 from loopml.automl.predictor import Member, Predictor
 from loopml.automl.report import baseline_verdict, build_report, leaderboard
 from loopml.automl.search import Progress, Search, greedy_ensemble
@@ -182,19 +183,11 @@ class AutoML:
         # same model every time, does not let them choose members.
         budget = prediction_budget(self.get_params(), images=bool(schema.names("image")))
         weights = greedy_ensemble(candidates, y_fit, metric, prediction_budget=budget)
-        members = [
-            Member(
-                candidates[i].learner, candidates[i].params, w, candidates[i].models or [],
-                candidates[i].fit_seconds / ws.n_folds,
-            )
-            for i, w in weights.items()
-        ]  # fmt: skip
         prior = (
             np.bincount(y_fit.astype(np.int64), minlength=n_classes) / len(y_fit)
             if n_classes
             else None
         )
-        bag = Predictor(task, schema, ws.encoders, members, n_classes, prior)
         timings["ensemble"] = time.monotonic() - started - sum(timings.values())
         # The refit's work is fixed (rounds, trees) and the search kept time for it; a
         # deadline would only truncate the model that is kept. An anytime learner has none
@@ -202,9 +195,36 @@ class AutoML:
         # the search kept for it), but never by the clock in a run bounded by max_trials.
         end = started + self.time_budget * _SEARCH_SHARE
         refit_by = math.inf if self.max_trials is not None else end
-        self.predictor_ = bag.refit(raw, y_fit, self.seed, self._threads(), refit_by)
-        self._predictor_files = self.predictor_.to_files()[0]
+        refitted: dict[int, Model] = {}
+
+        def assemble(weights: dict[int, float]) -> tuple[Predictor, Predictor]:
+            """The bag of the members' fold models, and its refit on all rows."""
+            members = [
+                Member(
+                    candidates[i].learner, candidates[i].params, w, candidates[i].models or [],
+                    candidates[i].fit_seconds / ws.n_folds,
+                )
+                for i, w in weights.items()
+            ]  # fmt: skip
+            bag = Predictor(task, schema, ws.encoders, members, n_classes, prior)
+            done = [refitted.get(i) for i in weights]
+            refit = bag.refit(raw, y_fit, self.seed, self._threads(), refit_by, done)
+            refitted.update(zip(weights, (m.models[0] for m in refit.members), strict=True))
+            return bag, refit
+
+        bag, self.predictor_ = assemble(weights)
         timings["refit"] = time.monotonic() - started - sum(timings.values())
+        # Every member predicts each row, so the ensemble's time is their sum.
+        speed = [candidates[i].predict_seconds_per_1000 for i in weights]
+        speed = [s for s in speed if not np.isnan(s)]
+        seconds = float(sum(speed)) if speed else float("nan")
+        if budget is not None:  # timed as it will serve, and made to fit
+            sample = frame.sample(SAMPLE_ROWS, replace=True, random_state=self.seed)
+            weights, bag, self.predictor_, seconds = within_budget(
+                assemble, sample, candidates, weights, y_fit, metric, budget
+            )
+            timings["prediction_time"] = time.monotonic() - started - sum(timings.values())
+        self._predictor_files = self.predictor_.to_files()[0]
         oof: np.ndarray = np.sum(
             [w * np.asarray(candidates[i].oof) for i, w in weights.items()], axis=0
         )
@@ -214,9 +234,6 @@ class AutoML:
         self.feature_names_in_ = np.array(frame.columns, dtype=object)
         self.threshold_ = choose_threshold(task, metric, y_fit, oof, costs)
         self.trials_ = [t.record() for t in trials]
-        # Every member predicts each row, so the ensemble's time is their sum.
-        speed = [candidates[i].predict_seconds_per_1000 for i in weights]
-        speed = [s for s in speed if not np.isnan(s)]
         ensemble = TrialResult(
             id=-1,
             learner="ensemble",
@@ -225,7 +242,7 @@ class AutoML:
             },
             fold_scores=[metric.value(y_fit[va], oof[va]) for _, va in folds],
             score=metric.value(y_fit, oof),
-            predict_seconds_per_1000=float(sum(speed)) if speed else float("nan"),
+            predict_seconds_per_1000=seconds,
         )
         self.beats_baselines_, self.baseline_margin_ = baseline_verdict(ensemble, trials, metric)
         self.leaderboard_ = leaderboard(
@@ -289,37 +306,11 @@ class AutoML:
         return holdout_report(self, X, y)
 
     # -- persistence -----------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
-        classes = None
-        if self.classes_ is not None:
-            classes = {
-                "dtype": self.classes_.dtype.str if self.classes_.dtype != object else "O",
-                "values": self.classes_.tolist(),
-            }
-        return {
-            "params": {
-                k: v for k, v in self.get_params().items() if k not in ("on_progress", "log_path")
-            },
-            "task": self.task_.value,
-            "metric": self.metric_,
-            "classes": classes,
-            "threshold": self.threshold_,
-            "feature_names_in": self.feature_names_in_.tolist(),
-            "trials": self.trials_,
-            "leaderboard": json.loads(self.leaderboard_.to_json(orient="records")),
-            "beats_baselines": self.beats_baselines_,
-            "baseline_margin": self.baseline_margin_,
-            "report": getattr(self, "report_", None),
-            "fit_seconds": self.fit_seconds_,
-            "timings": self.timings_,
-            "model_size": self.model_size_,
-        }
-
     def _files(self) -> dict[str, bytes]:
         self._check_fitted()
         files = dict(self._predictor_files)
         files["automl.json"] = json.dumps(
-            self._state(), sort_keys=True, default=persist.json_default
+            fitted_state.state(self), sort_keys=True, default=persist.json_default
         ).encode()
         return files
 
@@ -334,30 +325,7 @@ class AutoML:
         files, digest = persist.read(path, expected_hash)
         state = json.loads(files.pop("automl.json"))
         model = cls(**state["params"])
-        model.predictor_ = Predictor.from_files(files)
-        model._predictor_files = files
-        model.task_ = TaskType(state["task"])
-        model.metric_ = state["metric"]
-        classes = state["classes"]
-        model.classes_ = (
-            None
-            if classes is None
-            else np.array(
-                classes["values"], dtype=object if classes["dtype"] == "O" else classes["dtype"]
-            )
-        )
-        model.threshold_ = state["threshold"]
-        model.feature_names_in_ = np.array(state["feature_names_in"], dtype=object)
-        model.n_features_in_ = len(model.feature_names_in_)
-        model.schema_ = model.predictor_.schema
-        model.trials_ = state["trials"]
-        model.leaderboard_ = pd.DataFrame(state["leaderboard"])
-        model.beats_baselines_ = state["beats_baselines"]
-        model.baseline_margin_ = state["baseline_margin"]
-        model.report_ = state["report"]
-        model.fit_seconds_ = state["fit_seconds"]
-        model.timings_ = state["timings"]
-        model.model_size_ = state["model_size"]
+        fitted_state.restore(model, Predictor.from_files(files), files, state)
         model.content_hash_ = digest
         return model
 

@@ -10,7 +10,9 @@ from loopml.automl.learners import DEFAULT_LEARNERS, get_learner, image_learners
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
 
-_PREDICTION_BUDGET = 0.03  # seconds per 1,000 rows: tables
+# Seconds per 1,000 rows, parsing included: tables (the aim is 0.05; timings drift by a
+# fifth from run to run on a busy machine).
+_PREDICTION_BUDGET = 0.04
 _IMAGE_PREDICTION_BUDGET = 1.0  # images
 _BACKBONE_PREDICTION_BUDGET = 30.0  # images through a pretrained ResNet, on a CPU
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +85,13 @@ class Predictor:
         return out
 
     def refit(
-        self, raw: RawFrame, y: np.ndarray, seed: int, n_jobs: int, deadline: float
+        self,
+        raw: RawFrame,
+        y: np.ndarray,
+        seed: int,
+        n_jobs: int,
+        deadline: float,
+        done: Sequence[Model | None] | None = None,
     ) -> Predictor:
         """One model per member fitted on all rows (one model to run per member, not k).
 
@@ -92,12 +99,16 @@ class Predictor:
         forests the trees their fold models grew: their work is fixed by what the search's
         deadlines let the folds do, and runs to the end. An anytime learner (a CNN: its
         epochs on 1.6x the rows of a fold's) fits its schedule by ``deadline``, or in
-        ``REFIT_FACTOR`` times its fold's seconds where that ends later.
+        ``REFIT_FACTOR`` times its fold's seconds where that ends later. ``done`` holds, per
+        member, a model an earlier refit with the same ``raw`` and ``seed`` made, or None.
         """
         encoder = FoldEncoder(seed).fit(raw)
         views: dict[str, tuple[np.ndarray, list[int]]] = {}
         members = []
-        for m in self.members:
+        for m, fitted in zip(self.members, done or [None] * len(self.members), strict=True):
+            if fitted is not None:
+                members.append(Member(m.learner, m.params, m.weight, [fitted]))
+                continue
             learner = get_learner(m.learner)
             if learner.family not in views:
                 views[learner.family] = encoder.transform(raw, learner.family)

@@ -1,0 +1,125 @@
+"""How long the kept ensemble takes to predict, measured after the refit.
+
+The search chooses members by their fold models' timings. The refit models can be
+slower (more rounds, a kNN that holds every row), and parsing and encoding the rows
+costs time no member pays alone: the ensemble is timed again as it will serve, and
+members are dropped until it fits the prediction budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from loopml.automl.columns import parse
+from loopml.automl.cv import TrialResult
+from loopml.automl.learners import get_learner, timed_predictions
+from loopml.automl.metrics import Metric
+from loopml.automl.predictor import Predictor
+from loopml.automl.search import greedy_ensemble
+
+SAMPLE_ROWS = 1000
+_PROBE_ROWS, _PROBE_SECONDS = 10, 0.05  # a slower probe (a CNN) is extrapolated
+_REPEATS = 2
+_ROUNDS = 3  # of timing and choosing again
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per 1,000 rows: the part every prediction pays, and each member's."""
+
+    shared: float  # parsing the rows and encoding them for each family in use
+    members: list[float]
+
+    @property
+    def total(self) -> float:
+        return self.shared + sum(self.members)
+
+
+def seconds_per_1000(run: Callable[[int], object]) -> float:
+    """Seconds ``run(n)`` takes per 1,000 rows, where it handles the first ``n`` rows of
+    a 1,000-row sample: a slow probe is scaled up, otherwise the best of two full runs."""
+    started = time.perf_counter()
+    run(_PROBE_ROWS)
+    took = time.perf_counter() - started
+    if took > _PROBE_SECONDS:
+        return took * SAMPLE_ROWS / _PROBE_ROWS
+    best = np.inf
+    for _ in range(_REPEATS):
+        started = time.perf_counter()
+        run(SAMPLE_ROWS)
+        best = min(best, time.perf_counter() - started)
+    return float(best)
+
+
+def time_predictor(predictor: Predictor, sample: pd.DataFrame) -> Timing:
+    """Time a refitted ``predictor`` on ``sample`` (1,000 rows of the training frame)."""
+    if len(sample) != SAMPLE_ROWS:
+        raise ValueError(f"the timing sample must have {SAMPLE_ROWS} rows, not {len(sample)}")
+    encoder = predictor.encoders[0]
+    raw = parse(sample, predictor.schema)
+    families = sorted({get_learner(m.learner).family for m in predictor.members})
+    views = {f: encoder.transform(raw, f)[0] for f in families}
+    with timed_predictions():
+
+        def shared(n: int) -> None:
+            part = parse(sample.iloc[:n], predictor.schema)
+            for f in families:
+                encoder.transform(part, f)
+
+        def member(i: int) -> Callable[[int], object]:
+            model = predictor.members[i].models[0]
+            view = views[get_learner(predictor.members[i].learner).family]
+            return lambda n: model.predict(view[:n])
+
+        return Timing(
+            shared=seconds_per_1000(shared),
+            members=[seconds_per_1000(member(i)) for i in range(len(predictor.members))],
+        )
+
+
+def within_budget(
+    assemble: Callable[[dict[int, float]], tuple[Predictor, Predictor]],
+    sample: pd.DataFrame,
+    candidates: list[TrialResult],
+    weights: dict[int, float],
+    y: np.ndarray,
+    metric: Metric,
+    budget: float,
+) -> tuple[dict[int, float], Predictor, Predictor, float]:
+    """An ensemble whose refit, timed on ``sample``, fits ``budget`` where one can.
+
+    ``weights`` (keyed by index into ``candidates``) are the ensemble chosen by the fold
+    models' timings; ``assemble(weights)`` builds its bag of fold models and its refit.
+    While the refit is over budget, ensemble selection runs again with the measured
+    timings of the members tried so far and what the shared part leaves of the budget
+    (a member that is slow once refitted gives way to others, which are then refitted
+    and timed in their turn). Returns the weights, the bag, the refit and its measured
+    seconds per 1,000 rows; after ``_ROUNDS`` the last try stands.
+    """
+    measured: dict[int, float] = {}
+    bag, refit = assemble(weights)
+    for _ in range(_ROUNDS):
+        timing = time_predictor(refit, sample)
+        if timing.total <= budget:
+            break
+        measured.update(zip(weights, timing.members, strict=True))
+        timed = [
+            dataclasses.replace(c, predict_seconds_per_1000=measured[i]) if i in measured else c
+            for i, c in enumerate(candidates)
+        ]
+        chosen = greedy_ensemble(
+            timed, y, metric, prediction_budget=max(budget - timing.shared, 0.0)
+        )
+        if chosen == weights:
+            break
+        weights = chosen
+        bag, refit = assemble(weights)
+    else:
+        timing = time_predictor(refit, sample)
+    return weights, bag, refit, timing.total

@@ -1,0 +1,93 @@
+"""The kept ensemble is timed as it will serve (after the refit) and made to fit the budget."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from loopml.automl import REGISTRY, AutoML
+from loopml.automl.learners import FitContext
+from loopml.automl.learners.sklearn_models import ExtraTreesLearner
+from loopml.automl.prediction_time import SAMPLE_ROWS, seconds_per_1000
+
+from .support import automl, xor_frame
+
+ROWS = 240
+SLEEP_PER_ROW = 2e-4  # 0.2 s per 1,000 rows
+
+
+class _Sleepy:
+    """A model that takes ``SLEEP_PER_ROW`` seconds a row on top of its own."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        time.sleep(SLEEP_PER_ROW * len(X))
+        return self.inner.predict(X)
+
+    def dump(self) -> Any:
+        return self.inner.dump()
+
+
+class _SlowOnceRefit(ExtraTreesLearner):
+    """A forest whose fold models are quick and whose refit on all rows is slow, as a kNN
+    that holds every row or a booster given more rounds can be."""
+
+    name = "slow_once_refit"
+
+    def fit(self, X: Any, y: Any, X_val: Any, y_val: Any, params: Any, ctx: FitContext) -> Any:
+        model = super().fit(X, y, X_val, y_val, params, ctx)
+        return _Sleepy(model) if len(X) == ROWS else model
+
+
+def test_a_slow_probe_is_scaled_up_without_running_the_whole_sample() -> None:
+    calls: list[int] = []
+
+    def slow(n: int) -> None:
+        calls.append(n)
+        time.sleep(0.01 * n)
+
+    assert seconds_per_1000(slow) >= 10.0  # 0.1 s for 10 rows
+    assert calls == [10]
+
+
+def test_a_quick_run_is_timed_on_the_whole_sample() -> None:
+    calls: list[int] = []
+    assert seconds_per_1000(calls.append) < 0.05
+    assert calls == [10, SAMPLE_ROWS, SAMPLE_ROWS]
+
+
+def test_a_member_slower_once_refitted_is_dropped_to_keep_the_budget(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(REGISTRY, "slow_once_refit", _SlowOnceRefit())
+    X, y = xor_frame(n=ROWS)
+    settings: dict[str, Any] = {
+        "learners": ["slow_once_refit", "linear"],
+        "time_budget": 4,
+        "max_trials": None,
+    }
+    unlimited = automl(**settings, prediction_budget=None).fit(X, y)
+    # On xor the forest is the member that counts; its fold models fit a 0.1 s budget.
+    assert "slow_once_refit" in {m.learner for m in unlimited.predictor_.members}
+    limited = automl(**settings, prediction_budget=0.1).fit(X, y)
+    folds = [t for t in limited.trials_ if t["learner"] == "slow_once_refit"]
+    assert folds and all(t["predict_seconds_per_1000"] < 0.1 for t in folds)
+    assert {m.learner for m in limited.predictor_.members} == {"linear"}
+    assert sum(m.weight for m in limited.predictor_.members) == pytest.approx(1.0)
+    board = limited.leaderboard_
+    ensemble = board[board["model"] == "ensemble"].iloc[0]
+    assert 0 < ensemble["predict_seconds_per_1000"] <= 0.1
+    assert board.loc[board["learner"] == "slow_once_refit", "ensemble_weight"].eq(0).all()
+    assert "prediction_time" in limited.timings_
+    # The saved model is the reduced one.
+    path = tmp_path / "model.zip"
+    limited.save(path)
+    loaded = AutoML.load(path)
+    assert {m.learner for m in loaded.predictor_.members} == {"linear"}
+    np.testing.assert_allclose(loaded.predict_proba(X), limited.predict_proba(X))
