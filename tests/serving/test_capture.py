@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from loopml.serving.capture import CaptureWriter, read_captures
+from loopml.serving.capture import CaptureWriter, capture_record, read_captures
 from loopml.store.blobs import BlobStore
 
 
@@ -155,6 +156,41 @@ def test_numpy_numbers_are_captured_as_numbers(tmp_path: Path) -> None:
     out = json.loads(data["endpointOutput"]["data"])
     assert (out["confidence"], out["model_version"]) == (0.75, 3)
     assert record["loopml"]["model_version"] == 3 and record["loopml"]["latency_ms"] == 2.5
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"text": 'a "quoted" word', "path": "C:\\temp\\new", "line": "one\ntwo\tthree"},
+        {"name": "Zoë 北京 🚲", "bell": "\x07", "nothing": None, "flag": True},
+        {"x": float("nan"), "image": b"\x89PNG\r\n", 3: "a number as a key"},
+    ],
+    ids=["quotes-backslashes-newlines", "unicode-control-null", "nan-bytes-int-key"],
+)
+@pytest.mark.parametrize("shadow_of", [None, "p9"])
+def test_a_written_line_is_the_capture_record(
+    tmp_path: Path, row: dict, shadow_of: str | None
+) -> None:
+    """Lines are put together from pieces for speed: what is read back must be exactly the
+    record ``capture_record`` describes, whatever the row's text holds."""
+    blobs = BlobStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=3600)
+    at = datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc)
+    said = {**answer(1), "label": 'say "no"\\'}
+    variant = "production" if shadow_of is None else "shadow"
+    writer.put("shop", "churn", at, row, said, 0.25, variant, shadow_of)
+    writer.close()
+    (record,) = read_captures(blobs, "shop", "churn")
+    expected = json.loads(
+        json.dumps(
+            capture_record(row, said, at, 0.25, variant, shadow_of),
+            default=lambda v: base64.b64encode(v).decode(),
+        )
+    )
+    assert record == expected
+    if "image" in row:
+        data = json.loads(record["captureData"]["endpointInput"]["data"])
+        assert base64.b64decode(data["image"]) == row["image"]
 
 
 class _FailingStore(BlobStore):

@@ -14,7 +14,7 @@ import logging
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -123,13 +123,34 @@ class CaptureWriter:
         variant: str = "production",
         shadow_of: str | None = None,
     ) -> None:
-        """Encode one predicted row for the next write.
+        """Encode one predicted row for the next write (see :meth:`put_many`)."""
+        shadows = None if shadow_of is None else [shadow_of]
+        self.put_many(project, deployment, at, [row], [answer], latency_ms, variant, shadows)
 
-        Encoding takes a few microseconds, and costs less on the caller's thread than on
-        the writer's: handing rows over made the two threads take turns with the
+    def put_many(
+        self,
+        project: str,
+        deployment: str,
+        at: datetime,
+        rows: Sequence[dict[str, Any]],
+        answers: Sequence[dict[str, Any]],
+        latency_ms: float,
+        variant: str = "production",
+        shadow_of: Sequence[str] | None = None,
+    ) -> None:
+        """Encode the predicted rows of one request (answered ``at``) for the next write;
+        ``shadow_of`` holds, per row, the prediction id a shadow's answer pairs with.
+
+        Encoding takes a few microseconds a row, and costs less on the caller's thread
+        than on the writer's: handing rows over made the two threads take turns with the
         interpreter lock, which cost the server a fifth of its predictions a second.
         """
-        line = _line(row, answer, at, latency_ms, variant, shadow_of)
+        stamp = at.isoformat()
+        pairs = [None] * len(rows) if shadow_of is None else shadow_of
+        lines = [
+            _line(row, said, stamp, latency_ms, variant, pair)
+            for row, said, pair in zip(rows, answers, pairs, strict=True)
+        ]
         hour = (project, deployment, int(at.timestamp()) // 3600)
         folder = self._folders.get(hour)
         if folder is None:
@@ -137,7 +158,7 @@ class CaptureWriter:
                 self._folders.clear()
             folder = self._folders[hour] = segment_folder(project, deployment, at)
         with self._lock:
-            self._lines[folder].append(line)
+            self._lines[folder].extend(lines)
 
     def reject(
         self,
@@ -205,16 +226,60 @@ class CaptureWriter:
         return self._write()
 
 
+# The fixed parts of a capture line, in capture_record's order: a line is these around
+# the parts that vary, which halves encoding against dumping the record's nested dicts.
+_INPUT = (
+    b'{"captureData":{"endpointInput":{"observedContentType":"application/json",'
+    b'"mode":"INPUT","data":"'
+)
+_OUTPUT = (
+    b'","encoding":"JSON"},"endpointOutput":{"observedContentType":"application/json",'
+    b'"mode":"OUTPUT","data":"'
+)
+_EVENT = b'","encoding":"JSON"}},"eventMetadata":{"eventId":'
+_TIME = b',"inferenceTime":"'
+_MINE = b'"},"eventVersion":"0","loopml":'
+_END = b"}\n"
+
+
+def _json(value: dict[str, Any], default: Callable[[Any], Any]) -> bytes:
+    """``value`` as JSON; keys that are not text (rare) cost a slower second try."""
+    try:
+        return orjson.dumps(value, default=default, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(value, default=default, option=_OPTIONS)
+
+
+def _in_string(text: bytes) -> bytes:
+    """JSON text as the inside of a JSON string (without its quotes)."""
+    return orjson.dumps(text.decode())[1:-1]
+
+
 def _line(
     row: dict[str, Any],
     answer: dict[str, Any],
-    at: datetime,
+    at: str,
     latency: float,
     variant: str,
     shadow_of: str | None,
 ) -> bytes:
-    record = capture_record(row, answer, at, latency, variant, shadow_of)
-    return orjson.dumps(record, default=str, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE)
+    """:func:`capture_record` as one JSON line; ``at`` is the inference time in ISO 8601."""
+    mine: dict[str, Any] = {
+        "prediction_id": answer["prediction_id"],
+        "model_version": answer["model_version"],
+        "variant": variant,
+        "latency_ms": round(latency, 3),
+        "abstained": bool(answer.get("abstained", False)),
+    }
+    if shadow_of is not None:
+        mine["shadow_of"] = shadow_of
+    return b"".join(
+        (
+            _INPUT, _in_string(_json(row, _plain)), _OUTPUT, _in_string(_json(answer, str)),
+            _EVENT, orjson.dumps(answer["prediction_id"], default=str),
+            _TIME, at.encode(), _MINE, orjson.dumps(mine, default=str, option=_OPTIONS), _END,
+        )
+    )  # fmt: skip
 
 
 def segment_folder(project: str, deployment: str, at: datetime) -> str:

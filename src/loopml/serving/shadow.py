@@ -105,8 +105,7 @@ class ShadowRunner:
         said = answer(self.models.get(challenger), rows, challenger, deployment)
         latency = 1000 * (time.perf_counter() - started) / max(1, len(said))
         at = datetime.now(timezone.utc)
-        for row, mine, theirs in zip(records, said, served, strict=True):
-            self.captures.put(
-                deployment.project, deployment.name, at, row, mine, latency,
-                variant="shadow", shadow_of=theirs["prediction_id"],
-            )  # fmt: skip
+        self.captures.put_many(
+            deployment.project, deployment.name, at, records, said, latency,
+            variant="shadow", shadow_of=[theirs["prediction_id"] for theirs in served],
+        )  # fmt: skip

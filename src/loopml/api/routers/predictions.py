@@ -270,9 +270,11 @@ def capture_rows(
         return
     at = datetime.now(timezone.utc)
     latency = 1000 * seconds / max(1, len(answers))
-    for row, said in zip(records, answers, strict=True):
-        if share >= 1 or random.random() < share:
-            writer.put(deployment.project, deployment.name, at, row, said, latency, variant)
+    if share < 1:
+        kept = [i for i in range(len(answers)) if random.random() < share]
+        records, answers = [records[i] for i in kept], [answers[i] for i in kept]
+    if answers:
+        writer.put_many(deployment.project, deployment.name, at, records, answers, latency, variant)
 
 
 class FeedbackRequest(BaseModel):
