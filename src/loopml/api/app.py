@@ -125,6 +125,9 @@ def create_app(
         description="Data, labels, AutoML, deployment, workflows and monitoring.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        telemetry=None
+        if settings.opentelemetry
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.job_kinds = JobKinds(settings.job_kinds)
