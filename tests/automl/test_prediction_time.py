@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from loopml.automl import REGISTRY, AutoML
+from loopml.automl import REGISTRY, AutoML, prediction_time
+from loopml.automl.cv import TrialResult
 from loopml.automl.learners import FitContext
 from loopml.automl.learners.sklearn_models import ExtraTreesLearner
+from loopml.automl.metrics import get_metric
 from loopml.automl.prediction_time import SAMPLE_ROWS, seconds_per_1000
+from loopml.core.enums import TaskType
 
 from .support import automl, xor_frame
 
@@ -91,3 +95,51 @@ def test_a_member_slower_once_refitted_is_dropped_to_keep_the_budget(
     loaded = AutoML.load(path)
     assert {m.learner for m in loaded.predictor_.members} == {"linear"}
     np.testing.assert_allclose(loaded.predict_proba(X), limited.predict_proba(X))
+
+
+def _trial(i: int, oof: list[float], seconds: float) -> TrialResult:
+    return TrialResult(
+        id=i, learner="linear", params={}, status="ok", score=0.0,
+        oof=np.array(oof), predict_seconds_per_1000=seconds,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("shared", "member_seconds", "kept"),
+    [
+        (0.001, [0.004, 0.004], {0, 1}),  # within the budget: as chosen
+        (0.001, [0.02, 0.004], {1}),  # the first member is slow once refitted
+        (0.02, [0.004, 0.004], {0, 1}),  # parsing alone is over: fewer would not help
+    ],
+    ids=["within", "slow-member", "slow-parsing"],
+)
+def test_what_the_measured_ensemble_keeps(
+    monkeypatch: pytest.MonkeyPatch, shared: float, member_seconds: list[float], kept: set
+) -> None:
+    """The choice made from measured timings (the timings are given: a test machine's
+    clock would make the cases flaky)."""
+    y = np.array([0.0, 1.0, 0.0, 1.0])
+    # Two members that are each half right; together exactly right.
+    candidates = [_trial(0, [0.0, 1.0, 0.5, 0.5], 0.004), _trial(1, [0.5, 0.5, 0.0, 1.0], 0.004)]
+    built: list[dict[int, float]] = []
+
+    def assemble(weights: dict[int, float]) -> tuple[Any, Any]:
+        built.append(weights)
+        return weights, weights
+
+    def measured(refit: dict[int, float], sample: Any) -> prediction_time.Timing:
+        return prediction_time.Timing(shared, [member_seconds[i] for i in refit])
+
+    monkeypatch.setattr(prediction_time, "time_predictor", measured)
+    weights, _, _, seconds = prediction_time.within_budget(
+        assemble,
+        pd.DataFrame(),
+        candidates,
+        {0: 0.5, 1: 0.5},
+        y,
+        get_metric("rmse", TaskType.regression),
+        0.01,
+    )
+    assert set(weights) == kept
+    assert seconds == pytest.approx(shared + sum(member_seconds[i] for i in kept))
+    assert built[-1] == weights

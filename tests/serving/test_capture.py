@@ -223,3 +223,15 @@ def test_rows_a_failed_write_could_not_store_are_written_by_the_next(tmp_path: P
     rows = [json.loads(r["captureData"]["endpointInput"]["data"])["x"]
             for r in read_captures(blobs, "shop", "churn")]  # fmt: skip
     assert rows == [0, 1, 2, 3]
+
+
+def test_text_orjson_refuses_is_still_captured(tmp_path: Path) -> None:
+    """A lone surrogate (which Python's json reads from a request body, and orjson cannot
+    write) must not turn an answered prediction into an error: it is captured escaped."""
+    blobs = BlobStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=3600)
+    row = {"name": "half \ud800 a pair", "n": 2}
+    writer.put("shop", "churn", datetime.now(timezone.utc), row, answer(0), 1.0)
+    writer.close()
+    (record,) = read_captures(blobs, "shop", "churn")
+    assert json.loads(record["captureData"]["endpointInput"]["data"]) == row

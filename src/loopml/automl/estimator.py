@@ -70,9 +70,10 @@ class AutoML:
     report : bool
         Compute ``report_`` (importances, slices, robustness) after the search.
     prediction_budget : float, "auto" or None
-        Seconds per 1,000 rows the ensemble's models may spend predicting (each measured
-        once, on 1,000 rows); members that would exceed it are left out. "auto": 0.03 s
-        for tables, 1 s for images (a CNN spends a fraction of a millisecond per image).
+        Seconds per 1,000 rows the kept ensemble may take to predict, parsing and
+        encoding included (timed on 1,000 training rows after the refit); members that
+        would exceed it are left out. "auto": 0.04 s for tables, 1 s for images (a CNN
+        spends a fraction of a millisecond per image).
         None: no limit; not applied when ``max_trials`` is set, since timings would make
         runs differ. With a ``backbone``, "auto" allows 30 s (30 ms an image).
     backbone : str or path, optional
@@ -80,6 +81,9 @@ class AutoML:
         ``model.safetensors`` or a torchvision/timm ``.pth`` state dict) whose features,
         with a linear head, join the search as the ``backbone`` learner. Nothing is
         downloaded; the weights are stored in the fitted model.
+    searcher : {"tpe", "cfo"}
+        What proposes configurations after the portfolio: Optuna's TPE, or a cost-frugal
+        local search per learner as FLAML's CFO does (:mod:`loopml.automl.cfo`).
     """
 
     def __init__(
@@ -100,6 +104,7 @@ class AutoML:
         report: bool = True,
         prediction_budget: float | str | None = "auto",
         backbone: str | Path | None = None,
+        searcher: str = "tpe",
     ) -> None:
         self.task = task
         self.metric = metric
@@ -117,6 +122,7 @@ class AutoML:
         self.report = report
         self.prediction_budget = prediction_budget
         self.backbone = backbone
+        self.searcher = searcher
 
     # -- validation ------------------------------------------------------------------
     def _threads(self) -> int:
@@ -164,6 +170,7 @@ class AutoML:
             max_trials=self.max_trials,
             n_jobs=self._threads(),
             seed=self.seed,
+            searcher=self.searcher,
             log_path=self.log_path,
             on_progress=self.on_progress,
         )
@@ -347,6 +354,7 @@ class AutoML:
             "report",
             "prediction_budget",
             "backbone",
+            "searcher",
         )
         return {n: getattr(self, n) for n in names}
 

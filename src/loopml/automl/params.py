@@ -13,6 +13,7 @@ from loopml.core.errors import InvalidInput
 # Seconds per 1,000 rows, parsing included: tables (the aim is 0.05; timings drift by a
 # fifth from run to run on a busy machine).
 _PREDICTION_BUDGET = 0.04
+SEARCHERS = ("tpe", "cfo")
 _IMAGE_PREDICTION_BUDGET = 1.0  # images
 _BACKBONE_PREDICTION_BUDGET = 30.0  # images through a pretrained ResNet, on a CPU
 
@@ -44,6 +45,11 @@ def check_params(params: dict[str, Any], task: TaskType, images: bool = False) -
         check_range("confidence_threshold", params["confidence_threshold"], 0, 1)
     if params["prediction_budget"] not in (None, "auto"):
         check_range("prediction_budget", params["prediction_budget"], 0)
+    if params["searcher"] not in SEARCHERS:
+        raise InvalidInput(
+            f"searcher must be one of {', '.join(SEARCHERS)}, got {params['searcher']!r}",
+            field="searcher",
+        )
     if params["cost_matrix"] is not None and task is not TaskType.binary:
         raise InvalidInput("a cost matrix applies to binary tasks only", field="cost_matrix")
     backbone = params["backbone"]

@@ -18,7 +18,7 @@ import pandas as pd
 
 from loopml.automl.columns import parse
 from loopml.automl.cv import TrialResult
-from loopml.automl.learners import get_learner, timed_predictions
+from loopml.automl.learners import get_learner, thread_limit, timed_predictions
 from loopml.automl.metrics import Metric
 from loopml.automl.predictor import Predictor
 from loopml.automl.search import greedy_ensemble
@@ -65,7 +65,8 @@ def time_predictor(predictor: Predictor, sample: pd.DataFrame) -> Timing:
     raw = parse(sample, predictor.schema)
     families = sorted({get_learner(m.learner).family for m in predictor.members})
     views = {f: encoder.transform(raw, f)[0] for f in families}
-    with timed_predictions():
+    # One thread, as the folds' timings of small data and the report's are.
+    with thread_limit(1), timed_predictions():
 
         def shared(n: int) -> None:
             part = parse(sample.iloc[:n], predictor.schema)
@@ -96,7 +97,8 @@ def within_budget(
 
     ``weights`` (keyed by index into ``candidates``) are the ensemble chosen by the fold
     models' timings; ``assemble(weights)`` builds its bag of fold models and its refit.
-    While the refit is over budget, ensemble selection runs again with the measured
+    While the refit is over budget (and parsing and encoding alone are not: then fewer
+    members would only predict worse), ensemble selection runs again with the measured
     timings of the members tried so far and what the shared part leaves of the budget
     (a member that is slow once refitted gives way to others, which are then refitted
     and timed in their turn). Returns the weights, the bag, the refit and its measured
@@ -106,8 +108,8 @@ def within_budget(
     bag, refit = assemble(weights)
     for _ in range(_ROUNDS):
         timing = time_predictor(refit, sample)
-        if timing.total <= budget:
-            break
+        if timing.total <= budget or timing.shared >= budget:
+            break  # within it, or over it whatever the members: fewer would only be worse
         measured.update(zip(weights, timing.members, strict=True))
         timed = [
             dataclasses.replace(c, predict_seconds_per_1000=measured[i]) if i in measured else c

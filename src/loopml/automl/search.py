@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from loopml.automl.cfo import CostFrugalSampler
 from loopml.automl.cv import TrialResult, Workspace, evaluate
 from loopml.automl.learners import Learner, get_learner
 from loopml.automl.metrics import Metric
@@ -72,6 +73,8 @@ class Search:
         Stop after this many searched trials (baselines excluded).
     n_jobs, seed : int
         Threads per fit and the seed of the sampler.
+    searcher : {"tpe", "cfo"}
+        Optuna's TPE, or the cost-frugal local search of :mod:`loopml.automl.cfo`.
     log_path : path or None
         Where each trial is appended as a JSON line.
     on_progress : callable or None
@@ -87,13 +90,14 @@ class Search:
         max_trials: int | None,
         n_jobs: int,
         seed: int,
+        searcher: str = "tpe",
         log_path: str | Path | None = None,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> None:
         self.learners = {lr.name: lr for lr in learners}
         self.ws, self.metric = ws, metric
         self.time_budget, self.max_trials = time_budget, max_trials
-        self.n_jobs, self.seed = n_jobs, seed
+        self.n_jobs, self.seed, self.searcher = n_jobs, seed, searcher
         self.log_path = Path(log_path) if log_path else None
         self.on_progress = on_progress
         self.trials: list[TrialResult] = []
@@ -202,9 +206,11 @@ class Search:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(
+            sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
                 seed=self.seed, multivariate=True, group=True, n_startup_trials=5
             )
+        if self.searcher == "cfo":
+            sampler = CostFrugalSampler(seed=self.seed, timed=self.max_trials is None)
         study = optuna.create_study(
             direction="maximize",
             sampler=sampler,

@@ -243,11 +243,21 @@ _END = b"}\n"
 
 
 def _json(value: dict[str, Any], default: Callable[[Any], Any]) -> bytes:
-    """``value`` as JSON; keys that are not text (rare) cost a slower second try."""
+    """``value`` as JSON; keys that are not text (rare) cost a slower second try, and
+    what orjson refuses (a lone surrogate, which Python's json reads) a third, in ASCII."""
     try:
         return orjson.dumps(value, default=default, option=orjson.OPT_SERIALIZE_NUMPY)
     except orjson.JSONEncodeError:
+        pass
+    try:
         return orjson.dumps(value, default=default, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=_text, ensure_ascii=True).encode()
+
+
+def _text(value: Any) -> Any:
+    plain = _plain(value)
+    return plain.item() if hasattr(plain, "item") else plain
 
 
 def _in_string(text: bytes) -> bytes:
@@ -276,7 +286,7 @@ def _line(
     return b"".join(
         (
             _INPUT, _in_string(_json(row, _plain)), _OUTPUT, _in_string(_json(answer, str)),
-            _EVENT, orjson.dumps(answer["prediction_id"], default=str),
+            _EVENT, orjson.dumps(answer["prediction_id"], default=str, option=_OPTIONS),
             _TIME, at.encode(), _MINE, orjson.dumps(mine, default=str, option=_OPTIONS), _END,
         )
     )  # fmt: skip
