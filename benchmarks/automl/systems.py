@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -28,7 +29,7 @@ import pandas as pd
 from benchmarks.automl import datasets
 
 ROOT = Path(__file__).resolve().parents[2]
-SYSTEMS = ("loopml", "lightgbm_default", "flaml", "autogluon")
+SYSTEMS = ("loopml", "lightgbm_default", "flaml", "autogluon", "loopml_cfo")
 # Each system's own name for the AutoML Benchmark's metrics.
 FLAML_METRICS = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse"}
 AUTOGLUON_METRICS = {
@@ -38,6 +39,7 @@ AUTOGLUON_METRICS = {
 }
 MODULES = {
     "loopml": "loopml.automl",
+    "loopml_cfo": "loopml.automl.cfo",
     "lightgbm_default": "lightgbm",
     "flaml": "flaml",
     "autogluon": "autogluon.tabular",
@@ -82,12 +84,18 @@ def fit_loopml(
     seed: int,
     n_jobs: int,
     workdir: Path,
+    searcher: str = "tpe",
 ) -> tuple[Predict, str]:
     import loopml
     from loopml.automl import AutoML
 
     model = AutoML(
-        task=task.kind, metric=task.metric, time_budget=budget, seed=seed, n_jobs=n_jobs
+        task=task.kind,
+        metric=task.metric,
+        time_budget=budget,
+        seed=seed,
+        n_jobs=n_jobs,
+        searcher=searcher,
     ).fit(X, y)
     labels = datasets.classes(task.name)
     if task.kind == "regression":
@@ -193,6 +201,8 @@ FITTERS = {
     "lightgbm_default": fit_lightgbm_default,
     "flaml": fit_flaml,
     "autogluon": fit_autogluon,
+    # loopml with FLAML's cost-frugal search in place of TPE: which one to keep.
+    "loopml_cfo": functools.partial(fit_loopml, searcher="cfo"),
 }
 
 

@@ -134,7 +134,7 @@ class CostFrugalSampler(optuna.samplers.BaseSampler):
         values: Sequence[float] | None,
     ) -> None:
         started = self._started.pop(trial.number, None)
-        self._proposals.pop(trial.number, None)
+        proposal = self._proposals.pop(trial.number, None)
         learner = trial.params.get(LEARNER)
         if learner is None or (state is TrialState.PRUNED and not trial.intermediate_values):
             return  # passed over before it ran: it cost nothing and says nothing
@@ -142,10 +142,13 @@ class CostFrugalSampler(optuna.samplers.BaseSampler):
         # A pruned or failed step is a step that did not improve.
         value = values[0] if state is TrialState.COMPLETE and values else -math.inf
         self._book(str(learner), seconds, value)
-        self._step(str(learner), trial, value)
+        walked = proposal is not None and bool(proposal.params)
+        self._step(str(learner), trial, value, walked)
 
     # -- the walks ---------------------------------------------------------------------------
-    def _step(self, learner: str, trial: FrozenTrial, value: float) -> None:
+    def _step(self, learner: str, trial: FrozenTrial, value: float, walked: bool) -> None:
+        """Move ``learner``'s walk after ``trial``: a step it proposed (``walked``), or
+        another trial (the portfolio's), which it moves to only if that one is better."""
         prefix = learner + "."
         walk = self._walks.get(learner)
         if walk is None:
@@ -158,6 +161,8 @@ class CostFrugalSampler(optuna.samplers.BaseSampler):
         if value > walk.value:  # move: the next step takes a new direction
             walk.at = {k: trial.params.get(k, v) for k, v in walk.at.items()}
             walk.value, walk.direction, walk.tried_back = value, None, False
+            return
+        if not walked:
             return
         if walk.direction is not None and not walk.tried_back:
             walk.tried_back = True
