@@ -3,7 +3,10 @@
 # same run: the two bare floors, `mlflow models serve` (when MLFLOW_PYTHON names a Python
 # with mlflow installed, e.g. a venv made from requirements-mlflow.txt), then loopml with
 # capture off and on.
-# Usage: benchmarks/serving/run.sh [duration, default 10s]
+# Then, with ROUNDS=N, N rounds of the booster floor and loopml (capture off, then on)
+# one right after the other, each round's ratios printed: on a shared host whose speed
+# drifts by a fifth, a round compares like with like.
+# Usage: [ROUNDS=N] benchmarks/serving/run.sh [duration, default 10s]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-10s}
@@ -58,3 +61,14 @@ bench "loopml, capture off" -s "$work/post.lua" -H "Authorization: Bearer $key" 
   "$base/nocapture/predict"
 bench "loopml, capture on (every row)" -s "$work/post.lua" -H "Authorization: Bearer $key" \
   "$base/capture/predict"
+rps() {  # requests/s of one wrk run: url, wrk arguments...
+  wrk -t1 -c8 -d"$duration" "$@" | awk '/Requests\/sec/ {print $2}'
+}
+for round in $(seq "${ROUNDS:-0}"); do
+  floor=$(rps -s "$work/post.lua" http://127.0.0.1:18801/predict)
+  off=$(rps -s "$work/post.lua" -H "Authorization: Bearer $key" "$base/nocapture/predict")
+  on=$(rps -s "$work/post.lua" -H "Authorization: Bearer $key" "$base/capture/predict")
+  awk -v r="$round" -v f="$floor" -v a="$off" -v b="$on" 'BEGIN {
+    printf "round %d: floor %.0f, loopml capture off %.0f (%.2fx), on %.0f (%.2fx); capture costs %.1f%%\n",
+      r, f, a, a / f, b, b / f, 100 * (1 - b / a) }'
+done
