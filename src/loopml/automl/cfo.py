@@ -1,12 +1,16 @@
 """A cost-frugal local search (FLAML's CFO) as an Optuna sampler.
 
 Each learner keeps a FLOW2 walk: from its best configuration so far it tries one step
-along a random direction, then the opposite step, and moves to whichever improves; after
-directions fail in turn the step shrinks, and a walk whose step has shrunk away restarts
-from a random point. Which learner gets the next trial follows FLAML's estimated cost for
-improvement: the time a learner has gone without improving, or the time its last rate
-of improvement would need to catch the best learner, whichever is longer; learners are
-drawn with probability inverse to it.
+along a random direction, then the opposite step, and moves to whichever improves. A
+step that lands on a configuration already tried is not spent on a fit: it counts as a
+failed step at once, and while that happens at the start the step grows (integer and
+categorical dimensions need a coarse one to move at all). After many proposals without
+improvement the step shrinks, and a walk whose step has shrunk away restarts from a
+random point. Which learner gets the next trial follows FLAML's estimated cost for
+improvement with an ensemble: the longer of the time a learner has gone without
+improving and the time its last improvement took; learners are drawn with probability
+inverse to it. A learner the search passed over as too slow for the time left is not
+drawn again.
 
 The walks start from the best of each learner's finished trials (the search's portfolio
 of strong defaults), not from FLAML's cheapest corner: the portfolio is what loopml runs
@@ -33,21 +37,33 @@ from optuna.trial import FrozenTrial, TrialState
 
 LEARNER = "learner"
 _STEP = 0.1  # FLAML's initial step, times the square root of the dimensions
+_GROW = 1.1  # FLAML's first phase: a step too small to leave the point grows
 _SHRINK = 0.5
-_SMALLEST = 0.01
+_SMALLEST = 1e-4  # FLAML's floor for continuous dimensions
+_REDRAWS = 20  # proposals tried per call before one is spent on a fit regardless
 
 
 @dataclass
 class _Walk:
-    """One learner's FLOW2 state over its numeric dimensions (scaled to [0, 1])."""
+    """One learner's FLOW2 state over its dimensions (each scaled to [0, 1])."""
 
     space: dict[str, BaseDistribution]
     at: dict[str, Any]  # the configuration walked from
-    value: float  # its score (higher is better)
+    value: float  # its score (higher is better); -inf: a restart point not yet scored
     step: float
+    floor: float  # below this the walk restarts
     direction: np.ndarray | None = None
     tried_back: bool = False  # the opposite step of ``direction`` is the one out
-    failed: int = 0  # directions that failed both ways since the step last changed
+    stuck: int = 0  # proposals without improvement since the step last changed
+    moved: bool = False  # has improved since it started: the step no longer grows
+    seen: set[tuple[Any, ...]] = field(default_factory=set)
+
+    @property
+    def dims(self) -> int:
+        return len(self.space)
+
+    def key(self, config: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(config[k] for k in self.space)
 
 
 @dataclass
@@ -58,7 +74,6 @@ class _Ledger:
     best: float = -math.inf
     found_at: float = 0.0  # ``spent`` when ``best`` was found
     found_before: float = 0.0  # ... and when the best before it was
-    gain: float = 0.0  # how much the last improvement improved
     first_cost: float = 0.0
     trials: int = 0
 
@@ -67,6 +82,7 @@ class _Ledger:
 class _Proposal:
     learner: str
     params: dict[str, Any] = field(default_factory=dict)
+    walked: bool = False
 
 
 class CostFrugalSampler(optuna.samplers.BaseSampler):
@@ -88,6 +104,7 @@ class CostFrugalSampler(optuna.samplers.BaseSampler):
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._walks: dict[str, _Walk] = {}
         self._ledgers: dict[str, _Ledger] = {}
+        self._skipped: set[str] = set()
         self._proposals: dict[int, _Proposal] = {}
         self._started: dict[int, float] = {}
 
@@ -118,8 +135,12 @@ class CostFrugalSampler(optuna.samplers.BaseSampler):
             self._proposals[trial.number] = _Proposal(str(learner))
             return learner
         proposal = self._proposals.get(trial.number)
+        if proposal is None and "." in param_name:
+            # Optuna does not ask for a categorical of one choice (a single learner).
+            proposal = self._proposals[trial.number] = _Proposal(param_name.split(".", 1)[0])
         if proposal is not None and not proposal.params:
             proposal.params = self._propose(proposal.learner)
+            proposal.walked = bool(proposal.params)
         if proposal is not None and param_name in proposal.params:
             value = proposal.params[param_name]
             if param_distribution._contains(param_distribution.to_internal_repr(value)):
@@ -136,13 +157,17 @@ class CostFrugalSampler(optuna.samplers.BaseSampler):
         started = self._started.pop(trial.number, None)
         proposal = self._proposals.pop(trial.number, None)
         learner = trial.params.get(LEARNER)
-        if learner is None or (state is TrialState.PRUNED and not trial.intermediate_values):
-            return  # passed over before it ran: it cost nothing and says nothing
+        if learner is None:
+            return
+        if state is TrialState.PRUNED and not trial.intermediate_values:
+            # Passed over as too slow for the time left, which only shrinks.
+            self._skipped.add(str(learner))
+            return
         seconds = 1.0 if not self.timed or started is None else time.monotonic() - started
         # A pruned or failed step is a step that did not improve.
         value = values[0] if state is TrialState.COMPLETE and values else -math.inf
         self._book(str(learner), seconds, value)
-        walked = proposal is not None and bool(proposal.params)
+        walked = proposal is not None and proposal.walked
         self._step(str(learner), trial, value, walked)
 
     # -- the walks ---------------------------------------------------------------------------
@@ -154,49 +179,80 @@ class CostFrugalSampler(optuna.samplers.BaseSampler):
         if walk is None:
             space = {k: d for k, d in trial.distributions.items() if k.startswith(prefix)}
             if space and math.isfinite(value):
-                dims = sum(1 for d in space.values() if not _categorical(d))
                 at = {k: trial.params[k] for k in space}
-                self._walks[learner] = _Walk(space, at, value, _STEP * math.sqrt(max(dims, 1)))
+                walk = self._walks[learner] = _new_walk(space, at, value)
+                walk.seen.add(walk.key(at))
             return
+        config = {k: trial.params.get(k, v) for k, v in walk.at.items()}
+        walk.seen.add(walk.key(config))
         if value > walk.value:  # move: the next step takes a new direction
-            walk.at = {k: trial.params.get(k, v) for k, v in walk.at.items()}
-            walk.value, walk.direction, walk.tried_back = value, None, False
+            walk.at, walk.value = config, value
+            walk.direction, walk.tried_back, walk.stuck = None, False, 0
+            walk.moved = True
             return
         if not walked:
             return
+        if not math.isfinite(walk.value):  # a restart point that failed: another
+            walk.at = {k: self._anywhere(d) for k, d in walk.space.items()}
+            return
+        self._failed(walk)
+
+    def _failed(self, walk: _Walk) -> None:
+        """One proposal of ``walk`` did not improve: the opposite step next, else a new
+        direction; after 2**dims of them (FLAML's count) the step shrinks."""
         if walk.direction is not None and not walk.tried_back:
             walk.tried_back = True
-            return
-        walk.direction, walk.tried_back = None, False
-        walk.failed += 1
-        if walk.failed >= max(2, len(walk.space)):
+        else:
+            walk.direction, walk.tried_back = None, False
+        walk.stuck += 1
+        if walk.stuck >= 2 ** min(9, walk.dims):
             walk.step *= _SHRINK
-            walk.failed = 0
-        if walk.step < _SMALLEST:  # converged here: start again somewhere else
+            walk.stuck = 0
+        if walk.step < walk.floor:  # converged here: start again somewhere else
             walk.at = {k: self._anywhere(d) for k, d in walk.space.items()}
             walk.value = -math.inf
-            walk.step = _STEP * math.sqrt(max(len(walk.space), 1))
+            walk.step = _STEP * math.sqrt(walk.dims)
+            walk.direction, walk.tried_back, walk.stuck = None, False, 0
 
     def _propose(self, learner: str) -> dict[str, Any]:
         walk = self._walks.get(learner)
         if walk is None:
             return {}
-        if not math.isfinite(walk.value):  # a restart: the new point itself first
-            return dict(walk.at)
-        numeric = [k for k, d in walk.space.items() if not _categorical(d)]
+        out = dict(walk.at)
+        for _ in range(_REDRAWS):
+            if not math.isfinite(walk.value):  # a restart: the new point itself first
+                if walk.key(walk.at) not in walk.seen:
+                    return dict(walk.at)
+                walk.at = {k: self._anywhere(d) for k, d in walk.space.items()}
+                continue
+            out = self._stepped(walk)
+            if walk.key(out) not in walk.seen:
+                return out
+            # Tried already (often: the step rounds back to the same integer): no fit.
+            self._failed(walk)
+            if not walk.moved:
+                walk.step *= _GROW
+        return out
+
+    def _stepped(self, walk: _Walk) -> dict[str, Any]:
+        """The configuration one step from ``walk.at`` along its direction (drawn anew
+        when it has none), or back along it."""
         if walk.direction is None:
-            u = self._rng.normal(size=len(numeric))
+            u = self._rng.normal(size=walk.dims)
             walk.direction = u / (np.linalg.norm(u) or 1.0)
         sign = -1.0 if walk.tried_back else 1.0
         out = dict(walk.at)
-        for key, du in zip(numeric, walk.direction, strict=True):
+        for key, du in zip(walk.space, walk.direction, strict=True):
             dist = walk.space[key]
-            x = _to_unit(dist, walk.at[key]) + sign * walk.step * float(du)
+            move = sign * walk.step * float(du)
+            if isinstance(dist, CategoricalDistribution):
+                # A move across a category's share of [0, 1] changes it, to another one.
+                others = [c for c in dist.choices if c != walk.at[key]]
+                if others and self._rng.random() < min(1.0, abs(move) * len(dist.choices)):
+                    out[key] = others[int(self._rng.integers(len(others)))]
+                continue
+            x = _to_unit(dist, walk.at[key]) + move
             out[key] = _from_unit(dist, min(1.0, max(0.0, x)))
-        for key, dist in walk.space.items():
-            if _categorical(dist) and self._rng.random() < min(0.5, walk.step):
-                assert isinstance(dist, CategoricalDistribution)
-                out[key] = dist.choices[int(self._rng.integers(len(dist.choices)))]
         return out
 
     def _anywhere(self, dist: BaseDistribution) -> Any:
@@ -212,35 +268,47 @@ class CostFrugalSampler(optuna.samplers.BaseSampler):
         if ledger.trials == 1:
             ledger.first_cost = max(seconds, 1e-3)
         if value > ledger.best:
-            ledger.gain = value - ledger.best if math.isfinite(ledger.best) else 0.0
             ledger.found_before, ledger.found_at = ledger.found_at, ledger.spent
             ledger.best = value
 
     def _choose(self, choices: Sequence[Any]) -> Any:
-        unseen = [c for c in choices if str(c) not in self._ledgers]
+        open_ = [c for c in choices if str(c) not in self._skipped] or list(choices)
+        unseen = [c for c in open_ if str(c) not in self._ledgers]
         if unseen:
             return unseen[int(self._rng.integers(len(unseen)))]
-        best = max(self._ledgers[str(c)].best for c in choices)
-        costs = np.array([self._eci(self._ledgers[str(c)], best) for c in choices])
+        costs = np.array([_eci(self._ledgers[str(c)]) for c in open_])
         weights = 1.0 / np.maximum(costs, 1e-6)
-        return choices[int(self._rng.choice(len(choices), p=weights / weights.sum()))]
-
-    @staticmethod
-    def _eci(ledger: _Ledger, best: float) -> float:
-        """FLAML's estimated cost for improvement of one learner."""
-        if not math.isfinite(ledger.best):
-            return 2 * ledger.first_cost + ledger.spent
-        since = ledger.spent - ledger.found_at
-        between = ledger.found_at - ledger.found_before
-        eci = max(since, between, ledger.first_cost)
-        if ledger.best < best:
-            rate = ledger.gain / between if ledger.gain > 0 and between > 0 else 0.0
-            eci = max(eci, (best - ledger.best) / rate) if rate > 0 else max(eci, 2 * ledger.spent)
-        return eci
+        return open_[int(self._rng.choice(len(open_), p=weights / weights.sum()))]
 
 
-def _categorical(dist: BaseDistribution) -> bool:
-    return isinstance(dist, CategoricalDistribution)
+def _eci(ledger: _Ledger) -> float:
+    """FLAML's estimated cost for improvement of one learner, as with an ensemble (no
+    term for the gap to the best learner: a weaker learner can still join)."""
+    if not math.isfinite(ledger.best):
+        return 2 * ledger.first_cost + ledger.spent
+    since = ledger.spent - ledger.found_at
+    between = ledger.found_at - ledger.found_before
+    return max(since, between, ledger.first_cost)
+
+
+def _new_walk(space: dict[str, BaseDistribution], at: dict[str, Any], value: float) -> _Walk:
+    """A walk from ``at``: FLAML's first step, at least twice the coarsest integer
+    granularity (a smaller one rounds back to where it stands)."""
+    coarse = max((_granularity(d) for d in space.values()), default=0.0)
+    floor = max(_SMALLEST, coarse) * math.sqrt(len(space))
+    step = max(_STEP * math.sqrt(len(space)), 2 * coarse)
+    return _Walk(space, at, value, step, floor)
+
+
+def _granularity(dist: BaseDistribution) -> float:
+    """The smallest move in [0, 1] that can change a value of ``dist``."""
+    if isinstance(dist, CategoricalDistribution):
+        return 0.0
+    if isinstance(dist, IntDistribution) and dist.high > dist.low:
+        if dist.log:
+            return math.log1p(1 / dist.low) / (math.log(dist.high) - math.log(dist.low))
+        return 1 / (dist.high - dist.low)
+    return 0.0
 
 
 def _to_unit(dist: BaseDistribution, value: Any) -> float:
@@ -259,5 +327,7 @@ def _from_unit(dist: BaseDistribution, u: float) -> Any:
     else:
         x = low + u * (high - low)
     if isinstance(dist, IntDistribution):
-        return int(min(dist.high, max(dist.low, round(x))))
+        step = dist.step or 1
+        x = dist.low + round((x - dist.low) / step) * step
+        return int(min(dist.high, max(dist.low, x)))
     return float(min(high, max(low, x)))
