@@ -48,6 +48,22 @@ def _answer_json(answer: dict[str, Any]) -> str:
     return orjson.dumps(answer, default=str, option=_OPTIONS).decode()
 
 
+def _own_fields(
+    answer: dict[str, Any], latency_ms: float, variant: str, shadow_of: str | None
+) -> dict[str, Any]:
+    """loopml's fields of a captured row (beside SageMaker's)."""
+    mine: dict[str, Any] = {
+        "prediction_id": answer["prediction_id"],
+        "model_version": answer["model_version"],
+        "variant": variant,
+        "latency_ms": round(latency_ms, 3),
+        "abstained": bool(answer.get("abstained", False)),
+    }
+    if shadow_of is not None:
+        mine["shadow_of"] = shadow_of
+    return mine
+
+
 def capture_record(
     row: dict[str, Any],
     answer: dict[str, Any],
@@ -61,15 +77,7 @@ def capture_record(
     ``variant`` says which model answered: ``production``, ``canary`` or ``shadow`` (an
     answer never returned, made for the request whose prediction id is ``shadow_of``).
     """
-    mine: dict[str, Any] = {
-        "prediction_id": answer["prediction_id"],
-        "model_version": answer["model_version"],
-        "variant": variant,
-        "latency_ms": round(latency_ms, 3),
-        "abstained": bool(answer.get("abstained", False)),
-    }
-    if shadow_of is not None:
-        mine["shadow_of"] = shadow_of
+    mine = _own_fields(answer, latency_ms, variant, shadow_of)
     return {
         "captureData": {
             "endpointInput": {
@@ -274,15 +282,7 @@ def _line(
     shadow_of: str | None,
 ) -> bytes:
     """:func:`capture_record` as one JSON line; ``at`` is the inference time in ISO 8601."""
-    mine: dict[str, Any] = {
-        "prediction_id": answer["prediction_id"],
-        "model_version": answer["model_version"],
-        "variant": variant,
-        "latency_ms": round(latency, 3),
-        "abstained": bool(answer.get("abstained", False)),
-    }
-    if shadow_of is not None:
-        mine["shadow_of"] = shadow_of
+    mine = _own_fields(answer, latency, variant, shadow_of)
     return b"".join(
         (
             _INPUT, _in_string(_json(row, _plain)), _OUTPUT, _in_string(_json(answer, str)),
