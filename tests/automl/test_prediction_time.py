@@ -66,6 +66,18 @@ def test_a_quick_run_is_timed_on_the_whole_sample() -> None:
     assert calls == [10, SAMPLE_ROWS, SAMPLE_ROWS]
 
 
+def test_a_smaller_sample_is_scaled_to_1000_rows() -> None:
+    """Images are timed on a few rows (their arrays are large): the time is per 1,000."""
+    calls: list[int] = []
+
+    def per_row(n: int) -> None:
+        calls.append(n)
+        time.sleep(2e-4 * n)
+
+    assert 0.2 <= seconds_per_1000(per_row, rows=50) < 2.0  # 0.2 s, not 0.01 s or 4 s
+    assert calls == [10, 50, 50]
+
+
 def test_a_member_slower_once_refitted_is_dropped_to_keep_the_budget(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

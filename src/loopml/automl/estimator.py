@@ -20,7 +20,7 @@ from loopml.automl.decision import choose_threshold, decide, parse_cost_matrix
 from loopml.automl.learners import REGISTRY, Model, get_learner, thread_limit
 from loopml.automl.metrics import get_metric
 from loopml.automl.params import check_params, prediction_budget
-from loopml.automl.prediction_time import SAMPLE_ROWS, within_budget
+from loopml.automl.prediction_time import sample_rows, within_budget
 from loopml.automl.predictor import Member, Predictor
 from loopml.automl.report import baseline_verdict, build_report, leaderboard
 from loopml.automl.search import Progress, Search, greedy_ensemble
@@ -226,7 +226,8 @@ class AutoML:
         speed = [s for s in speed if not np.isnan(s)]
         seconds = float(sum(speed)) if speed else float("nan")
         if budget is not None:  # timed as it will serve, and made to fit
-            sample = frame.sample(SAMPLE_ROWS, replace=True, random_state=self.seed)
+            rows = sample_rows(images=bool(schema.names("image")))
+            sample = frame.sample(rows, replace=True, random_state=self.seed)
             weights, bag, self.predictor_, seconds = within_budget(
                 assemble, sample, candidates, weights, y_fit, metric, budget
             )

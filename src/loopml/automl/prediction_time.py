@@ -24,6 +24,7 @@ from loopml.automl.predictor import Predictor
 from loopml.automl.search import greedy_ensemble
 
 SAMPLE_ROWS = 1000
+IMAGE_SAMPLE_ROWS = 50
 _PROBE_ROWS, _PROBE_SECONDS = 10, 0.05  # a slower probe (a CNN) is extrapolated
 _REPEATS = 2
 _ROUNDS = 3  # of timing and choosing again
@@ -41,30 +42,37 @@ class Timing:
         return self.shared + sum(self.members)
 
 
-def seconds_per_1000(run: Callable[[int], object]) -> float:
-    """Seconds ``run(n)`` takes per 1,000 rows, where it handles the first ``n`` rows of
-    a 1,000-row sample: a slow probe is scaled up, otherwise the best of two full runs."""
+def seconds_per_1000(run: Callable[[int], object], rows: int = SAMPLE_ROWS) -> float:
+    """Seconds ``run(n)`` takes per 1,000 rows, where it handles the first ``n`` of
+    ``rows`` sample rows: a slow probe is scaled up, otherwise the best of two full runs."""
     started = time.perf_counter()
-    run(_PROBE_ROWS)
+    run(min(_PROBE_ROWS, rows))
     took = time.perf_counter() - started
     if took > _PROBE_SECONDS:
-        return took * SAMPLE_ROWS / _PROBE_ROWS
+        return took * 1000 / min(_PROBE_ROWS, rows)
     best = np.inf
     for _ in range(_REPEATS):
         started = time.perf_counter()
-        run(SAMPLE_ROWS)
+        run(rows)
         best = min(best, time.perf_counter() - started)
-    return float(best)
+    return float(best) * 1000 / rows
+
+
+def sample_rows(images: bool) -> int:
+    """Rows to time an ensemble on: 1,000 of a table; of images, few enough that their
+    arrays stay small (1,000 photos at 224 x 224 would take 600 MB)."""
+    return IMAGE_SAMPLE_ROWS if images else SAMPLE_ROWS
 
 
 def time_predictor(predictor: Predictor, sample: pd.DataFrame) -> Timing:
-    """Time a refitted ``predictor`` on ``sample`` (1,000 rows of the training frame)."""
-    if len(sample) != SAMPLE_ROWS:
-        raise ValueError(f"the timing sample must have {SAMPLE_ROWS} rows, not {len(sample)}")
+    """Time a refitted ``predictor`` on ``sample`` (rows of the training frame)."""
+    if not len(sample):
+        raise ValueError("the timing sample has no rows")
     encoder = predictor.encoders[0]
     raw = parse(sample, predictor.schema)
     families = sorted({get_learner(m.learner).family for m in predictor.members})
     views = {f: encoder.transform(raw, f)[0] for f in families}
+    rows = len(sample)
     # One thread, as the folds' timings of small data and the report's are.
     with thread_limit(1), timed_predictions():
 
@@ -79,8 +87,8 @@ def time_predictor(predictor: Predictor, sample: pd.DataFrame) -> Timing:
             return lambda n: model.predict(view[:n])
 
         return Timing(
-            shared=seconds_per_1000(shared),
-            members=[seconds_per_1000(member(i)) for i in range(len(predictor.members))],
+            shared=seconds_per_1000(shared, rows),
+            members=[seconds_per_1000(member(i), rows) for i in range(len(predictor.members))],
         )
 
 
