@@ -130,6 +130,25 @@ def test_same_content_twice_is_the_same_version(
     assert version_rows(sqlite_db) == 1
 
 
+def test_content_already_held_is_found_without_parsing_it(
+    sqlite_db: Database, blobs: BlobStore, tmp_path: Path
+) -> None:
+    """Re-adding an unchanged (large) file costs its hash, not a second ingest."""
+    source = write_csv(tmp_path / "customers.csv", customers())
+    first, _ = run(sqlite_db, blobs, source)
+    steps: list[str] = []
+    again, created = run(sqlite_db, blobs, source, on_progress=lambda f, m: steps.append(m))
+    assert (again, created) == (first, False)
+    assert not any(m.startswith(("parsing", "checking", "storing")) for m in steps), steps
+    assert steps[-1] == f"unchanged: {first.ref} already holds this content"
+    # Another target is another version: that one is read and described.
+    other, created = run(
+        sqlite_db, blobs, source, target="plan", on_progress=lambda f, m: steps.append(m)
+    )
+    assert created and other.data_schema.target == "plan"
+    assert any(m.startswith("parsing") for m in steps)
+
+
 def test_new_file_in_the_folder_is_version_2_listing_it(
     sqlite_db: Database, blobs: BlobStore, tmp_path: Path
 ) -> None:

@@ -84,23 +84,33 @@ def ingest(
             storage_options=storage_options,
             on_progress=lambda done: progress(0.0, f"staged {done / 1e6:,.1f} MB"),
         )
+        data_hash = _digest({"files": [[f.name, f.sha256] for f in files], "read": read})
+        if target is None and _holds_images(files):
+            target = "label"  # the class folders' names, or empty until images are labelled
+        overrides = {"target": target, "task": task, "kinds": kinds or {}}
+        record = _DatasetRecord(description=description)
+        if remember_source and describe(source) != "upload":
+            record.source = (source, {"read": read, **overrides, "split": split_options})
+        # The version is known by what was read and asked for: content already held is
+        # found before a byte of it is parsed.
+        content_hash = _digest({"data": data_hash, "schema": overrides, "split": split_options})
+        with db.session() as s:
+            found = datasets.find_version(s, project, name, content_hash)
+            if found is not None:
+                record.save(s, project, name)
+        if found is not None:
+            progress(1.0, f"unchanged: {found.ref} already holds this content")
+            return found, False
         progress(0.2, f"parsing {len(files)} file(s)")
         table, images = _read(files, read, max_expanded)
         # The reader's parsed blocks are freed but kept by Arrow's allocator: give them
         # back before describing adds its own.
         pa.default_memory_pool().release_unused()
-    data_hash = _digest({"files": [[f.name, f.sha256] for f in files], "read": read})
     manifest: dict[str, Any] = {
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in files],
         "read": read,
         "data_hash": data_hash,
     }
-    if images is not None and target is None:
-        target = "label"  # the class folders' names, or empty until images are labelled
-    overrides = {"target": target, "task": task, "kinds": kinds or {}}
-    record = _DatasetRecord(description=description)
-    if remember_source and describe(source) != "upload":
-        record.source = (source, {"read": read, **overrides, "split": split_options})
     predefined = images.predefined_test if images is not None else None
     return _record(
         db, blobs, project, name, table, manifest, overrides, split_options,
@@ -270,6 +280,14 @@ def _check_read(read: dict[str, Any]) -> dict[str, Any]:
     if isinstance(classes, str):
         read = {**read, "classes": [c.strip() for c in classes.split(",") if c.strip()]}
     return {k: v for k, v in sorted(read.items()) if v is not None}
+
+
+def _holds_images(files: list[StagedFile]) -> bool:
+    """Whether the files are images (or a CIFAR archive) rather than tables, as
+    :func:`_read` will read them."""
+    if len(files) == 1 and not is_image(files[0].name) and is_cifar(files[0].path):
+        return True
+    return bool(files) and all(is_image(f.name) for f in files)
 
 
 def _read(

@@ -203,7 +203,9 @@ def _outliers(name: str, summary: dict[str, Any]) -> list[QualityFinding]:
 def _mixed(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         return []
-    head = values.drop_null().slice(0, _TEXT_SAMPLE)
+    head = values.slice(0, _TEXT_SAMPLE).drop_null()
+    if len(head) < _TEXT_SAMPLE < len(values) - values.null_count:  # gaps at the start
+        head = values.drop_null().slice(0, _TEXT_SAMPLE)
     if len(head) == 0 or not pc.any(pc.match_substring_regex(head, r"\d")).as_py():
         return []  # no digit anywhere: no numbers to mix with
     sample = pd.Series(head.to_pylist(), dtype=object)
@@ -230,7 +232,7 @@ def _mixed(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
 def _near_duplicates(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         return []
-    distinct = pc.unique(values.drop_null()).to_pylist()
+    distinct = [v for v in pc.unique(values).to_pylist() if v is not None]
     if len(distinct) > 10_000:
         return []
     groups: dict[str, list[str]] = defaultdict(list)

@@ -162,11 +162,18 @@ def infer_task(schema: DatasetSchema, target: str) -> TaskType | None:
 
 
 def _sample(column: pa.ChunkedArray) -> pd.Series:
-    values = column.drop_null()
-    if len(values) > _SAMPLE:
-        step = len(values) // _SAMPLE
-        values = values.take(pa.array(np.arange(0, len(values), step)[:_SAMPLE]))
+    values = _spaced(column).drop_null()  # sampled before the gaps go: no copy of the rest
+    if len(values) < _SAMPLE // 2 and len(column) > _SAMPLE:  # mostly gaps
+        values = _spaced(column.drop_null())
     return pd.Series(values.to_pylist(), dtype=object).astype(str).str.strip()
+
+
+def _spaced(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """About ``_SAMPLE`` evenly spaced values (all of a shorter column)."""
+    if len(values) <= _SAMPLE:
+        return values
+    step = len(values) // _SAMPLE
+    return values.take(pa.array(np.arange(0, len(values), step)[:_SAMPLE]))
 
 
 def _share(mask: pd.Series) -> float:

@@ -67,7 +67,9 @@ def summarise(column: pa.ChunkedArray, scratch: Scratch | None = None) -> dict[s
 
 
 def _counted(column: pa.ChunkedArray) -> dict[str, Any]:
-    counts = pc.value_counts(column.drop_null())
+    counts = pc.value_counts(column)  # counting the missing beats copying the rest
+    if column.null_count:
+        counts = counts.filter(counts.field("values").is_valid())
     sizes = np.asarray(counts.field("counts"), dtype=np.int64)
     order = _largest(sizes, _TOP)
     values = counts.field("values").take(pa.array(order)).to_pylist()

@@ -11,7 +11,6 @@ import logging
 import queue
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from loopml.core.schemas import Deployment, ModelVersion
@@ -104,8 +103,7 @@ class ShadowRunner:
         rows = check_rows(records, challenger, first_line)
         said = answer(self.models.get(challenger), rows, challenger, deployment)
         latency = 1000 * (time.perf_counter() - started) / max(1, len(said))
-        at = datetime.now(timezone.utc)
         self.captures.put_many(
-            deployment.project, deployment.name, at, records, said, latency,
+            deployment.project, deployment.name, None, records, said, latency,
             variant="shadow", shadow_of=[theirs["prediction_id"] for theirs in served],
         )  # fmt: skip

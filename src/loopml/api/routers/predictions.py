@@ -268,13 +268,13 @@ def capture_rows(
     share = 1.0 if every else deployment.capture_percent / 100
     if share <= 0:
         return
-    at = datetime.now(timezone.utc)
     latency = 1000 * seconds / max(1, len(answers))
     if share < 1:
         kept = [i for i in range(len(answers)) if random.random() < share]
         records, answers = [records[i] for i in kept], [answers[i] for i in kept]
     if answers:
-        writer.put_many(deployment.project, deployment.name, at, records, answers, latency, variant)
+        project, name = deployment.project, deployment.name
+        writer.put_many(project, name, None, records, answers, latency, variant)
 
 
 class FeedbackRequest(BaseModel):
