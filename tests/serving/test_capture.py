@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -235,3 +236,71 @@ def test_text_orjson_refuses_is_still_captured(tmp_path: Path) -> None:
     writer.close()
     (record,) = read_captures(blobs, "shop", "churn")
     assert json.loads(record["captureData"]["endpointInput"]["data"]) == row
+
+
+def test_rows_put_from_many_threads_are_each_captured_once(tmp_path: Path) -> None:
+    """Requests are encoded in batches by whichever request fills one: none may be lost
+    or doubled, whatever the threads' interleaving."""
+    blobs = BlobStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=0.01)  # flushes race the batches too
+
+    def serve(thread: int) -> None:
+        for i in range(150):
+            n = thread * 1000 + i
+            rows = [{"x": n, "part": k} for k in range(1 + n % 3)]
+            said = [answer(n) | {"prediction_id": f"p{n}-{k}"} for k in range(len(rows))]
+            writer.put_many("shop", "churn", None, rows, said, 0.2)
+
+    threads = [threading.Thread(target=serve, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close()
+    ids = [r["loopml"]["prediction_id"] for r in read_captures(blobs, "shop", "churn")]
+    expected = [f"p{t * 1000 + i}-{k}" for t in range(6) for i in range(150)
+                for k in range(1 + (t * 1000 + i) % 3)]  # fmt: skip
+    assert len(ids) == len(expected)
+    assert sorted(ids) == sorted(expected)
+
+
+def test_rows_stamped_now_carry_the_utc_time_and_land_in_its_hour(tmp_path: Path) -> None:
+    blobs = BlobStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=3600)
+    before = datetime.now(timezone.utc)
+    writer.put_many("shop", "churn", None, [{"x": 1}], [answer(1)], 0.2)
+    after = datetime.now(timezone.utc)
+    writer.close()
+    (record,) = read_captures(blobs, "shop", "churn")
+    at = datetime.fromisoformat(record["eventMetadata"]["inferenceTime"])
+    assert at.utcoffset() == timedelta(0)
+    assert before - timedelta(microseconds=1) <= at <= after
+    (key,) = _keys(blobs)
+    assert key.startswith(f"captures/shop/churn/{at:%Y/%m/%d/%H}/")
+
+
+def test_a_row_that_cannot_be_encoded_costs_no_other_capture(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no text for this value")
+
+    blobs = BlobStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=3600)
+    for i in range(70):  # past two batches, the odd one inside the first
+        row = {"x": Unprintable() if i == 5 else i}
+        writer.put_many("shop", "churn", None, [row], [answer(i)], 0.2)
+    writer.close()
+    ids = sorted(r["loopml"]["prediction_id"] for r in read_captures(blobs, "shop", "churn"))
+    assert ids == sorted(f"p{i}" for i in range(70) if i != 5)
+    assert "could not be captured" in caplog.text
+
+
+def test_answers_and_rows_must_pair_up(tmp_path: Path) -> None:
+    writer = CaptureWriter(BlobStore((tmp_path / "blobs").as_uri()), flush_seconds=3600)
+    with pytest.raises(ValueError, match="one answer"):
+        writer.put_many("shop", "churn", None, [{"x": 1}, {"x": 2}], [answer(1)], 0.2)
+    with pytest.raises(ValueError, match="one answer"):
+        writer.put_many("shop", "churn", None, [{"x": 1}], [answer(1)], 0.2, shadow_of=[])
+    writer.close()
