@@ -74,6 +74,7 @@ def ingest(
     progress = on_progress or (lambda fraction, message: None)
     with db.session() as s:
         projects.get(s, project)
+        held = _versions(s, project, name)
     with tempfile.TemporaryDirectory(prefix="loopml-ingest-") as tmp:
         progress(0.0, f"reading {source}")
         files = stage(
@@ -84,23 +85,26 @@ def ingest(
             storage_options=storage_options,
             on_progress=lambda done: progress(0.0, f"staged {done / 1e6:,.1f} MB"),
         )
-        data_hash = _digest({"files": [[f.name, f.sha256] for f in files], "read": read})
         if target is None and _holds_images(files):
             target = "label"  # the class folders' names, or empty until images are labelled
         overrides = {"target": target, "task": task, "kinds": kinds or {}}
         record = _DatasetRecord(description=description)
         if remember_source and describe(source) != "upload":
             record.source = (source, {"read": read, **overrides, "split": split_options})
-        # The version is known by what was read and asked for: content already held is
-        # found before a byte of it is parsed.
-        content_hash = _digest({"data": data_hash, "schema": overrides, "split": split_options})
-        with db.session() as s:
-            found = datasets.find_version(s, project, name, content_hash)
+        # A version is known by what was read and asked for: content already held is found
+        # before a byte of it is parsed. (A new dataset holds nothing: its files are hashed
+        # while they are parsed.)
+        if held:
+            content = _digest(
+                {"data": _data_hash(files, read), "schema": overrides, "split": split_options}
+            )
+            with db.session() as s:
+                found = datasets.find_version(s, project, name, content)
+                if found is not None:
+                    record.save(s, project, name)
             if found is not None:
-                record.save(s, project, name)
-        if found is not None:
-            progress(1.0, f"unchanged: {found.ref} already holds this content")
-            return found, False
+                progress(1.0, f"unchanged: {found.ref} already holds this content")
+                return found, False
         progress(0.2, f"parsing {len(files)} file(s)")
         table, images = _read(files, read, max_expanded)
         # The reader's parsed blocks are freed but kept by Arrow's allocator: give them
@@ -109,7 +113,7 @@ def ingest(
     manifest: dict[str, Any] = {
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in files],
         "read": read,
-        "data_hash": data_hash,
+        "data_hash": _data_hash(files, read),
     }
     predefined = images.predefined_test if images is not None else None
     return _record(
@@ -345,6 +349,18 @@ def _put_images(
         if i % 500 == 0:
             progress(0.7 + 0.25 * i / len(images.images), f"stored {i:,} images")
     return {"prefix": prefix, "count": len(images.images), "sizes": images.sizes}
+
+
+def _data_hash(files: list[StagedFile], read: dict[str, Any]) -> str:
+    """What a version's rows come from: the files' names and hashes, and how they are read."""
+    return _digest({"files": [[f.name, f.sha256] for f in files], "read": read})
+
+
+def _versions(s: Any, project: str, name: str) -> int:
+    try:
+        return datasets.get(s, project, name).versions
+    except NotFound:
+        return 0
 
 
 def _latest(s: Any, project: str, name: str) -> DatasetVersion | None:
