@@ -3,9 +3,9 @@
 # same run: the two bare floors, `mlflow models serve` (when MLFLOW_PYTHON names a Python
 # with mlflow installed, e.g. a venv made from requirements-mlflow.txt), then loopml with
 # capture off and on.
-# Then, with ROUNDS=N, N rounds of the booster floor and loopml (capture off, then on)
-# one right after the other, each round's ratios printed: on a shared host whose speed
-# drifts by a fifth, a round compares like with like.
+# Then, with ROUNDS=N, N rounds of the booster floor and loopml (capture off and on, in
+# turns first) one right after the other, each round's ratios printed, then their medians:
+# on a shared host whose speed drifts by a fifth, a round compares like with like.
 # Usage: [ROUNDS=N] benchmarks/serving/run.sh [duration, default 10s]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,9 +66,23 @@ rps() {  # requests/s of one wrk run: url, wrk arguments...
 }
 for round in $(seq "${ROUNDS:-0}"); do
   floor=$(rps -s "$work/post.lua" http://127.0.0.1:18801/predict)
-  off=$(rps -s "$work/post.lua" -H "Authorization: Bearer $key" "$base/nocapture/predict")
-  on=$(rps -s "$work/post.lua" -H "Authorization: Bearer $key" "$base/capture/predict")
+  # Capture on and off take turns going first: neither always meets the host's drift later.
+  if (( round % 2 )); then
+    off=$(rps -s "$work/post.lua" -H "Authorization: Bearer $key" "$base/nocapture/predict")
+    on=$(rps -s "$work/post.lua" -H "Authorization: Bearer $key" "$base/capture/predict")
+  else
+    on=$(rps -s "$work/post.lua" -H "Authorization: Bearer $key" "$base/capture/predict")
+    off=$(rps -s "$work/post.lua" -H "Authorization: Bearer $key" "$base/nocapture/predict")
+  fi
   awk -v r="$round" -v f="$floor" -v a="$off" -v b="$on" 'BEGIN {
     printf "round %d: floor %.0f, loopml capture off %.0f (%.2fx), on %.0f (%.2fx); capture costs %.1f%%\n",
-      r, f, a, a / f, b, b / f, 100 * (1 - b / a) }'
+      r, f, a, a / f, b, b / f, 100 * (1 - b / a) }' | tee -a "$work/rounds.txt"
 done
+if [[ -s "$work/rounds.txt" ]]; then
+  sed -E 's/.*off [0-9]+ \(([0-9.]+)x\), on [0-9]+ \(([0-9.]+)x\); capture costs (-?[0-9.]+)%/\1 \2 \3/' \
+    "$work/rounds.txt" | sort -n -k3 | awk '{off[NR]=$1; on[NR]=$2; cost[NR]=$3} END {
+      m = int((NR + 1) / 2); n = asort(off); asort(on)
+      printf "median of %d rounds: capture off %.2fx the floor, on %.2fx; capture costs %.1f%%\n",
+        NR, (NR % 2 ? off[m] : (off[m] + off[m + 1]) / 2), (NR % 2 ? on[m] : (on[m] + on[m + 1]) / 2),
+        (NR % 2 ? cost[m] : (cost[m] + cost[m + 1]) / 2) }'
+fi
