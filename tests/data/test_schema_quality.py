@@ -318,6 +318,17 @@ def test_numbers_mixed_with_text_are_reported() -> None:
     assert "10.0% of values are not numbers" in finding.message
 
 
+def test_numbers_mixed_with_text_after_a_long_gap_are_reported() -> None:
+    """The values looked at are the column's first ones that are there, wherever they
+    start: here the numbers begin after the first 10,000 rows."""
+    n = 15_000
+    columns = clean_frame(n)
+    columns["code"] = [None] * 6_000 + ["abc"] * 4_000 + [str(i % 50) for i in range(5_000)]
+    [finding] = found(report(columns), "mixed_types")
+    assert finding.column == "code"
+    assert finding.details["text_examples"] == ["abc"]
+
+
 def test_spelling_variants_are_near_duplicates() -> None:
     columns = clean_frame()
     columns["answer"] = [["Yes", "yes ", "No", "no", "maybe"][i % 5] for i in range(200)]

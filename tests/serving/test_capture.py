@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -54,7 +55,6 @@ def test_the_background_thread_flushes_on_its_interval(tmp_path: Path) -> None:
     writer = CaptureWriter(blobs, flush_seconds=0.05)
     at = datetime.now(timezone.utc)
     writer.put("p", "d", at, {"x": 1}, answer(1), 0.1)
-    import time
 
     deadline = time.monotonic() + 10
     while not list(blobs.list("captures")) and time.monotonic() < deadline:
@@ -291,10 +291,26 @@ def test_a_row_that_cannot_be_encoded_costs_no_other_capture(
     for i in range(70):  # past two batches, the odd one inside the first
         row = {"x": Unprintable() if i == 5 else i}
         writer.put_many("shop", "churn", None, [row], [answer(i)], 0.2)
+    writer.put_many("shop", "alone", None, [{"x": Unprintable()}], [answer(0)], 0.2)
     writer.close()
     ids = sorted(r["loopml"]["prediction_id"] for r in read_captures(blobs, "shop", "churn"))
     assert ids == sorted(f"p{i}" for i in range(70) if i != 5)
     assert "could not be captured" in caplog.text
+    assert list(blobs.list("captures/shop/alone")) == []  # no empty segment
+
+
+def test_captures_read_back_in_the_order_they_were_put(tmp_path: Path) -> None:
+    """Batches and flushes interleave; readers that page by time rely on the order."""
+    blobs = BlobStore((tmp_path / "blobs").as_uri())
+    writer = CaptureWriter(blobs, flush_seconds=0.001)
+    for i in range(400):
+        writer.put_many("shop", "churn", None, [{"x": i}], [answer(i)], 0.2)
+        if i % 50 == 0:
+            time.sleep(0.005)  # let the writer flush between batches
+    writer.close()
+    ids = [r["loopml"]["prediction_id"] for r in read_captures(blobs, "shop", "churn")]
+    assert ids == [f"p{i}" for i in range(400)]
+    assert len(_keys(blobs)) > 1  # the order held across segments
 
 
 def test_answers_and_rows_must_pair_up(tmp_path: Path) -> None:

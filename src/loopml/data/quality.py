@@ -204,7 +204,7 @@ def _mixed(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         return []
     head = values.slice(0, _TEXT_SAMPLE).drop_null()
-    if len(head) < _TEXT_SAMPLE < len(values) - values.null_count:  # gaps at the start
+    if len(head) < min(_TEXT_SAMPLE, len(values) - values.null_count):  # gaps at the start
         head = values.drop_null().slice(0, _TEXT_SAMPLE)
     if len(head) == 0 or not pc.any(pc.match_substring_regex(head, r"\d")).as_py():
         return []  # no digit anywhere: no numbers to mix with

@@ -6,6 +6,7 @@ a version never records a schema its rows contradict.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -162,18 +163,19 @@ def infer_task(schema: DatasetSchema, target: str) -> TaskType | None:
 
 
 def _sample(column: pa.ChunkedArray) -> pd.Series:
-    values = _spaced(column).drop_null()  # sampled before the gaps go: no copy of the rest
-    if len(values) < _SAMPLE // 2 and len(column) > _SAMPLE:  # mostly gaps
-        values = _spaced(column.drop_null())
+    # Rows are picked before the gaps go (no copy of the rest), as many as hold about
+    # ``_SAMPLE`` values.
+    valid = len(column) - column.null_count
+    values = _spaced(column, math.ceil(_SAMPLE * len(column) / max(valid, 1))).drop_null()
     return pd.Series(values.to_pylist(), dtype=object).astype(str).str.strip()
 
 
-def _spaced(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    """About ``_SAMPLE`` evenly spaced values (all of a shorter column)."""
-    if len(values) <= _SAMPLE:
+def _spaced(values: pa.ChunkedArray, size: int) -> pa.ChunkedArray:
+    """About ``size`` evenly spaced values (all of a shorter column)."""
+    if len(values) <= size:
         return values
-    step = len(values) // _SAMPLE
-    return values.take(pa.array(np.arange(0, len(values), step)[:_SAMPLE]))
+    step = len(values) // size
+    return values.take(pa.array(np.arange(0, len(values), step)[:size]))
 
 
 def _share(mask: pd.Series) -> float:
