@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from loopml.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from loopml.store import execution_leases as leases
 from loopml.store import projects
 from loopml.store import workflows as store
 from loopml.store.db import Database
@@ -311,18 +312,18 @@ def test_an_execution_is_not_found_from_another_project(shop: Database) -> None:
 def test_stopping_flags_the_execution_for_its_owner(shop: Database) -> None:
     mine, theirs = start(shop, owner="server:a"), start(shop, owner="server:b")
     with shop.session() as s:
-        assert store.beat(s, "server:a") == []
+        assert leases.beat(s, "server:a") == []
         flagged = store.request_abort(s, "shop", mine)
         store.request_abort(s, "shop", theirs)
     assert flagged.status == "RUNNING"  # it ends when its owner stops it
     with shop.session() as s:
-        assert store.beat(s, "server:a") == [mine]
+        assert leases.beat(s, "server:a") == [mine]
         assert store.resume_point(s, mine)["abort"] is True
         store.finish(s, mine, "ABORTED", error="States.Aborted")
     with pytest.raises(Conflict, match="already ended \\(ABORTED\\)"), shop.session() as s:
         store.request_abort(s, "shop", mine)
     with shop.session() as s:
-        assert store.beat(s, "server:a") == []
+        assert leases.beat(s, "server:a") == []
 
 
 # --- owners: heartbeats, release and takeover --------------------------------------------
@@ -332,19 +333,19 @@ def test_a_silent_owners_executions_are_taken_over_after_the_timeout(fresh: Data
     execution = start(fresh, owner="server:a")
     beaten = row(fresh, execution)["heartbeat_at"]
     with fresh.session() as s:
-        assert store.take_over(s, "server:b", 30) == []  # a's heartbeat is fresh
+        assert leases.take_over(s, "server:b", 30) == []  # a's heartbeat is fresh
     with fresh.session() as s:
-        store.beat(s, "server:a")
+        leases.beat(s, "server:a")
     later = utcnow() + timedelta(seconds=31)
     with fresh.session() as s:
-        assert store.take_over(s, "server:b", 30, now=later) == [execution]
+        assert leases.take_over(s, "server:b", 30, now=later) == [execution]
     stored = row(fresh, execution)
     assert stored["owner"] == "server:b"
     assert stored["heartbeat_at"] != beaten
     # b owns it now: a third server waits for b's heartbeat to go stale in turn
     with fresh.session() as s:
-        assert store.take_over(s, "server:c", 30, now=later + timedelta(seconds=5)) == []
-        assert store.take_over(s, "server:c", 30, now=later + timedelta(seconds=31)) == [execution]
+        assert leases.take_over(s, "server:c", 30, now=later + timedelta(seconds=5)) == []
+        assert leases.take_over(s, "server:c", 30, now=later + timedelta(seconds=31)) == [execution]
 
 
 def test_released_executions_are_taken_over_at_once_and_ended_ones_never(
@@ -353,13 +354,13 @@ def test_released_executions_are_taken_over_at_once_and_ended_ones_never(
     running, ended, kept = (start(fresh, owner=o) for o in ("server:a", "server:a", "server:c"))
     with fresh.session() as s:
         store.finish(s, ended, "SUCCEEDED")
-        assert store.release(s, "server:a") == 1
+        assert leases.release(s, "server:a") == 1
     assert (row(fresh, running)["owner"], row(fresh, running)["heartbeat_at"]) == (None, None)
     assert row(fresh, kept)["owner"] == "server:c"
     with fresh.session() as s:
-        assert store.take_over(s, "server:b", 3600) == [running]
-        assert store.take_over(s, "server:d", 3600) == []
-        assert store.beat(s, "server:b") == []
+        assert leases.take_over(s, "server:b", 3600) == [running]
+        assert leases.take_over(s, "server:d", 3600) == []
+        assert leases.beat(s, "server:b") == []
     assert row(fresh, running)["owner"] == "server:b"
     assert row(fresh, ended)["status"] == "SUCCEEDED"
 
@@ -367,14 +368,14 @@ def test_released_executions_are_taken_over_at_once_and_ended_ones_never(
 def test_two_servers_racing_for_orphans_claim_each_once(fresh: Database) -> None:
     orphans = {start(fresh, {"i": i}, owner="server:dead") for i in range(8)}
     with fresh.session() as s:
-        store.release(s, "server:dead")
+        leases.release(s, "server:dead")
     barrier = threading.Barrier(2)
     claimed: dict[str, list[str]] = {}
 
     def claim(owner: str) -> None:
         barrier.wait()
         with fresh.session() as s:
-            claimed[owner] = store.take_over(s, owner, 30)
+            claimed[owner] = leases.take_over(s, owner, 30)
 
     threads = [threading.Thread(target=claim, args=(o,)) for o in ("server:x", "server:y")]
     for thread in threads:
@@ -392,7 +393,7 @@ def test_a_server_that_lost_an_execution_cannot_write_to_it(fresh: Database) -> 
     execution = start(fresh, owner="server:a")
     with fresh.session() as s:
         store.record(s, execution, [event(1)], checkpoint=("B", None, 1), owner="server:a")
-        claimed = store.take_over(s, "server:b", 30, now=utcnow() + timedelta(seconds=60))
+        claimed = leases.take_over(s, "server:b", 30, now=utcnow() + timedelta(seconds=60))
     assert claimed == [execution]
     with pytest.raises(Conflict, match="server:a no longer owns") as lost, fresh.session() as s:
         store.record(s, execution, [event(2)], checkpoint=("C", None, 2), owner="server:a")
@@ -411,13 +412,13 @@ def test_a_heartbeat_covers_only_the_executions_the_server_still_runs(fresh: Dat
     running, dead = start(fresh, owner="server:a"), start(fresh, owner="server:a")
     before = heartbeat(fresh, dead)
     with fresh.session() as s:
-        store.beat(s, "server:a", [running])
+        leases.beat(s, "server:a", [running])
     beaten = heartbeat(fresh, running)
     assert beaten > before and heartbeat(fresh, dead) == before
     # Between the two heartbeats, 30 s on: only the one nobody beats for is taken over.
     now = beaten + timedelta(seconds=30) - (beaten - before) / 2
     with fresh.session() as s:
-        assert store.take_over(s, "server:b", 30, now=now) == [dead]
+        assert leases.take_over(s, "server:b", 30, now=now) == [dead]
 
 
 def heartbeat(db: Database, execution_id: str) -> datetime:

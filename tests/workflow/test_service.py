@@ -28,6 +28,7 @@ from loopml.core.errors import (
     StorageError,
 )
 from loopml.core.schemas import WorkflowExecution
+from loopml.store import execution_leases as leases
 from loopml.store import projects
 from loopml.store import workflows as store
 from loopml.store.db import Database
@@ -713,14 +714,14 @@ def test_a_server_that_lost_an_execution_to_another_never_writes_to_it(
     db: Database, steps: Steps, services: list[WorkflowService], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     silent = open_service(db, services, steps.registry, heartbeat_timeout=0.3)
-    beat = store.beat
+    beat = leases.beat
 
     def deaf(session: Any, who: str, *args: Any) -> list[str]:
         if who == silent.owner:  # its database connection broke: no heartbeats, no news
             raise StorageError("metadata database error: connection reset")
         return beat(session, who, *args)
 
-    monkeypatch.setattr(store, "beat", deaf)
+    monkeypatch.setattr(leases, "beat", deaf)
     silent.save("shop", "three", THREE)
     started = silent.start("shop", "three", {"n": 1})
     assert steps.holding.wait(10)

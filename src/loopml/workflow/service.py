@@ -21,6 +21,7 @@ from typing import Any
 from loopml.core.errors import InvalidDefinition, InvalidInput, LoopmlError
 from loopml.core.ids import new_id
 from loopml.core.schemas import Workflow, WorkflowExecution
+from loopml.store import execution_leases as leases
 from loopml.store import workflows as store
 from loopml.store.db import Database
 from loopml.workflow.definition import compile_definition
@@ -130,7 +131,7 @@ class WorkflowService:
             if thread is not None and thread.is_alive():
                 thread.join(timeout=self.heartbeat_interval + 1)
         with self.db.session() as session:
-            store.release(session, self.owner)
+            leases.release(session, self.owner)
 
     def validate(self, definition: Any) -> Machine:
         """Compile a definition against this server's tasks; :class:`InvalidDefinition`
@@ -276,7 +277,7 @@ class WorkflowService:
                 with self._lock:
                     mine = list(self._running)
                 with self.db.session() as session:
-                    aborted = store.beat(session, self.owner, mine)
+                    aborted = leases.beat(session, self.owner, mine)
                 with self._lock:
                     for execution_id in aborted:
                         if execution_id in self._running:
@@ -308,7 +309,7 @@ class WorkflowService:
 
     def _take_over(self) -> None:
         with self.db.session() as session:
-            claimed = store.take_over(session, self.owner, self.heartbeat_timeout)
+            claimed = leases.take_over(session, self.owner, self.heartbeat_timeout)
         with self._lock:
             # Its own execution, silent for a while (a database outage), still runs here.
             claimed = [c for c in claimed if c not in self._running]
