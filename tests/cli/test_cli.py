@@ -404,7 +404,7 @@ def test_demo_runs_the_loop_and_exits(tmp_path: Path) -> None:
     batch = re.search(r"(\d+) rows scored by v1, (\d+) abstained", flat)
     assert batch and int(batch.group(1)) == 569, out
     shadow = re.search(r"shadow v2 answered (\d+) of 114 copies and agrees with the served "
-                       r"model on (\d+)", flat)  # fmt: skip
+                       r"model's likeliest class on (\d+)", flat)  # fmt: skip
     assert shadow and int(shadow.group(1)) == 114 and int(shadow.group(2)) >= 80, out
     assert "leaderboard (roc_auc, cross-validated)" in out
     assert re.search(r"content hash\s+│\s+[0-9a-f]{20}", out), out

@@ -243,6 +243,15 @@ def _batch(client: Client) -> None:
     )
 
 
+def _likeliest(answer: dict[str, Any]) -> Any:
+    """The class an answer finds likeliest, whether or not it abstained (an abstaining
+    answer's label is the fallback, which says nothing about the two models' agreement)."""
+    probabilities: dict[str, float] = answer.get("probabilities") or {}
+    if not probabilities:
+        return answer["label"]
+    return max(probabilities.items(), key=lambda item: item[1])[0]
+
+
 def _shadow(client: Client, budget: float) -> None:
     """A second, quicker model tried as a shadow: it sees a copy of the traffic, and its
     answers are captured beside the served model's, never returned."""
@@ -264,7 +273,7 @@ def _shadow(client: Client, budget: float) -> None:
     for row in rows:
         row.pop("target")
     answers = client.deployments.predict(DEMO_PROJECT, DEMO_DEPLOYMENT, rows)["predictions"]
-    served = {a["prediction_id"]: a["label"] for a in answers}
+    served = {a["prediction_id"]: _likeliest(a) for a in answers}
     shadowed: dict[str, Any] = {}
     deadline = time.monotonic() + 30
     while len(shadowed) < len(served) and time.monotonic() < deadline:
@@ -272,12 +281,12 @@ def _shadow(client: Client, budget: float) -> None:
         for record in client.deployments.captures(DEMO_PROJECT, DEMO_DEPLOYMENT, limit=100_000):
             mine = record["loopml"]
             if mine["variant"] == "shadow" and mine.get("shadow_of") in served:
-                shadowed[mine["shadow_of"]] = json.loads(
-                    record["captureData"]["endpointOutput"]["data"]
-                )["label"]
+                shadowed[mine["shadow_of"]] = _likeliest(
+                    json.loads(record["captureData"]["endpointOutput"]["data"])
+                )
     same = sum(served[pid] == label for pid, label in shadowed.items())
     console.print(
         f"   shadow v{challenger} answered {len(shadowed)} of {len(served)} copies and agrees "
-        f"with the served model on {same}; `loopml deployments promote "
+        f"with the served model's likeliest class on {same}; `loopml deployments promote "
         f"{DEMO_PROJECT}/{DEMO_DEPLOYMENT}` would serve it"
     )
