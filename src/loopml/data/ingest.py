@@ -21,10 +21,11 @@ import pyarrow as pa
 
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.ids import check_name
-from loopml.core.schemas import DatasetSchema, DatasetVersion
+from loopml.core.schemas import DatasetVersion
 from loopml.data import splits
 from loopml.data.cifar import is_cifar, read_cifar
 from loopml.data.images import ImageSet, image_folder, is_image
+from loopml.data.lineage import changes
 from loopml.data.parquet import describe_table, put_table
 from loopml.data.quality import duplicate_rows, quality_report
 from loopml.data.schema import infer_schema
@@ -95,15 +96,9 @@ def ingest(
         # before a byte of it is parsed. (A new dataset holds nothing: its files are hashed
         # while they are parsed.)
         if held:
-            content = _digest(
-                {"data": _data_hash(files, read), "schema": overrides, "split": split_options}
-            )
-            with db.session() as s:
-                found = datasets.find_version(s, project, name, content)
-                if found is not None:
-                    record.save(s, project, name)
+            content = _content_hash(_data_hash(files, read), overrides, split_options)
+            found = _found(db, project, name, content, record, progress)
             if found is not None:
-                progress(1.0, f"unchanged: {found.ref} already holds this content")
                 return found, False
         progress(0.2, f"parsing {len(files)} file(s)")
         table, images = _read(files, read, max_expanded)
@@ -227,13 +222,9 @@ def _record(
         del work  # its arrays are not needed while the quality checks run
         image_columns = ("image",) if images is not None or "images" in manifest else ()
         schema = infer_schema(table, image_columns=image_columns, summaries=summaries, **overrides)
-        content_hash = _digest({"data": data_hash, "schema": overrides, "split": split_options})
-        with db.session() as s:
-            found = datasets.find_version(s, project, name, content_hash)
-            if found is not None:
-                record.save(s, project, name)
+        content_hash = _content_hash(data_hash, overrides, split_options)
+        found = _found(db, project, name, content_hash, record, progress)
         if found is not None:
-            progress(1.0, f"unchanged: {found.ref} already holds this content")
             return found, False
         progress(0.5, "checking quality")
         split = pool.submit(splits.assign_split, table, schema, split_options, predefined)
@@ -266,7 +257,7 @@ def _record(
             data_schema=schema.model_dump(mode="json"),
             quality=[f.model_dump(mode="json") for f in findings],
             split=split_info,
-            changes=_changes(parent, manifest, table.num_rows, schema),
+            changes=changes(parent, manifest, table.num_rows, schema),
             manifest=manifest,
         )
     progress(1.0, f"{version.ref}: {version.rows:,} rows")
@@ -351,6 +342,30 @@ def _put_images(
     return {"prefix": prefix, "count": len(images.images), "sizes": images.sizes}
 
 
+def _content_hash(data_hash: str, overrides: dict[str, Any], split: dict[str, Any]) -> str:
+    """What names a version: its rows' source, the schema choices and the split options."""
+    return _digest({"data": data_hash, "schema": overrides, "split": split})
+
+
+def _found(
+    db: Database,
+    project: str,
+    name: str,
+    content_hash: str,
+    record: _DatasetRecord,
+    progress: OnProgress,
+) -> DatasetVersion | None:
+    """The version of ``project/name`` that already holds ``content_hash``, if any (the
+    dataset's record is saved with it, as for a new version)."""
+    with db.session() as s:
+        found = datasets.find_version(s, project, name, content_hash)
+        if found is not None:
+            record.save(s, project, name)
+    if found is not None:
+        progress(1.0, f"unchanged: {found.ref} already holds this content")
+    return found
+
+
 def _data_hash(files: list[StagedFile], read: dict[str, Any]) -> str:
     """What a version's rows come from: the files' names and hashes, and how they are read."""
     return _digest({"files": [[f.name, f.sha256] for f in files], "read": read})
@@ -368,26 +383,3 @@ def _latest(s: Any, project: str, name: str) -> DatasetVersion | None:
         return datasets.get_version(s, project, name)
     except NotFound:
         return None
-
-
-def _changes(
-    parent: DatasetVersion | None, manifest: dict[str, Any], rows: int, schema: DatasetSchema
-) -> dict[str, Any]:
-    if parent is None:
-        return {"first": True}
-    before = {f["name"]: f["sha256"] for f in parent.manifest.get("files", [])}
-    after = {f["name"]: f["sha256"] for f in manifest["files"]}
-    old_columns = set(parent.manifest.get("columns", []))
-    new_columns = set(manifest["columns"])
-    return {
-        "files_added": sorted(set(after) - set(before)),
-        "files_removed": sorted(set(before) - set(after)),
-        "files_changed": sorted(n for n in set(after) & set(before) if after[n] != before[n]),
-        "rows_before": parent.rows,
-        "rows_after": rows,
-        "columns_added": sorted(new_columns - old_columns),
-        "columns_removed": sorted(old_columns - new_columns),
-        "same_data": parent.manifest.get("data_hash") == manifest["data_hash"],
-        "target": None if parent.data_schema.target == schema.target else schema.target,
-        "labels": manifest.get("labels"),
-    }
