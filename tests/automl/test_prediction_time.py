@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from loopml.automl.learners import FitContext
 from loopml.automl.learners.sklearn_models import ExtraTreesLearner
 from loopml.automl.metrics import get_metric
 from loopml.automl.prediction_time import SAMPLE_ROWS, seconds_per_1000
+from loopml.automl.predictor import Predictor
 from loopml.core.enums import TaskType
 
 from .support import automl, xor_frame
@@ -91,7 +93,17 @@ def test_a_member_slower_once_refitted_is_dropped_to_keep_the_budget(
     unlimited = automl(**settings, prediction_budget=None).fit(X, y)
     # On xor the forest is the member that counts; its fold models fit a 0.1 s budget.
     assert "slow_once_refit" in {m.learner for m in unlimited.predictor_.members}
+    encoders: list[Any] = []
+    full_encoder = Predictor.full_encoder
+
+    def counted(raw: Any, seed: int) -> Any:
+        encoders.append(full_encoder(raw, seed))
+        return encoders[-1]
+
+    monkeypatch.setattr(Predictor, "full_encoder", counted)
     limited = automl(**settings, prediction_budget=0.1).fit(X, y)
+    # The refit chosen again reuses the encoder of all rows (a text SVD takes seconds).
+    assert len(encoders) == 1
     folds = [t for t in limited.trials_ if t["learner"] == "slow_once_refit"]
     assert folds and all(t["predict_seconds_per_1000"] < 0.1 for t in folds)
     assert {m.learner for m in limited.predictor_.members} == {"linear"}
@@ -155,3 +167,38 @@ def test_what_the_measured_ensemble_keeps(
     assert set(weights) == kept
     assert seconds == pytest.approx(shared + sum(member_seconds[i] for i in kept))
     assert built[-1] == weights
+
+
+@pytest.mark.parametrize(("late", "served"), [(False, {1}), (True, {0})], ids=["in-time", "late"])
+def test_past_the_fit_budget_only_refitted_members_are_chosen_again(
+    monkeypatch: pytest.MonkeyPatch, late: bool, served: set[int]
+) -> None:
+    """Choosing again after the fit's time is up refits nothing new: the served ensemble
+    may then stay over the prediction budget, but the fit ends."""
+    y = np.array([0.0, 1.0, 0.0, 1.0])
+    # The first is exactly right and slow once refitted; the second nearly right and fast.
+    candidates = [_trial(0, [0.0, 1.0, 0.0, 1.0], 0.004), _trial(1, [0.1, 0.9, 0.1, 0.9], 0.004)]
+    member_seconds = {0: 0.05, 1: 0.004}
+    built: list[dict[int, float]] = []
+
+    def assemble(weights: dict[int, float]) -> tuple[Any, Any]:
+        built.append(weights)
+        return weights, weights
+
+    def measured(refit: dict[int, float], sample: Any) -> prediction_time.Timing:
+        return prediction_time.Timing(0.001, [member_seconds[i] for i in refit])
+
+    monkeypatch.setattr(prediction_time, "time_predictor", measured)
+    weights, _, _, seconds = prediction_time.within_budget(
+        assemble,
+        pd.DataFrame(),
+        candidates,
+        {0: 1.0},
+        y,
+        get_metric("rmse", TaskType.regression),
+        0.01,
+        choose_refitted_after=-math.inf if late else math.inf,
+    )
+    assert set(weights) == served
+    assert [set(w) for w in built] == ([{0}] if late else [{0}, {1}])
+    assert seconds == pytest.approx(0.001 + member_seconds[next(iter(served))])

@@ -126,6 +126,7 @@ class TrialResult:
     error: str | None = None
     oof: np.ndarray | None = None
     models: list[Model] | None = None
+    truncated_from: int | None = None  # a cut of that trial (see automl.truncation)
 
     def record(self) -> dict[str, Any]:
         """The JSON line that lets anyone rebuild this candidate."""
@@ -142,6 +143,7 @@ class TrialResult:
             else round(self.predict_seconds_per_1000, 6),
             "baseline": self.baseline,
             "error": self.error,
+            **({} if self.truncated_from is None else {"truncated_from": self.truncated_from}),
         }
 
 

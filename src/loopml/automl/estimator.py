@@ -25,6 +25,7 @@ from loopml.automl.predictor import Member, Predictor
 from loopml.automl.report import baseline_verdict, build_report, leaderboard
 from loopml.automl.search import Progress, Search, greedy_ensemble
 from loopml.automl.target import check_target, encode_classes, resolve_task
+from loopml.automl.truncation import truncated_candidates
 from loopml.core.enums import TaskType
 from loopml.core.errors import Conflict, InvalidInput
 
@@ -189,6 +190,12 @@ class AutoML:
         # Timings vary from run to run: a run bounded by max_trials, which promises the
         # same model every time, does not let them choose members.
         budget = prediction_budget(self.get_params(), images=bool(schema.names("image")))
+        if budget is not None:
+            cuts = truncated_candidates(
+                candidates, ws, metric, budget, first_id=max(t.id for t in trials) + 1
+            )
+            candidates, trials = candidates + cuts, trials + cuts
+            search.log(cuts)
         weights = greedy_ensemble(candidates, y_fit, metric, prediction_budget=budget)
         prior = (
             np.bincount(y_fit.astype(np.int64), minlength=n_classes) / len(y_fit)
@@ -203,6 +210,7 @@ class AutoML:
         end = started + self.time_budget * _SEARCH_SHARE
         refit_by = math.inf if self.max_trials is not None else end
         refitted: dict[int, Model] = {}
+        encoder = Predictor.full_encoder(raw, self.seed)  # one for every refit below
 
         def assemble(weights: dict[int, float]) -> tuple[Predictor, Predictor]:
             """The bag of the members' fold models, and its refit on all rows."""
@@ -215,7 +223,7 @@ class AutoML:
             ]  # fmt: skip
             bag = Predictor(task, schema, ws.encoders, members, n_classes, prior)
             done = [refitted.get(i) for i in weights]
-            refit = bag.refit(raw, y_fit, self.seed, self._threads(), refit_by, done)
+            refit = bag.refit(raw, y_fit, self.seed, self._threads(), refit_by, done, encoder)
             refitted.update(zip(weights, (m.models[0] for m in refit.members), strict=True))
             return bag, refit
 
@@ -229,8 +237,9 @@ class AutoML:
             rows = sample_rows(images=bool(schema.names("image")))
             sample = frame.sample(rows, replace=True, random_state=self.seed)
             weights, bag, self.predictor_, seconds = within_budget(
-                assemble, sample, candidates, weights, y_fit, metric, budget
-            )
+                assemble, sample, candidates, weights, y_fit, metric, budget,
+                choose_refitted_after=started + self.time_budget,
+            )  # fmt: skip
             timings["prediction_time"] = time.monotonic() - started - sum(timings.values())
         self._predictor_files = self.predictor_.to_files()[0]
         oof: np.ndarray = np.sum(

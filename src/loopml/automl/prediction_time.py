@@ -9,6 +9,7 @@ members are dropped until it fits the prediction budget.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,6 +101,7 @@ def within_budget(
     y: np.ndarray,
     metric: Metric,
     budget: float,
+    choose_refitted_after: float = math.inf,
 ) -> tuple[dict[int, float], Predictor, Predictor, float]:
     """An ensemble whose refit, timed on ``sample``, fits ``budget`` where one can.
 
@@ -109,8 +111,10 @@ def within_budget(
     members would only predict worse), ensemble selection runs again with the measured
     timings of the members tried so far and what the shared part leaves of the budget
     (a member that is slow once refitted gives way to others, which are then refitted
-    and timed in their turn). Returns the weights, the bag, the refit and its measured
-    seconds per 1,000 rows; after ``_ROUNDS`` the last try stands.
+    and timed in their turn). From ``choose_refitted_after`` (``time.monotonic()``: the
+    end of the fit's budget) on, only members already refitted and timed are chosen from,
+    so that choosing again fits nothing more. Returns the weights, the bag, the refit and
+    its measured seconds per 1,000 rows; after ``_ROUNDS`` the last try stands.
     """
     measured: dict[int, float] = {}
     bag, refit = assemble(weights)
@@ -119,13 +123,18 @@ def within_budget(
         if timing.total <= budget or timing.shared >= budget:
             break  # within it, or over it whatever the members: fewer would only be worse
         measured.update(zip(weights, timing.members, strict=True))
+        late = time.monotonic() >= choose_refitted_after
+        pool = sorted(measured) if late else range(len(candidates))
         timed = [
-            dataclasses.replace(c, predict_seconds_per_1000=measured[i]) if i in measured else c
-            for i, c in enumerate(candidates)
+            dataclasses.replace(candidates[i], predict_seconds_per_1000=measured[i])
+            if i in measured
+            else candidates[i]
+            for i in pool
         ]
-        chosen = greedy_ensemble(
+        picked = greedy_ensemble(
             timed, y, metric, prediction_budget=max(budget - timing.shared, 0.0)
         )
+        chosen = {pool[j]: w for j, w in picked.items()}
         if chosen == weights:
             break
         weights = chosen

@@ -93,7 +93,15 @@ class Predictor:
             # far from the training data (all features missing, say) could otherwise
             # cost a whole log loss; at 0.1% it moves no other prediction visibly.
             out = (1.0 - PRIOR_FLOOR) * out + PRIOR_FLOOR * self.class_prior
+            # Members in float32 (XGBoost) sum to 1 within 1e-7 only; users' metrics
+            # (scikit-learn's log loss) warn of probabilities that do not sum to 1.
+            out /= out.sum(axis=1, keepdims=True)
         return out
+
+    @staticmethod
+    def full_encoder(raw: RawFrame, seed: int) -> FoldEncoder:
+        """The encoder a refit on all of ``raw`` uses."""
+        return FoldEncoder(seed).fit(raw)
 
     def refit(
         self,
@@ -103,6 +111,7 @@ class Predictor:
         n_jobs: int,
         deadline: float,
         done: Sequence[Model | None] | None = None,
+        encoder: FoldEncoder | None = None,
     ) -> Predictor:
         """One model per member fitted on all rows (one model to run per member, not k).
 
@@ -111,9 +120,10 @@ class Predictor:
         deadlines let the folds do, and runs to the end. An anytime learner (a CNN: its
         epochs on 1.6x the rows of a fold's) fits its schedule by ``deadline``, or in
         ``REFIT_FACTOR`` times its fold's seconds where that ends later. ``done`` holds, per
-        member, a model an earlier refit with the same ``raw`` and ``seed`` made, or None.
+        member, a model an earlier refit with the same ``raw`` and ``seed`` made, or None;
+        ``encoder``, the one an earlier refit fitted on ``raw`` (see :meth:`full_encoder`).
         """
-        encoder = FoldEncoder(seed).fit(raw)
+        encoder = encoder or self.full_encoder(raw, seed)
         views: dict[str, tuple[np.ndarray, list[int]]] = {}
         members = []
         for m, fitted in zip(self.members, done or [None] * len(self.members), strict=True):

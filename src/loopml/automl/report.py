@@ -47,13 +47,16 @@ def leaderboard(
     ``weights`` maps trial ids to their weight in the ensemble. A candidate whose one
     fold model predicts slower than ``prediction_budget`` (seconds per 1,000 rows) is
     marked ``over_prediction_budget``: it may outscore the ensemble, which could not
-    take it.
+    take it. A cut of a booster (:mod:`loopml.automl.truncation`) is named by the rounds
+    it keeps and the trial it was cut from.
     """
     weights = weights or {}
     limit = np.inf if prediction_budget is None else prediction_budget
     rows = []
     for t in [ensemble, *trials]:
         name = f"baseline_{t.learner}" if t.baseline else t.learner
+        if t.truncated_from is not None:
+            name += f" (first {t.params['rounds']} rounds of trial {t.truncated_from})"
         speed = t.predict_seconds_per_1000
         rows.append(
             {

@@ -105,6 +105,12 @@ class Search:
         self._passed_over: set[str] = set()
 
     # -- bookkeeping -------------------------------------------------------------
+    def log(self, trials: list[TrialResult]) -> None:
+        """Append ``trials`` to the trial log, one JSON line each (no log: nothing)."""
+        if self.log_path is not None and trials:
+            with self.log_path.open("a", encoding="utf-8") as fh:
+                fh.writelines(json.dumps(t.record(), default=float) + "\n" for t in trials)
+
     def _record(self, trial: TrialResult) -> None:
         self.trials.append(trial)
         if trial.status == "ok":
@@ -113,9 +119,7 @@ class Search:
         if len(kept) > _KEEP:
             worst = min(kept, key=lambda t: self._oriented(t.score))
             worst.models, worst.oof = None, None
-        if self.log_path is not None:
-            with self.log_path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(trial.record(), default=float) + "\n")
+        self.log([trial])
         if self.on_progress is not None:
             best = self.best()
             self.on_progress(

@@ -185,6 +185,15 @@ class Learner(ABC):
         """
         return params
 
+    def boosted_rounds(self, model: Any) -> int | None:
+        """Rounds a boosted ``model`` predicts with; None for learners that do not boost."""
+        return None
+
+    def truncated(self, model: Any, rounds: int) -> Model:
+        """``model`` predicting with its first ``rounds`` rounds only (boosting never
+        changes earlier trees, so they are the model that many rounds would have fitted)."""
+        raise NotImplementedError(f"{self.name} models cannot be truncated")
+
     @abstractmethod
     def load(self, files: dict[str, bytes], meta: dict[str, Any]) -> Model:
         """Rebuild a model from what its ``dump`` returned, running no code from the files."""

@@ -52,7 +52,9 @@ class SingleRow:
             weakref.finalize(self, _free_single_row, handle, booster)
 
     @classmethod
-    def of(cls, booster: lgb.Booster) -> SingleRow:
+    def of(cls, booster: lgb.Booster, iterations: int | None = None) -> SingleRow:
+        """The single-row predictor of ``booster``'s first ``iterations`` rounds (None:
+        the rounds ``Booster.predict`` uses by default)."""
         lib = getattr(lgb.basic, "_LIB", None)
         booster_handle = getattr(booster, "_handle", None)
         if lib is None or booster_handle is None:
@@ -62,8 +64,7 @@ class SingleRow:
             booster_handle,
             ctypes.c_int(_C_API_PREDICT_NORMAL),
             ctypes.c_int(0),  # start iteration
-            # The iterations Booster.predict uses by default.
-            ctypes.c_int(booster.best_iteration if booster.best_iteration > 0 else -1),
+            ctypes.c_int(iterations or (booster.best_iteration or -1)),
             ctypes.c_int(_C_API_DTYPE_FLOAT64),
             ctypes.c_int32(booster.num_feature()),
             b"num_threads=1",
@@ -93,17 +94,24 @@ def _free_single_row(handle: ctypes.c_void_p, booster: lgb.Booster) -> None:
 
 
 class LightGBMModel:
-    def __init__(self, booster: lgb.Booster, n_classes: int) -> None:
+    """A booster, or its first ``iterations`` rounds (a view: no trees are copied)."""
+
+    def __init__(self, booster: lgb.Booster, n_classes: int, iterations: int | None = None) -> None:
         self.booster = booster
         self.n_classes = n_classes
+        self.iterations = iterations
         self._single: SingleRow | None = None
         self._single_lock = threading.Lock()
+
+    @property
+    def rounds(self) -> int:
+        return self.iterations or self.booster.current_iteration()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         one = isinstance(X, np.ndarray) and X.ndim == 2 and len(X) == 1
         out = self._predict_one(X) if one else None
         if out is None:
-            out = np.asarray(self.booster.predict(X, num_threads=1))
+            out = np.asarray(self.booster.predict(X, num_iteration=self.iterations, num_threads=1))
         return proba_columns(out, self.n_classes) if self.n_classes else out
 
     def _predict_one(self, X: np.ndarray) -> np.ndarray | None:
@@ -114,13 +122,14 @@ class LightGBMModel:
             return None
         try:
             if self._single is None:
-                self._single = SingleRow.of(self.booster)
+                self._single = SingleRow.of(self.booster, self.iterations)
             return self._single.predict(X[0]) if self._single.ready else None
         finally:
             self._single_lock.release()
 
     def dump(self) -> tuple[dict[str, bytes], dict[str, Any]]:
-        return {"model.txt": self.booster.model_to_string().encode()}, {"n_classes": self.n_classes}
+        text = self.booster.model_to_string(num_iteration=self.iterations)
+        return {"model.txt": text.encode()}, {"n_classes": self.n_classes}
 
 
 def _objective(task: TaskType, n_classes: int) -> dict[str, Any]:
@@ -183,8 +192,14 @@ class LightGBMLearner(Learner):
         }
 
     def full_params(self, params: dict[str, Any], fold_models: list[Any]) -> dict[str, Any]:
-        rounds = [m.booster.current_iteration() for m in fold_models]
+        rounds = [m.rounds for m in fold_models]
         return {**params, ROUNDS_KEY: refit_rounds(rounds)}
+
+    def boosted_rounds(self, model: Any) -> int:
+        return int(model.rounds)
+
+    def truncated(self, model: Any, rounds: int) -> LightGBMModel:
+        return LightGBMModel(model.booster, model.n_classes, min(rounds, model.rounds))
 
     def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> LightGBMModel:
         params, fixed_rounds = take_rounds(params, 100)

@@ -98,6 +98,13 @@ class XGBoostLearner(Learner):
         rounds = [m.booster.num_boosted_rounds() for m in fold_models]
         return {**params, ROUNDS_KEY: refit_rounds(rounds)}
 
+    def boosted_rounds(self, model: Any) -> int:
+        return int(model.booster.num_boosted_rounds())
+
+    def truncated(self, model: Any, rounds: int) -> XGBoostModel:
+        rounds = min(rounds, self.boosted_rounds(model))
+        return XGBoostModel(model.booster[:rounds], model.n_classes, model.feature_types)
+
     def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> XGBoostModel:
         params, fixed_rounds = take_rounds(params, 100)
         types = _types(X.shape[1], ctx.categorical)
