@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from loopml.automl import fitted_state, persist
+from loopml.automl.calibration import fit_calibration
 from loopml.automl.columns import check_columns, check_frame, parse, plan_columns
 from loopml.automl.cv import TrialResult, Workspace, make_folds
 from loopml.automl.decision import choose_threshold, decide, parse_cost_matrix
@@ -21,7 +22,7 @@ from loopml.automl.learners import REGISTRY, Model, get_learner, thread_limit
 from loopml.automl.metrics import get_metric
 from loopml.automl.params import check_params, prediction_budget
 from loopml.automl.prediction_time import sample_rows, within_budget
-from loopml.automl.predictor import Member, Predictor
+from loopml.automl.predictor import PRIOR_FLOOR, Member, Predictor
 from loopml.automl.report import baseline_verdict, build_report, leaderboard
 from loopml.automl.search import Progress, Search, greedy_ensemble
 from loopml.automl.target import check_target, encode_classes, resolve_task
@@ -241,10 +242,18 @@ class AutoML:
                 choose_refitted_after=started + self.time_budget,
             )  # fmt: skip
             timings["prediction_time"] = time.monotonic() - started - sum(timings.values())
-        self._predictor_files = self.predictor_.to_files()[0]
         oof: np.ndarray = np.sum(
             [w * np.asarray(candidates[i].oof) for i, w in weights.items()], axis=0
         )
+        if prior is not None and not metric.proper:
+            # Chosen for ranks or labels: its probabilities are made to hold, as served.
+            oof = (1.0 - PRIOR_FLOOR) * oof + PRIOR_FLOOR * prior
+            oof /= oof.sum(axis=1, keepdims=True)
+            calibration = fit_calibration(y_fit, oof)
+            if calibration is not None:
+                oof = calibration.apply(oof)
+                bag.calibration = self.predictor_.calibration = calibration
+        self._predictor_files = self.predictor_.to_files()[0]
         self.task_, self.metric_, self.classes_ = task, metric.name, classes
         self.schema_ = schema
         self.n_features_in_ = frame.shape[1]

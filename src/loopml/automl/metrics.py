@@ -35,6 +35,9 @@ class Metric:
         True when the metric scores hard labels, so a decision threshold matters.
     fn : callable
         ``fn(y_true_codes_or_values, predictions) -> float``.
+    proper : bool
+        True when it scores the probabilities themselves (a proper scoring rule: log
+        loss, Brier), so that what it chooses is calibrated already.
     """
 
     name: str
@@ -42,6 +45,7 @@ class Metric:
     greater_is_better: bool
     needs_threshold: bool
     fn: Callable[[np.ndarray, np.ndarray], float]
+    proper: bool = False
 
     def value(self, y: np.ndarray, pred: np.ndarray) -> float:
         """The metric as a person reads it."""
@@ -134,7 +138,7 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         Metric("roc_auc", _CLS, True, False, _roc_auc),
-        Metric("log_loss", _CLS, False, False, _log_loss),
+        Metric("log_loss", _CLS, False, False, _log_loss, proper=True),
         Metric("accuracy", _CLS, True, True, _accuracy),
         Metric("balanced_accuracy", _CLS, True, True, _balanced_accuracy),
         Metric("f1", _CLS, True, True, _f1),
@@ -144,6 +148,7 @@ METRICS: dict[str, Metric] = {
             False,
             False,
             lambda y, p: float(np.mean((p[:, 1] - (y == 1)) ** 2)),
+            proper=True,
         ),
         Metric("rmse", _REG, False, False, lambda y, p: float(np.sqrt(np.mean((y - p) ** 2)))),
         Metric("mae", _REG, False, False, lambda y, p: float(np.mean(np.abs(y - p)))),

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from loopml.automl import arrays
+from loopml.automl.calibration import Calibration
 from loopml.automl.columns import RawFrame, Schema
 from loopml.automl.encoding import FoldEncoder
 from loopml.automl.learners import FitContext, Model, get_learner, thread_limit
@@ -50,10 +51,12 @@ class Predictor:
         members: list[Member],
         n_classes: int,
         class_prior: np.ndarray | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         self.task, self.schema, self.encoders = task, schema, encoders
         self.members, self.n_classes = members, n_classes
         self.class_prior = class_prior
+        self.calibration = calibration  # applied to the ensemble's probabilities
         self._families = [get_learner(m.learner).family for m in members]
 
     @property
@@ -96,6 +99,8 @@ class Predictor:
             # Members in float32 (XGBoost) sum to 1 within 1e-7 only; users' metrics
             # (scikit-learn's log loss) warn of probabilities that do not sum to 1.
             out /= out.sum(axis=1, keepdims=True)
+        if self.calibration is not None:
+            out = self.calibration.apply(out)
         return out
 
     @staticmethod
@@ -169,6 +174,7 @@ class Predictor:
             "task": self.task.value,
             "n_classes": self.n_classes,
             "class_prior": None if self.class_prior is None else self.class_prior.tolist(),
+            "calibration": None if self.calibration is None else self.calibration.to_state(),
             "schema": self.schema.to_state(),
             "encoders": encoders,
             "members": members,
@@ -198,4 +204,5 @@ class Predictor:
             members,
             int(state["n_classes"]),
             None if state["class_prior"] is None else np.array(state["class_prior"]),
+            Calibration.from_state(state.get("calibration")),
         )
