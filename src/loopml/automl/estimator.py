@@ -193,8 +193,9 @@ class AutoML:
         budget = prediction_budget(self.get_params(), images=bool(schema.names("image")))
         if budget is not None:
             cuts = truncated_candidates(
-                candidates, ws, metric, budget, first_id=max(t.id for t in trials) + 1
-            )
+                candidates, ws, metric, budget, first_id=max(t.id for t in trials) + 1,
+                deadline=started + self.time_budget,
+            )  # fmt: skip
             candidates, trials = candidates + cuts, trials + cuts
             search.log(cuts)
         weights = greedy_ensemble(candidates, y_fit, metric, prediction_budget=budget)

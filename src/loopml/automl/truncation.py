@@ -10,6 +10,8 @@ models' first rounds, with nothing fitted again.
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
 
 import numpy as np
 
@@ -37,6 +39,7 @@ def truncated_candidates(
     metric: Metric,
     budget: float,
     first_id: int,
+    deadline: float = math.inf,
 ) -> list[TrialResult]:
     """Cuts of the best boosted ``candidates`` that predict slower than ``budget``.
 
@@ -44,14 +47,16 @@ def truncated_candidates(
     the others' cuts would rarely help the ensemble, and each cut costs a prediction of
     every fold. Each cut's fold models predict with their first
     rounds; its time is the whole's, scaled by the share of rounds it keeps. Cuts get ids
-    from ``first_id`` on and name their source in ``truncated_from``.
+    from ``first_id`` on and name their source in ``truncated_from``. No cut is started
+    after ``deadline`` (``time.monotonic()``).
     """
     sign = 1.0 if metric.greater_is_better else -1.0
-    within = [sign * c.score for c in candidates if c.predict_seconds_per_1000 <= budget]
+    scored = [c for c in candidates if np.isfinite(c.score)]
+    within = [sign * c.score for c in scored if c.predict_seconds_per_1000 <= budget]
     floor = max(within, default=-np.inf)
     over = [
         c
-        for c in candidates
+        for c in scored
         if c.predict_seconds_per_1000 > budget and sign * c.score > floor and _cuttable(c)
     ]
     over.sort(key=lambda c: (-sign * c.score, c.id))
@@ -60,10 +65,13 @@ def truncated_candidates(
         learner = get_learner(source.learner)
         models = source.models or []
         rounds = max(learner.boosted_rounds(m) or 0 for m in models)
-        per_round = source.predict_seconds_per_1000 / rounds
+        timed = learner.boosted_rounds(models[-1]) or rounds  # the fold model timed
+        per_round = source.predict_seconds_per_1000 / timed
         # (the epsilon: 0.15 / 0.01 is 14.999... in floating point)
         kept = sorted({int(budget * share / per_round + 1e-9) for share in _SHARES}, reverse=True)
         for k in (k for k in kept if 0 < k < rounds):
+            if time.monotonic() >= deadline:
+                return cuts
             cut = [learner.truncated(m, k) for m in models]
             oof = np.zeros_like(np.asarray(source.oof))
             scores = []
@@ -80,7 +88,7 @@ def truncated_candidates(
                     fold_scores=scores,
                     score=metric.value(ws.y, oof),
                     fit_seconds=0.0,
-                    predict_seconds_per_1000=per_round * k,
+                    predict_seconds_per_1000=per_round * min(k, timed),
                     oof=oof,
                     models=cut,
                     truncated_from=source.id,

@@ -94,12 +94,18 @@ def _free_single_row(handle: ctypes.c_void_p, booster: lgb.Booster) -> None:
 
 
 class LightGBMModel:
-    """A booster, or its first ``iterations`` rounds (a view: no trees are copied)."""
+    """A booster, or its first ``iterations`` rounds (a view: no trees are copied).
+
+    A booster shared by views predicts every row through ``Booster.predict``: LightGBM
+    keeps the rounds to predict with on the booster, each ``Booster.predict`` sets them,
+    and the single-row predictor reads them as the last call left them.
+    """
 
     def __init__(self, booster: lgb.Booster, n_classes: int, iterations: int | None = None) -> None:
         self.booster = booster
         self.n_classes = n_classes
         self.iterations = iterations
+        self.shared = iterations is not None
         self._single: SingleRow | None = None
         self._single_lock = threading.Lock()
 
@@ -109,7 +115,7 @@ class LightGBMModel:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         one = isinstance(X, np.ndarray) and X.ndim == 2 and len(X) == 1
-        out = self._predict_one(X) if one else None
+        out = self._predict_one(X) if one and not self.shared else None
         if out is None:
             out = np.asarray(self.booster.predict(X, num_iteration=self.iterations, num_threads=1))
         return proba_columns(out, self.n_classes) if self.n_classes else out
@@ -199,6 +205,7 @@ class LightGBMLearner(Learner):
         return int(model.rounds)
 
     def truncated(self, model: Any, rounds: int) -> LightGBMModel:
+        model.shared = True
         return LightGBMModel(model.booster, model.n_classes, min(rounds, model.rounds))
 
     def fit(self, X, y, X_val, y_val, params, ctx: FitContext) -> LightGBMModel:
