@@ -5,8 +5,9 @@ them can order every row right and still say 0.55 where it is sure (a strongly
 regularised linear model does). A confidence threshold, a cost matrix's decision and a
 person reading a confidence all need probabilities that hold, so a monotone map is
 fitted to the out-of-fold predictions: Platt's sigmoid on the logit for two classes, a
-temperature for more. Neither changes the order of the rows (AUC) nor, for more than two
-classes, the likeliest class.
+temperature for more. Platt's map keeps the order of the rows (AUC); a temperature keeps
+each row's likeliest class but not the one-vs-rest orders of AUC over three or more
+classes, which therefore get no map.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.special import expit
+
+from loopml.automl.metrics import Metric
 
 _EPS = 1e-12
 # Binary slopes and inverse temperatures are kept within this range: a fold's few rows
@@ -36,10 +40,7 @@ class Calibration:
         p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
         if p.shape[1] == 2:
             z = self.slope * np.log(p[:, 1] / p[:, 0]) + self.intercept
-            out = np.empty_like(p)
-            out[:, 1] = 1.0 / (1.0 + np.exp(-z))
-            out[:, 0] = 1.0 - out[:, 1]
-            return out
+            return np.column_stack([expit(-z), expit(z)])  # 1 - expit(z) would round to 0
         z = self.slope * np.log(p)
         z -= z.max(axis=1, keepdims=True)
         out = np.exp(z)
@@ -51,6 +52,15 @@ class Calibration:
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> Calibration | None:
         return None if state is None else cls(float(state["slope"]), float(state["intercept"]))
+
+
+def needed(metric: Metric, n_classes: int) -> bool:
+    """Whether an ensemble chosen by ``metric`` gets a map: not for regression, not when
+    the metric scores the probabilities themselves (log loss, Brier: what it chose is
+    calibrated as far as the folds can tell), and not for AUC over three or more classes."""
+    if n_classes < 2 or metric.proper:
+        return False
+    return n_classes == 2 or metric.name != "roc_auc"
 
 
 def _targets(y: np.ndarray, k: int) -> np.ndarray:
@@ -65,7 +75,7 @@ def _targets(y: np.ndarray, k: int) -> np.ndarray:
     return t
 
 
-def fit_calibration(y: np.ndarray, oof: np.ndarray) -> Calibration | None:
+def fit(y: np.ndarray, oof: np.ndarray) -> Calibration | None:
     """The map that makes ``oof`` (``n x k`` probabilities of the classes coded ``y``)
     best predict ``y`` in log loss, or None where none does better than ``oof`` as it is.
     Predictions that carry no order are mapped to about the classes' shares."""
@@ -80,6 +90,8 @@ def fit_calibration(y: np.ndarray, oof: np.ndarray) -> Calibration | None:
 
     start = np.array([1.0, 0.0]) if two else np.array([1.0])
     bounds = [_LIMITS, (-20.0, 20.0)] if two else [_LIMITS]
+    if not np.isfinite(loss(start)):
+        return None  # missing predictions: nothing to fit
     found = minimize(loss, start, method="L-BFGS-B", bounds=bounds)
     if loss(found.x) >= loss(start):
         return None  # nothing better than the identity was found

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopml.automl import fitted_state, persist
-from loopml.automl.calibration import fit_calibration
+from loopml.automl import calibration, fitted_state, persist
 from loopml.automl.columns import check_columns, check_frame, parse, plan_columns
 from loopml.automl.cv import TrialResult, Workspace, make_folds
 from loopml.automl.decision import choose_threshold, decide, parse_cost_matrix
@@ -22,7 +21,7 @@ from loopml.automl.learners import REGISTRY, Model, get_learner, thread_limit
 from loopml.automl.metrics import get_metric
 from loopml.automl.params import check_params, prediction_budget
 from loopml.automl.prediction_time import sample_rows, within_budget
-from loopml.automl.predictor import PRIOR_FLOOR, Member, Predictor
+from loopml.automl.predictor import Member, Predictor
 from loopml.automl.report import baseline_verdict, build_report, leaderboard
 from loopml.automl.search import Progress, Search, greedy_ensemble
 from loopml.automl.target import check_target, encode_classes, resolve_task
@@ -246,20 +245,16 @@ class AutoML:
         oof: np.ndarray = np.sum(
             [w * np.asarray(candidates[i].oof) for i, w in weights.items()], axis=0
         )
-        if prior is not None and not metric.proper:
-            # Chosen for ranks or labels: its probabilities are made to hold, as served.
-            oof = (1.0 - PRIOR_FLOOR) * oof + PRIOR_FLOOR * prior
-            oof /= oof.sum(axis=1, keepdims=True)
-            calibration = fit_calibration(y_fit, oof)
-            if calibration is not None:
-                oof = calibration.apply(oof)
-                bag.calibration = self.predictor_.calibration = calibration
+        if calibration.needed(metric, n_classes):
+            # Chosen for ranks or labels: its probabilities are made to hold.
+            bag.calibration = self.predictor_.calibration = calibration.fit(y_fit, oof)
+        served = self.predictor_.finish(oof)  # what the kept model would have said
         self._predictor_files = self.predictor_.to_files()[0]
         self.task_, self.metric_, self.classes_ = task, metric.name, classes
         self.schema_ = schema
         self.n_features_in_ = frame.shape[1]
         self.feature_names_in_ = np.array(frame.columns, dtype=object)
-        self.threshold_ = choose_threshold(task, metric, y_fit, oof, costs)
+        self.threshold_ = choose_threshold(task, metric, y_fit, served, costs)
         self.trials_ = [t.record() for t in trials]
         ensemble = TrialResult(
             id=-1,
@@ -275,13 +270,13 @@ class AutoML:
         self.leaderboard_ = leaderboard(
             ensemble, trials, metric, {candidates[i].id: w for i, w in weights.items()}, budget
         )
-        self.oof_predictions_ = oof
+        self.oof_predictions_ = served
         self.model_size_ = sum(len(blob) for blob in self._predictor_files.values())
         self.report_ = None
         self.fit_seconds_ = time.monotonic() - started
         if self.report:
             with thread_limit(1):  # its predictions are of small batches (2,000 rows at most)
-                self.report_ = build_report(self, bag, frame, raw, y_fit, oof, ws)
+                self.report_ = build_report(self, bag, frame, raw, y_fit, served, ws)
             timings["report"] = time.monotonic() - started - sum(timings.values())
         self.timings_ = {k: round(v, 3) for k, v in timings.items()}
         self.fit_seconds_ = time.monotonic() - started

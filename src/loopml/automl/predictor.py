@@ -91,17 +91,22 @@ class Predictor:
         else:
             out = np.asarray(sum(self.predict_fold(raw, f) for f in range(self.n_folds)))
             out = out / self.n_folds
-        if self.class_prior is not None:
-            # A little of the class prior: no class ever gets probability 0. One row
-            # far from the training data (all features missing, say) could otherwise
-            # cost a whole log loss; at 0.1% it moves no other prediction visibly.
-            out = (1.0 - PRIOR_FLOOR) * out + PRIOR_FLOOR * self.class_prior
-            # Members in float32 (XGBoost) sum to 1 within 1e-7 only; users' metrics
-            # (scikit-learn's log loss) warn of probabilities that do not sum to 1.
-            out /= out.sum(axis=1, keepdims=True)
+        return self.finish(out)
+
+    def finish(self, out: np.ndarray) -> np.ndarray:
+        """The members' weighted sum (:meth:`predict_fold`'s, or out-of-fold predictions)
+        as the ensemble serves it: calibrated, then with a little of the class prior."""
+        if self.class_prior is None:
+            return out
         if self.calibration is not None:
             out = self.calibration.apply(out)
-        return out
+        # A little of the class prior: no class ever gets probability 0. One row far from
+        # the training data (all features missing, say) could otherwise cost a whole log
+        # loss; at 0.1% it moves no other prediction visibly.
+        out = (1.0 - PRIOR_FLOOR) * out + PRIOR_FLOOR * self.class_prior
+        # Members in float32 (XGBoost) sum to 1 within 1e-7 only; users' metrics
+        # (scikit-learn's log loss) warn of probabilities that do not sum to 1.
+        return out / out.sum(axis=1, keepdims=True)
 
     @staticmethod
     def full_encoder(raw: RawFrame, seed: int) -> FoldEncoder:
