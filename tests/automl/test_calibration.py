@@ -153,7 +153,9 @@ def test_a_calibrated_report_compares_like_with_like(monkeypatch: pytest.MonkeyP
     assert model.leaderboard_["score"].iloc[0] == pytest.approx(0.5, abs=0.05)
     report = model.report_
     assert report is not None
-    importance = {f["feature"]: f["importance"] for f in report["permutation_importance"]["features"]}
+    importance = {
+        f["feature"]: f["importance"] for f in report["permutation_importance"]["features"]
+    }
     # Shuffled rows are scored as served, like the rows they are compared with: the
     # noise column costs nothing, the signal costs much.
     assert abs(importance["c"]) < 0.03
