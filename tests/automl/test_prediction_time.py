@@ -129,16 +129,22 @@ def _trial(i: int, oof: list[float], seconds: float) -> TrialResult:
 
 
 @pytest.mark.parametrize(
-    ("shared", "member_seconds", "kept"),
+    ("shared", "member_seconds", "slower", "kept"),
     [
-        (0.001, [0.004, 0.004], {0, 1}),  # within the budget: as chosen
-        (0.001, [0.02, 0.004], {1}),  # the first member is slow once refitted
-        (0.02, [0.004, 0.004], {0, 1}),  # parsing alone is over: fewer would not help
+        (0.001, [0.004, 0.004], None, {0, 1}),  # within the budget: as chosen
+        (0.001, [0.02, 0.004], None, {1}),  # the first member is slow once refitted
+        (0.02, [0.004, 0.004], None, {0, 1}),  # parsing alone is over: fewer would not help
+        # The parts fit (0.009 s) but the whole runs 1.5 times slower: one member stays.
+        (0.001, [0.004, 0.004], 1.5, {0}),
     ],
-    ids=["within", "slow-member", "slow-parsing"],
+    ids=["within", "slow-member", "slow-parsing", "slow-whole"],
 )
 def test_what_the_measured_ensemble_keeps(
-    monkeypatch: pytest.MonkeyPatch, shared: float, member_seconds: list[float], kept: set
+    monkeypatch: pytest.MonkeyPatch,
+    shared: float,
+    member_seconds: list[float],
+    slower: float | None,
+    kept: set,
 ) -> None:
     """The choice made from measured timings (the timings are given: a test machine's
     clock would make the cases flaky)."""
@@ -152,7 +158,9 @@ def test_what_the_measured_ensemble_keeps(
         return weights, weights
 
     def measured(refit: dict[int, float], sample: Any) -> prediction_time.Timing:
-        return prediction_time.Timing(shared, [member_seconds[i] for i in refit])
+        parts = [member_seconds[i] for i in refit]
+        whole = None if slower is None else slower * (shared + sum(parts))
+        return prediction_time.Timing(shared, parts, whole)
 
     monkeypatch.setattr(prediction_time, "time_predictor", measured)
     weights, _, _, seconds = prediction_time.within_budget(
@@ -165,20 +173,27 @@ def test_what_the_measured_ensemble_keeps(
         0.01,
     )
     assert set(weights) == kept
-    assert seconds == pytest.approx(shared + sum(member_seconds[i] for i in kept))
+    parts = shared + sum(member_seconds[i] for i in kept)
+    assert seconds == pytest.approx(parts * (slower or 1.0))
     assert built[-1] == weights
 
 
-@pytest.mark.parametrize(("late", "served"), [(False, {0}), (True, {1})], ids=["in-time", "late"])
+@pytest.mark.parametrize(
+    ("late", "fold_fits", "served"),
+    [(False, 10.0, {0}), (True, 10.0, {1}), (True, 0.1, {0})],
+    ids=["in-time", "late", "late-but-quick-to-refit"],
+)
 def test_past_the_fit_budget_only_refitted_members_are_chosen_again(
-    monkeypatch: pytest.MonkeyPatch, late: bool, served: set[int]
+    monkeypatch: pytest.MonkeyPatch, late: bool, fold_fits: float, served: set[int]
 ) -> None:
-    """Choosing again after the fit's time is up refits nothing new: the served ensemble
+    """Choosing again after the fit's time is up refits nothing slow: the served ensemble
     may then stay over the prediction budget, but the fit ends."""
     y = np.array([0.0, 1.0, 0.0, 1.0])
     # The first is exactly right and fast; the second, chosen first, nearly right and slow
     # once refitted.
     candidates = [_trial(0, [0.0, 1.0, 0.0, 1.0], 0.004), _trial(1, [0.1, 0.9, 0.1, 0.9], 0.004)]
+    for c in candidates:  # seconds of five fold fits
+        c.fit_seconds, c.fold_scores = fold_fits, [0.0] * 5
     member_seconds = {0: 0.004, 1: 0.05}
     built: list[dict[int, float]] = []
 
@@ -201,5 +216,17 @@ def test_past_the_fit_budget_only_refitted_members_are_chosen_again(
         choose_refitted_after=-math.inf if late else math.inf,
     )
     assert set(weights) == served
-    assert [set(w) for w in built] == ([{1}] if late else [{1}, {0}])
+    assert [set(w) for w in built] == ([{1}] if served == {1} else [{1}, {0}])
     assert seconds == pytest.approx(0.001 + member_seconds[next(iter(served))])
+
+
+def test_the_whole_predictor_is_timed_as_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(REGISTRY, "slow_once_refit", _SlowOnceRefit())
+    X, y = xor_frame(n=ROWS)
+    model = automl(learners=["slow_once_refit"], prediction_budget=None).fit(X, y)
+    # The refit on all ROWS rows sleeps 0.2 s per 1,000 rows it predicts.
+    timing = prediction_time.time_predictor(model.predictor_, X.sample(200, replace=True))
+    assert timing.whole is not None and timing.total == timing.whole
+    assert timing.whole >= SLEEP_PER_ROW * 1000
+    assert timing.members[-1] >= SLEEP_PER_ROW * 1000
+    assert timing.scale >= 1.0
