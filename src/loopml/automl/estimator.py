@@ -248,7 +248,7 @@ class AutoML:
         if calibration.needed(metric, n_classes):
             # Chosen for ranks or labels: its probabilities are made to hold.
             bag.calibration = self.predictor_.calibration = calibration.fit(y_fit, oof)
-        served = self.predictor_.finish(oof)  # what the kept model would have said
+        served = self.predictor_.calibrated(oof)  # what the kept model would have said
         self._predictor_files = self.predictor_.to_files()[0]
         self.task_, self.metric_, self.classes_ = task, metric.name, classes
         self.schema_ = schema

@@ -93,13 +93,18 @@ class Predictor:
             out = out / self.n_folds
         return self.finish(out)
 
-    def finish(self, out: np.ndarray) -> np.ndarray:
+    def calibrated(self, out: np.ndarray) -> np.ndarray:
         """The members' weighted sum (:meth:`predict_fold`'s, or out-of-fold predictions)
-        as the ensemble serves it: calibrated, then with a little of the class prior."""
+        through the calibration map, where there is one. Out-of-fold figures (the report)
+        are compared on these, without the prior floor, as the ensemble was chosen."""
+        return out if self.calibration is None else self.calibration.apply(out)
+
+    def finish(self, out: np.ndarray) -> np.ndarray:
+        """The members' weighted sum as the ensemble serves it: calibrated, then with a
+        little of the class prior."""
         if self.class_prior is None:
             return out
-        if self.calibration is not None:
-            out = self.calibration.apply(out)
+        out = self.calibrated(out)
         # A little of the class prior: no class ever gets probability 0. One row far from
         # the training data (all features missing, say) could otherwise cost a whole log
         # loss; at 0.1% it moves no other prediction visibly.

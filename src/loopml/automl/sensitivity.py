@@ -79,7 +79,7 @@ def permutation_importance(
 
     ``predictor`` is the bag of fold models, so every row is scored by models that
     never saw it; ``oof`` is its prediction of the unshuffled rows, as served
-    (:meth:`Predictor.finish`). The time allowed
+    (:meth:`Predictor.calibrated`). The time allowed
     grows with the budget; the rows shrink (to ``_IMPORTANCE_MIN_ROWS``) until one
     feature's shuffles take at most a third of it: a CNN's 2,000 rows took seconds.
     """
@@ -105,7 +105,7 @@ def permutation_importance(
         drops = []
         for _ in range(_IMPORTANCE_REPEATS):
             preds = [
-                predictor.finish(
+                predictor.calibrated(
                     predictor.predict_fold(
                         _permuted(sub, plan.name, rng.permutation(sub.n_rows)), f
                     )
@@ -154,7 +154,7 @@ def robustness(
                 noisy, sub.numeric_names, sub.categorical, sub.categorical_names, sub.text,
                 sub.text_names, sub.images, sub.image_names,
             )  # fmt: skip
-            shaken.append(bag.finish(bag.predict_fold(moved, f)))
+            shaken.append(bag.calibrated(bag.predict_fold(moved, f)))
         noisy_pred = np.concatenate(shaken)
     metric = get_metric(model.metric_, model.task_)
     out = {
