@@ -109,6 +109,8 @@ def test_the_best_booster_over_the_budget_is_cut_to_fit_it() -> None:
     for cut, kept in zip(cuts, rounds, strict=True):
         assert cut.truncated_from == 3 and cut.learner == "lightgbm"
         assert cut.predict_seconds_per_1000 == pytest.approx(0.01 * kept)
+        # Refitting it is no free lunch: its share of the source's fitting time.
+        assert cut.fit_seconds == pytest.approx(booster.fit_seconds * kept / 100)
         assert cut.record()["truncated_from"] == 3
         # Its out-of-fold predictions are its fold models' on the rows they never saw.
         for f, (_, valid) in enumerate(ws.folds):

@@ -87,7 +87,8 @@ def truncated_candidates(
                     params={**source.params, "rounds": k},
                     fold_scores=scores,
                     score=metric.value(ws.y, oof),
-                    fit_seconds=0.0,
+                    # what its refit should take: the source's, for the rounds it keeps
+                    fit_seconds=source.fit_seconds * k / rounds,
                     predict_seconds_per_1000=per_round * min(k, timed),
                     oof=oof,
                     models=cut,
