@@ -16,7 +16,7 @@ from loopml.automl.cv import TrialResult
 from loopml.automl.learners import FitContext
 from loopml.automl.learners.sklearn_models import ExtraTreesLearner
 from loopml.automl.metrics import get_metric
-from loopml.automl.prediction_time import SAMPLE_ROWS, seconds_per_1000
+from loopml.automl.prediction_time import PARTS, SAMPLE_ROWS
 from loopml.automl.predictor import Predictor
 from loopml.core.enums import TaskType
 
@@ -58,13 +58,13 @@ def test_a_slow_probe_is_scaled_up_without_running_the_whole_sample() -> None:
         calls.append(n)
         time.sleep(0.01 * n)
 
-    assert seconds_per_1000(slow) >= 10.0  # 0.1 s for 10 rows
+    assert PARTS.seconds_per_1000(slow, SAMPLE_ROWS) >= 10.0  # 0.1 s for 10 rows
     assert calls == [10]
 
 
 def test_a_quick_run_is_timed_on_the_whole_sample() -> None:
     calls: list[int] = []
-    assert seconds_per_1000(calls.append) < 0.05
+    assert PARTS.seconds_per_1000(calls.append, SAMPLE_ROWS) < 0.05
     assert calls == [10, SAMPLE_ROWS, SAMPLE_ROWS]
 
 
@@ -76,7 +76,7 @@ def test_a_smaller_sample_is_scaled_to_1000_rows() -> None:
         calls.append(n)
         time.sleep(2e-4 * n)
 
-    assert 0.2 <= seconds_per_1000(per_row, rows=50) < 2.0  # 0.2 s, not 0.01 s or 4 s
+    assert 0.2 <= PARTS.seconds_per_1000(per_row, 50) < 2.0  # 0.2 s, not 0.01 s or 4 s
     assert calls == [10, 50, 50]
 
 

@@ -15,6 +15,7 @@ from loopml.automl.columns import RawFrame
 from loopml.automl.encoding import FoldEncoder
 from loopml.automl.learners import FitContext, Learner, Model, thread_limit, timed_predictions
 from loopml.automl.metrics import Metric
+from loopml.automl.timing import Timer
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
 
@@ -30,9 +31,9 @@ EARLY_STOP_MIN_ROWS = 5000
 _TIMING_ROWS = 1000
 # A validation prediction this slow already dwarfs that overhead: its time is used as it is.
 _SLOW_SECONDS = 0.25
-# A first timing: a model this slow (1 s per 1,000 rows: a pretrained network) stops
-# there; any table model's per-call overhead stays far below it.
-_PROBE_ROWS, _PROBE_SECONDS = 100, 0.1
+# A first timing of 100 rows: a model this slow (1 s per 1,000 rows: a pretrained
+# network) stops there; any table model's per-call overhead stays far below it.
+_TIMER = Timer(probe_rows=100, probe_seconds=0.1, repeats=1)
 
 
 def make_folds(
@@ -148,25 +149,13 @@ class TrialResult:
 
 
 def _seconds_per_1000(model: Model, X: np.ndarray, seconds: float) -> float:
-    """Seconds one fold model takes per 1,000 rows.
-
-    ``_PROBE_ROWS`` of the validation rows ``X`` are predicted afresh first: a slow model
-    (a network) is timed by them, not made to predict 1,000 more. Otherwise the
-    ``seconds`` the validation rows took give it, or, when they were few, a timing of
-    ``_TIMING_ROWS`` of them.
-    """
-    probe = X[np.resize(np.arange(len(X)), _PROBE_ROWS)]
-    started = time.perf_counter()
-    model.predict(probe)
-    took = time.perf_counter() - started
-    if took > _PROBE_SECONDS:
-        return took * 1000 / _PROBE_ROWS
+    """Seconds one fold model takes per 1,000 rows: the ``seconds`` its validation rows
+    ``X`` took when they were many or slow, otherwise a timing of ``_TIMING_ROWS`` of
+    them (probed first, so that a slow model is not made to predict 1,000 more)."""
     if len(X) >= _TIMING_ROWS or seconds >= _SLOW_SECONDS:
         return seconds * 1000 / len(X)
     rows = X[np.resize(np.arange(len(X)), _TIMING_ROWS)]
-    started = time.perf_counter()
-    model.predict(rows)
-    return (time.perf_counter() - started) * 1000 / _TIMING_ROWS
+    return _TIMER.seconds_per_1000(lambda n: model.predict(rows[:n]), _TIMING_ROWS)
 
 
 def evaluate(

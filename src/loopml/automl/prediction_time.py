@@ -23,12 +23,14 @@ from loopml.automl.learners import get_learner, thread_limit, timed_predictions
 from loopml.automl.metrics import Metric
 from loopml.automl.predictor import REFIT_FACTOR, Predictor
 from loopml.automl.search import greedy_ensemble
+from loopml.automl.timing import Timer
 
 SAMPLE_ROWS = 1000
 IMAGE_SAMPLE_ROWS = 50
-_PROBE_ROWS, _PROBE_SECONDS = 10, 0.05  # a slower probe (a CNN) is extrapolated
-_REPEATS = 2
-_TYPICAL_REPEATS = 3
+# A probe of 10 rows slower than 0.05 s (a CNN) is extrapolated; parts are timed at their
+# best of two runs, the whole at the median of three, as a client timing a batch sees it.
+PARTS = Timer(probe_rows=10, probe_seconds=0.05, repeats=2)
+WHOLE = Timer(probe_rows=10, probe_seconds=0.05, repeats=3, typical=True)
 _ROUNDS = 3  # of timing and choosing again
 # Past the fit's budget, a member not yet refitted may still be chosen if its refit should
 # take no longer than this (a linear model's or a small forest's).
@@ -58,25 +60,6 @@ class Timing:
     def scale(self) -> float:
         """How much slower the whole is than its parts added up (at least 1)."""
         return max(1.0, self.total / self.parts) if self.parts > 0 else 1.0
-
-
-def seconds_per_1000(
-    run: Callable[[int], object], rows: int = SAMPLE_ROWS, typical: bool = False
-) -> float:
-    """Seconds ``run(n)`` takes per 1,000 rows, where it handles the first ``n`` of
-    ``rows`` sample rows: a slow probe is scaled up, otherwise the best of two full runs
-    (``typical``: the median of three, as a client timing a batch would see it)."""
-    started = time.perf_counter()
-    run(min(_PROBE_ROWS, rows))
-    took = time.perf_counter() - started
-    if took > _PROBE_SECONDS:
-        return took * 1000 / min(_PROBE_ROWS, rows)
-    runs = []
-    for _ in range(_TYPICAL_REPEATS if typical else _REPEATS):
-        started = time.perf_counter()
-        run(rows)
-        runs.append(time.perf_counter() - started)
-    return float(np.median(runs) if typical else min(runs)) * 1000 / rows
 
 
 def sample_rows(images: bool) -> int:
@@ -111,9 +94,11 @@ def time_predictor(predictor: Predictor, sample: pd.DataFrame) -> Timing:
             predictor.predict(parse(sample.iloc[:n], predictor.schema))
 
         return Timing(
-            shared=seconds_per_1000(shared, rows),
-            members=[seconds_per_1000(member(i), rows) for i in range(len(predictor.members))],
-            whole=seconds_per_1000(whole, rows, typical=True),
+            shared=PARTS.seconds_per_1000(shared, rows),
+            members=[
+                PARTS.seconds_per_1000(member(i), rows) for i in range(len(predictor.members))
+            ],
+            whole=WHOLE.seconds_per_1000(whole, rows),
         )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +16,7 @@ from loopml.automl.metrics import METRICS, Metric
 from loopml.automl.predictor import Predictor
 from loopml.automl.sensitivity import decisions, permutation_importance, robustness
 from loopml.automl.target import check_target
+from loopml.automl.timing import Timer
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
 
@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 _BOOTSTRAP = 100
 _BOOTSTRAP_ROWS = 20_000
-_PROBE_ROWS = 100  # rows of a first prediction, timed
-_PROBE_SECONDS = 0.02
-_TIMING_REPEATS, _TIMING_SECONDS = 3, 0.25  # prediction timing: best of 3, or of what fits
+# A first prediction of 100 rows slower than 0.02 s (images: decoding and a CNN) gives the
+# answer; otherwise the best of three runs of 1,000 rows, or of as many as fit in 0.25 s.
+_TIMER = Timer(probe_rows=100, probe_seconds=0.02, repeats=3, within=0.25)
 
 
 def _oriented(metric: Metric, values: list[float]) -> np.ndarray:
@@ -215,26 +215,10 @@ def weakest_slice(
 
 
 def prediction_seconds_per_1000(model: AutoML, frame: pd.DataFrame) -> float:
-    """Seconds ``model.predict`` takes per 1,000 rows.
-
-    ``_PROBE_ROWS`` rows are timed first; when they take over ``_PROBE_SECONDS`` (images:
-    decoding and a CNN), the per-call overhead (about 2 ms) is a small part of that, and
-    they give the answer. Otherwise it is the best of three timings of 1,000 rows, or of
-    as many as fit in ``_TIMING_SECONDS``.
-    """
+    """Seconds ``model.predict`` takes per 1,000 rows sampled from ``frame``."""
     sample = frame.sample(1000, replace=True, random_state=model.seed).reset_index(drop=True)
     with timed_predictions():
-        started = time.perf_counter()
-        model.predict(sample.head(_PROBE_ROWS))
-        probe = time.perf_counter() - started
-        if probe > _PROBE_SECONDS:
-            return probe * 1000 / _PROBE_ROWS
-        timings: list[float] = []
-        while len(timings) < _TIMING_REPEATS and sum(timings) < _TIMING_SECONDS:
-            started = time.perf_counter()
-            model.predict(sample)
-            timings.append(time.perf_counter() - started)
-    return float(min(timings))
+        return _TIMER.seconds_per_1000(lambda n: model.predict(sample.head(n)), len(sample))
 
 
 def build_report(
