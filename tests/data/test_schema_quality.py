@@ -461,3 +461,25 @@ def test_duplicates_in_a_wide_table_are_counted_whether_or_not_floats_tell_rows_
     assert expected >= 30
     [finding] = duplicate_rows(table)
     assert finding.details["count"] == expected
+
+
+def test_duplicates_over_chunks_count_missing_floats_and_negative_zero_as_equal() -> None:
+    from loopml.data.quality import duplicate_rows
+
+    rng = np.random.default_rng(8)
+    n = 9_000
+    x = rng.normal(size=n)
+    x[rng.random(n) < 0.2] = np.nan
+    x[100:110] = 0.0
+    columns = {"x": x, "y": np.where(np.isnan(x), 1.0, x * 2), "g": rng.integers(0, 3, n)}
+    columns["x"][5_000], columns["y"][5_000], columns["g"][5_000] = np.nan, 1.0, 1
+    columns["x"][5_001], columns["y"][5_001], columns["g"][5_001] = np.nan, 1.0, 1
+    columns["x"][105] = -0.0  # the same value as 0.0
+    whole = pa.table({k: pa.array(v, from_pandas=True) for k, v in columns.items()})
+    # As a reader gives it: many chunks, missing cells as nulls.
+    table = pa.concat_tables([whole.slice(i, 1_000) for i in range(0, n, 1_000)])
+    assert table.column("x").num_chunks == 9 and table.column("x").null_count > 0
+    expected = int(whole.to_pandas().duplicated().sum())
+    assert expected >= 2
+    [finding] = duplicate_rows(table)
+    assert finding.details["count"] == expected

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from loopml.data.stats import EXACT_ROWS, QUANTILES, summarise
+from loopml.data.stats import EXACT_ROWS, QUANTILES, Scratch, summarise
 
 LARGE = EXACT_ROWS + 100_003  # past the size where every column is sorted
 
@@ -151,3 +151,17 @@ def test_a_range_wider_than_the_largest_float_is_summarised() -> None:
     x = np.random.default_rng(10).uniform(-1, 1, LARGE) * 1.7e308
     summary = summarise(chunked(x))
     np.testing.assert_array_equal(quantiles(summary), np.quantile(x, QUANTILES))
+
+
+def test_work_arrays_lent_from_column_to_column_leave_no_trace() -> None:
+    rng = np.random.default_rng(11)
+    longer = rng.normal(0, 1, LARGE)
+    shorter = rng.normal(100, 5, LARGE - 50_000)
+    shorter[rng.random(len(shorter)) < 0.1] = np.nan
+    work = Scratch()
+    summarise(chunked(longer), work)
+    lent = summarise(chunked(shorter, mask=np.isnan(shorter)), work)
+    assert lent == summarise(chunked(shorter, mask=np.isnan(shorter)))
+    finite = shorter[np.isfinite(shorter)]
+    assert lent["missing"] == len(shorter) - len(finite)
+    assert lent["min"] == finite.min() and lent["max"] == finite.max()

@@ -321,6 +321,17 @@ def _shared(codes: np.ndarray) -> np.ndarray | None:
 def _row_codes(values: pa.ChunkedArray, scratch: np.ndarray) -> np.ndarray:
     """Per row, a 64-bit code equal for equal values (missing values share one code);
     numbers are coded in ``scratch``, an array of the column's length."""
+    if pa.types.is_floating(values.type):
+        at = 0
+        for chunk in values.chunks:  # into ``scratch`` chunk by chunk: no fresh copies
+            part = chunk.to_numpy(zero_copy_only=False)  # NaN where missing
+            np.add(part, 0.0, out=scratch[at : at + len(part)])  # makes -0.0 equal to 0.0
+            at += len(part)
+        codes = scratch.view(np.uint64)
+        missing = np.isnan(scratch)
+        if missing.any():
+            codes[missing] = _MISSING_CODE
+        return codes
     # One array first: Arrow's kernels cost about 0.2 ms a chunk, a reader makes dozens.
     array = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     if pa.types.is_integer(array.type):  # every digit counts, beyond 2**53 too
@@ -329,14 +340,6 @@ def _row_codes(values: pa.ChunkedArray, scratch: np.ndarray) -> np.ndarray:
         codes[:] = filled.to_numpy(zero_copy_only=False)
         if array.null_count:
             codes[np.asarray(array.is_null().to_numpy(zero_copy_only=False))] = _MISSING_CODE
-        return codes
-    if pa.types.is_floating(array.type):
-        filled = pc.fill_null(array.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
-        np.add(filled, 0.0, out=scratch)  # makes -0.0 equal to 0.0
-        codes = scratch.view(np.uint64)
-        missing = np.isnan(scratch)
-        if missing.any():
-            codes[missing] = _MISSING_CODE
         return codes
     indices = pc.dictionary_encode(array).indices
     codes = np.asarray(indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)

@@ -146,11 +146,8 @@ def _local_files(files: list[tuple[Path, str]], progress: _Counter) -> list[Stag
 
 
 def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    with path.open("rb") as fh:  # read into one reused buffer
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 _TOOL_FILES = ("_SUCCESS", "_committed_", "_started_", "_metadata", "_common_metadata")

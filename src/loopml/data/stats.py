@@ -42,6 +42,7 @@ class Scratch:
     def __init__(self) -> None:
         self._floats = np.empty(0, dtype=np.float64)
         self._ints = np.empty(0, dtype=np.intp)
+        self._values = np.empty(0, dtype=np.float64)
 
     def floats(self, n: int) -> np.ndarray:
         if len(self._floats) < n:
@@ -52,6 +53,13 @@ class Scratch:
         if len(self._ints) < n:
             self._ints = np.empty(n, dtype=np.intp)
         return self._ints[:n]
+
+    def values(self, n: int) -> np.ndarray:
+        """Where a column's numbers are gathered (apart from ``floats``, which works on
+        them)."""
+        if len(self._values) < n:
+            self._values = np.empty(n, dtype=np.float64)
+        return self._values[:n]
 
 
 def summarise(column: pa.ChunkedArray, scratch: Scratch | None = None) -> dict[str, Any]:
@@ -84,7 +92,7 @@ def _counted(column: pa.ChunkedArray) -> dict[str, Any]:
 
 
 def _numbers(column: pa.ChunkedArray, work: Scratch) -> dict[str, Any]:
-    x = _finite(column)
+    x = _finite(column, work)
     n = len(x)
     out: dict[str, Any] = {"rows": len(column), "missing": len(column) - n, "unique": 0, "top": []}
     if n == 0:
@@ -106,9 +114,11 @@ def _numbers(column: pa.ChunkedArray, work: Scratch) -> dict[str, Any]:
     return out
 
 
-def _finite(column: pa.ChunkedArray) -> np.ndarray:
+def _finite(column: pa.ChunkedArray, work: Scratch) -> np.ndarray:
     """The column's values that are numbers (not missing, not infinite), in row order;
     integers stay integers so that large ones keep every digit."""
+    if pa.types.is_floating(column.type) and column.num_chunks > 1:
+        return _gathered(column, work.values(len(column) - column.null_count))
     # One array first: Arrow's kernels cost about 0.2 ms a chunk, a reader makes dozens.
     values = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if values.null_count:
@@ -120,6 +130,20 @@ def _finite(column: pa.ChunkedArray) -> np.ndarray:
         return np.asarray(x, dtype=np.int64)
     x = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
     return x if len(x) == 0 or np.isfinite(x.max() - x.min()) else x[np.isfinite(x)]
+
+
+def _gathered(column: pa.ChunkedArray, out: np.ndarray) -> np.ndarray:
+    """A float column's numbers copied chunk by chunk into ``out``: one copy into memory
+    already touched, where joining the chunks and dropping the missing made two fresh
+    ones (half the time of summarising a column went to the kernel zeroing pages)."""
+    at = 0
+    for chunk in column.chunks:
+        if chunk.null_count:
+            chunk = pc.drop_null(chunk)
+        part = chunk.to_numpy(zero_copy_only=False)
+        out[at : at + len(part)] = part
+        at += len(part)
+    return out if len(out) == 0 or np.isfinite(out.max() - out.min()) else out[np.isfinite(out)]
 
 
 def _value_table(x: np.ndarray, low: Any, high: Any) -> tuple[np.ndarray, np.ndarray] | None:
