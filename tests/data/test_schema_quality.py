@@ -475,11 +475,19 @@ def test_duplicates_over_chunks_count_missing_floats_and_negative_zero_as_equal(
     columns["x"][5_000], columns["y"][5_000], columns["g"][5_000] = np.nan, 1.0, 1
     columns["x"][5_001], columns["y"][5_001], columns["g"][5_001] = np.nan, 1.0, 1
     columns["x"][105] = -0.0  # the same value as 0.0
-    whole = pa.table({k: pa.array(v, from_pandas=True) for k, v in columns.items()})
+    # float32, with NaN as a value (not missing) in the two repeated rows
+    z = rng.normal(size=n).astype(np.float32)
+    z[5_000] = z[5_001] = np.nan
+    z[100:110] = 0.5
+    columns["g"][100:110] = 2  # ten equal rows, one of them with -0.0
+    whole = pa.table(
+        {**{k: pa.array(v, from_pandas=True) for k, v in columns.items()}, "z": pa.array(z)}
+    )
+    assert whole.column("z").null_count == 0
     # As a reader gives it: many chunks, missing cells as nulls.
     table = pa.concat_tables([whole.slice(i, 1_000) for i in range(0, n, 1_000)])
     assert table.column("x").num_chunks == 9 and table.column("x").null_count > 0
     expected = int(whole.to_pandas().duplicated().sum())
-    assert expected >= 2
+    assert expected == 10  # nine copies of row 100, one of row 5,000
     [finding] = duplicate_rows(table)
     assert finding.details["count"] == expected

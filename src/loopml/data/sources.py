@@ -146,8 +146,13 @@ def _local_files(files: list[tuple[Path, str]], progress: _Counter) -> list[Stag
 
 
 def _hash_file(path: Path) -> str:
-    with path.open("rb") as fh:  # read into one reused buffer
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+    digest = hashlib.sha256()
+    buffer = bytearray(_CHUNK)  # one buffer reused: no fresh memory for every chunk
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as fh:
+        while size := fh.readinto(buffer):
+            digest.update(view[:size])
+    return digest.hexdigest()
 
 
 _TOOL_FILES = ("_SUCCESS", "_committed_", "_started_", "_metadata", "_common_metadata")
