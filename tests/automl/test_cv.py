@@ -17,7 +17,7 @@ from loopml.automl.metrics import get_metric
 from loopml.core.enums import TaskType
 from loopml.core.errors import InvalidInput
 
-from .support import automl, xor_frame
+from .support import automl, messy_frame, xor_frame
 
 
 def _check_partition(folds: list[tuple[np.ndarray, np.ndarray]], n: int) -> None:
@@ -127,3 +127,25 @@ def test_no_learner_sees_the_rows_it_is_scored_on(
         assert not fitted & stopped
         assert fitted | stopped == set(frame["row"].to_numpy()[train])
         assert bool(stopped) == (spy.early_stopping and big)
+
+
+@pytest.mark.parametrize("family", ["native", "dense"])
+def test_a_fold_encodes_its_training_rows_the_same_whatever_its_scored_rows_hold(
+    family: str,
+) -> None:
+    """Medians, scaling, vocabularies and the text projection are learned on training
+    rows only: rewriting a fold's scored rows changes nothing the fold trains on."""
+    X, y = messy_frame(n=150)
+    folds = make_folds(y, TaskType.binary, 3, seed=0)
+    changed = X.copy()
+    valid = folds[0][1]
+    changed.loc[valid, "amount"] = 1e6  # far outside the training rows
+    changed.loc[valid, "colour"] = "violet"  # a category only the scored rows hold
+    changed.loc[valid, "comment"] = "unheard words only here"
+    plan = plan_columns(X)
+    first = Workspace(parse(X, plan), y, folds, TaskType.binary, 2, seed=0)
+    second = Workspace(parse(changed, plan), y, folds, TaskType.binary, 2, seed=0)
+    X_tr, X_va, _ = first.view(0, family)
+    X_tr2, X_va2, _ = second.view(0, family)
+    np.testing.assert_array_equal(X_tr, X_tr2)
+    assert not np.array_equal(X_va, X_va2, equal_nan=True)  # the scored rows did change

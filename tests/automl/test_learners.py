@@ -6,11 +6,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 
 from loopml.automl import REGISTRY, AutoML
+from loopml.automl.columns import parse, plan_columns
+from loopml.automl.cv import TrialResult, Workspace, evaluate, make_folds
 from loopml.automl.learners import FitContext
+from loopml.automl.metrics import get_metric
 from loopml.automl.search import BASELINES
 from loopml.core.enums import TaskType
 
@@ -166,3 +170,27 @@ def test_a_forest_refits_with_the_trees_its_folds_grew(name: str) -> None:
     fold = learner.fit(X, y, None, None, params, stopped)
     assert len(fold.estimator.estimators_) == 50
     assert learner.full_params(params, [fold])["n_estimators"] == 50
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", LEARNERS)
+def test_configurations_drawn_from_each_learners_space_fit_and_score(name: str, task: str) -> None:
+    """Not only the portfolio: any configuration the search may draw is one the learner
+    fits (three drawn at random, names prefixed with the learner's)."""
+    X, labels = _data(task)
+    kind = TaskType(task)
+    y = np.unique(labels, return_inverse=True)[1] if kind is not TaskType.regression else labels
+    n_classes = len(np.unique(y)) if kind is not TaskType.regression else 0
+    folds = make_folds(y, kind, 3, seed=0)
+    ws = Workspace(parse(X, plan_columns(X)), y, folds, kind, n_classes, seed=0)
+    metric = get_metric({"binary": "roc_auc", "multiclass": "log_loss"}.get(task, "rmse"), kind)
+    learner = REGISTRY[name]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for i in range(3):
+        trial = study.ask()
+        params = learner.space(trial, kind, N)
+        assert all(key.startswith(f"{name}.") for key in trial.params)
+        deadline = time.monotonic() + 60
+        result = evaluate(TrialResult(i, name, params), learner, ws, metric, 1, deadline)
+        assert result.status == "ok", (params, result.error)
+        assert np.isfinite(result.score), params

@@ -338,3 +338,28 @@ def test_a_learner_slower_than_expected_leaves_time_for_the_untried_ones(
     assert searched[0]["learner"] == "greedy"  # it goes first and could take everything
     tried = {t["learner"] for t in searched if t["status"] == "ok"}
     assert {"knn", "extra_trees"} <= tried
+
+
+def test_tpe_searches_beyond_the_portfolio_and_prunes_what_falls_behind() -> None:
+    X, y = xor_frame()
+    model = automl(learners=["linear", "knn"], max_trials=16, time_budget=120.0).fit(X, y)
+    searched = [t for t in model.trials_ if not t.get("baseline")]
+    portfolio = [
+        {"learner": lr, **params}
+        for lr in ("linear", "knn")
+        for params in REGISTRY[lr].portfolio(TaskType.binary, len(y))
+    ]
+    tried = [{"learner": t["learner"], **t["params"]} for t in searched]
+    assert any(t not in portfolio for t in tried)  # TPE proposed configurations of its own
+    pruned = [t for t in searched if t["status"] == "pruned"]
+    assert pruned, [(t["learner"], t["status"], t["score"]) for t in searched]
+    # Pruned after two of three folds: the scores it had, below the median of the rest.
+    assert all(len(t["fold_scores"]) == 2 for t in pruned)
+
+
+@pytest.mark.parametrize("n_jobs", [2])
+def test_the_same_seed_and_threads_give_the_same_model(n_jobs: int) -> None:
+    X, y = xor_frame()
+    fits = [automl(**SEARCH, n_jobs=n_jobs).fit(X, y) for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+    assert _without_timings(fits[0].trials_) == _without_timings(fits[1].trials_)
