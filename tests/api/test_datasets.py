@@ -536,8 +536,9 @@ def test_a_training_on_a_dataset_pins_its_version_and_scores_the_test_split(
     test = report["test"]
     assert test["evaluation"] == "held-out data"
     assert test["metrics"][result["metric"]]["value"] == pytest.approx(result["test_score"])
-    # Scored on exactly the frozen test rows of the pinned version.
+    # Scored on exactly the frozen test rows of the pinned version, fitted on the others.
     assert sum(map(sum, test["confusion_matrix"]["matrix"])) == pinned["split"]["test_rows"]
+    assert report["n_rows"] == pinned["split"]["train_rows"]
 
 
 def test_a_training_on_a_given_version_pins_that_version(

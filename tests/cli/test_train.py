@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
 
 from loopml.automl import AutoML
 from loopml.data.builtin import load_builtin
+from loopml.sdk import Client
 from loopml.store.blobs import BlobStore
 from tests.cli.test_cli import cli, ok, remote
 from tests.conftest import LiveServer
@@ -90,3 +93,27 @@ def test_train_without_a_server_works_the_local_queue(tmp_path: Path) -> None:
     assert job["state"] == "succeeded", job
     assert "running the queue of this home" in out.stderr
     assert "confusion matrix" in Path("r.html").read_text()
+
+
+def test_train_no_wait_returns_at_once_and_the_job_reports_its_search(
+    live_server: LiveServer,
+) -> None:
+    ok(*remote(live_server, "projects", "create", "quick"))
+    args = ["train", "-p", "quick", "-d", "builtin:breast_cancer", "--budget", "4"]
+    started = json.loads(
+        ok(*remote(live_server, *args, "--metric", "accuracy", "--no-wait", "--json")).stdout
+    )
+    assert started["state"] in ("queued", "running")
+    client = Client(live_server.url, api_key=live_server.admin_key)
+    seen: set[str] = set()
+    while (job := client.jobs.get("quick", started["id"])).state.value in ("queued", "running"):
+        seen.add(job.message or "")
+        time.sleep(0.05)
+    # While it ran: trials done, the best score so far and the time left.
+    progress = re.compile(r"^\d+ trials, best (none yet|\d\.\d{4} \(\w+\)), \d+ s left$")
+    assert any(progress.match(m) for m in seen), seen
+    done = json.loads(
+        ok(*remote(live_server, "jobs", "wait", "quick", started["id"], "--json")).stdout
+    )
+    assert done["state"] == "succeeded", done
+    assert done["result"]["metric"] == "accuracy"
