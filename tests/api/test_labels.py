@@ -309,3 +309,22 @@ def test_label_studio_export_of_images_links_each_to_its_image(
     unknown = "0" * 64
     assert_problem(viewer.get(f"{path}/images/{unknown}"), 404)
     assert_problem(viewer.get(f"{path}/images/not-a-hash"), 404, field="sha256")
+
+
+def test_labels_from_a_model_or_from_feedback_keep_their_source_and_await_review(
+    admin: httpx.Client, sdk: Client, labeller: httpx.Client
+) -> None:
+    path = pets(admin, sdk, "pets-sources")
+    for source, item in (("model", "pet000"), ("feedback", "pet001")):
+        body = {"labels": [{"item": item, "value": "cat"}], "source": source}
+        r = labeller.post(f"{path}/labels", json=body)
+        assert r.status_code == 201, r.text
+        [made] = r.json()
+        assert (made["item"], made["source"], made["status"]) == (item, source, "pending_review")
+    listed = labeller.get(f"{path}/labels").json()
+    assert sorted((x["item"], x["source"]) for x in listed) == [
+        ("pet000", "model"),
+        ("pet001", "feedback"),
+    ]
+    body = {"labels": [{"item": "pet002", "value": "cat"}], "source": "oracle"}
+    assert_problem(labeller.post(f"{path}/labels", json=body), 422)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from tests.api.test_datasets import customers_csv
 from tests.cli.test_cli import cli, ok, ok_json, remote
 from tests.conftest import LiveServer
+from tests.data.support import cifar100_archive
+from tests.data.test_images_cifar import TEST, TRAIN
 
 
 @pytest.fixture
@@ -162,3 +165,19 @@ def test_train_on_an_added_dataset_reports_its_test_score(customers: Path) -> No
     line = next(line for line in out.stdout.splitlines() if "test score" in line)
     assert "(frozen test split)" in line
     assert "roc_auc" in line or "log_loss" in line
+
+
+def test_add_a_cifar_archive_keeping_the_classes_named(tmp_path: Path) -> None:
+    archive = cifar100_archive(tmp_path / "cifar-100-python.tar.gz", TRAIN, TEST)
+    out = ok(
+        "data", "add", str(archive), "-p", "zoo", "-n", "bikes", "--classes", "bicycle,motorcycle"
+    )
+    assert "zoo/bikes@1" in out.stdout
+    assert re.search(r"data\.ingest .* 100% .* done", out.stderr)  # the ingest's progress bar
+    version = ok_json("data", "show", "zoo/bikes")
+    assert version["rows"] == 12  # 9 training and 3 test images of the two classes
+    assert version["split"]["method"] == "predefined"  # the archive's own test part
+    assert version["split"]["test_rows"] == 3
+    refused = cli("data", "add", str(archive), "-p", "zoo", "-n", "none", "--classes", "dragon")
+    assert refused.exit_code != 0
+    assert "dragon" in refused.stderr + refused.stdout

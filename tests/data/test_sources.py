@@ -8,6 +8,8 @@ import functools
 import hashlib
 import io
 import json
+import socket
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
+import trustme
 
 from loopml.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from loopml.data.sources import describe, put_upload, stage
@@ -270,6 +273,41 @@ def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     thread.join(10)
 
 
+@pytest.fixture
+def https_root(tmp_path: Path) -> Iterator[tuple[str, Path, trustme.CA]]:
+    """A real HTTPS server on a loopback port, its certificate signed by a test CA."""
+    authority = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", folder, authority
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+def test_https_url_is_downloaded_from_a_server_the_client_trusts(
+    https_root: tuple[str, Path, trustme.CA], staging: Path
+) -> None:
+    base, folder, authority = https_root
+    data = b"id,name\n" + b"".join(b"%d,row %d\n" % (i, i) for i in range(1000))
+    (folder / "rows.csv").write_bytes(data)
+    trusting = ssl.create_default_context()
+    authority.configure_trust(trusting)
+    [staged] = stage(f"{base}/rows.csv", staging, max_bytes=CAP, storage_options={"ssl": trusting})
+    assert staged.path.read_bytes() == data
+    assert staged.sha256 == sha(data)
+    # A certificate the client does not trust: refused, saying why.
+    with pytest.raises(InvalidInput, match="certificate"):
+        stage(f"{base}/rows.csv", staging, max_bytes=CAP)
+
+
 def test_http_url_is_downloaded(http_root: tuple[str, Path], staging: Path) -> None:
     base, folder = http_root
     data = b"id,name\n" + b"".join(b"%d,row %d\n" % (i, i) for i in range(1000))
@@ -293,3 +331,11 @@ def test_http_download_over_the_cap(http_root: tuple[str, Path], staging: Path) 
     (folder / "big.csv").write_bytes(b"x" * 5000)
     with pytest.raises(PayloadTooLarge):
         stage(f"{base}/big.csv", staging, max_bytes=4999)
+
+
+def test_a_server_that_cannot_be_reached_is_not_called_a_missing_file(staging: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once this closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(InvalidInput, match=f"cannot read http://127.0.0.1:{port}/rows.csv"):
+        stage(f"http://127.0.0.1:{port}/rows.csv", staging, max_bytes=CAP)

@@ -224,6 +224,17 @@ def _copy(opener: Callable[[], IO[bytes]], name: str, into: Path, progress: _Cou
     return StagedFile(name=name, path=target, digest=sha, size=size)
 
 
+def _unreached(missing: FileNotFoundError) -> OSError | None:
+    """The failure to connect (a refused connection, an untrusted certificate) that
+    fsspec's HTTP file system reports as a missing file, if that is what happened."""
+    cause = missing.__cause__ or missing.__context__
+    while cause is not None:
+        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _stage_url(
     url: str, into: Path, options: dict[str, Any], progress: _Counter
 ) -> list[StagedFile]:
@@ -234,12 +245,15 @@ def _stage_url(
     try:
         is_dir = fs.isdir(root)
         paths = sorted(fs.find(root)) if is_dir else [root]
-        if not is_dir and not fs.exists(root):
-            raise NotFound(f"{url} does not exist", field="source")
+        if not is_dir:
+            # Not ``exists``: it says False for a server it cannot reach or trust too.
+            fs.info(root)
     except FileNotFoundError as exc:
+        if (failure := _unreached(exc)) is not None:
+            raise InvalidInput(f"cannot read {url}: {failure}", field="source") from exc
         raise NotFound(f"{url} does not exist", field="source") from exc
     except OSError as exc:
-        raise InvalidInput(f"cannot list {url}: {exc}", field="source") from exc
+        raise InvalidInput(f"cannot read {url}: {exc}", field="source") from exc
     staged = []
     for path in paths:
         name = path[len(root) :].lstrip("/") if is_dir else posixpath.basename(path.rstrip("/"))
