@@ -131,19 +131,11 @@ def _arrow_read(
     convert_options = pacsv.ConvertOptions(
         null_values=_MISSING, strings_can_be_null=True, column_types=types
     )
-    with _mapped_or_raw(path) as fh:
+    with open_raw(path) as fh:
         return pacsv.read_csv(
             fh, read_options=read_options, parse_options=parse_options,
             convert_options=convert_options,
         )  # fmt: skip
-
-
-def _mapped_or_raw(path: Path) -> Any:
-    """The file memory-mapped when it is not compressed: the parser then reads the page
-    cache in place instead of copying every block into fresh buffers."""
-    if path.name.lower().endswith(COMPRESSED) or path.stat().st_size == 0:
-        return open_raw(path)
-    return pa.memory_map(str(path))
 
 
 def _first_block_types(
