@@ -207,6 +207,28 @@ def test_a_malformed_csv_fails_the_job_naming_the_line_and_leaves_no_version(
     assert [(v["number"], v["rows"]) for v in versions] == [(1, 10)]
 
 
+def test_an_ingest_that_waits_answers_bad_data_with_a_422_and_good_data_with_its_version(
+    admin: httpx.Client,
+) -> None:
+    def send(name: str, data: bytes, wait: float) -> httpx.Response:
+        return admin.post(
+            f"/projects/{PROJECT}/datasets/{name}/uploads",
+            params={"wait": wait},
+            files=[("files", (f"{name}.csv", data, "text/csv"))],
+            data={"options": "{}"},
+        )
+
+    broken = send("waited", b"a,b\n1,2\n3,4\n5,6,7\n8,9\n", 30)
+    detail = assert_problem(broken, 422, code="invalid-input")["detail"]
+    assert "waited.csv: line 4 has 3 fields" in detail
+    good = send("waited", customers_csv(rows=10), 30)
+    assert good.status_code == 200, good.text
+    assert good.json()["state"] == "succeeded"
+    assert good.json()["result"]["ref"] == "waited@1"
+    assert send("later", customers_csv(rows=10), 0).status_code == 202  # not waited for
+    assert_problem(send("waited", b"", 61), 422)  # at most a minute
+
+
 def test_bad_upload_options_are_422_naming_the_option(admin: httpx.Client) -> None:
     r = upload(admin, "opts", [("x.csv", customers_csv(rows=5))], {"split": {"method": "magic"}})
     problem = assert_problem(r, 422, field="options.split.method")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -20,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loopml.api import auth
 from loopml.api.source_policy import check_source
-from loopml.core.enums import ColumnKind
-from loopml.core.errors import InvalidInput
+from loopml.core import errors
+from loopml.core.enums import ColumnKind, JobState
+from loopml.core.errors import InvalidInput, LoopmlError
 from loopml.core.ids import check_name
 from loopml.core.schemas import ApiKey, Dataset, DatasetVersion, Job, QualityFinding
 from loopml.data import load
@@ -112,6 +114,40 @@ def _enqueue(home: Home, project: str, name: str, params: dict[str, Any]) -> Job
         return jobs.enqueue(s, KIND, params, project=project)
 
 
+WAIT = Query(
+    0.0,
+    ge=0,
+    le=60,
+    description="Seconds to wait for the ingest to end. Ended: 200 with the job, its result "
+    "naming the version; or, when the data was at fault, the error as a problem (a malformed "
+    "CSV: 422 naming the line and column). Still running then, or not waited for: 202.",
+)
+
+
+def _waited(home: Home, job: Job, seconds: float, response: Response) -> Job:
+    """``job`` once it ends or ``seconds`` pass; a failure of loopml's own kind is raised
+    as the error it was, so that bad data answers the request as a 4xx."""
+    deadline = time.monotonic() + seconds
+    while not job.state.finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with home.db.session() as s:
+            job = jobs.get(s, job.id)
+    if job.state is JobState.failed and (error := _as_raised(job.error)) is not None:
+        raise error
+    if job.state.finished:
+        response.status_code = status.HTTP_200_OK
+    return job
+
+
+def _as_raised(failure: str | None) -> LoopmlError | None:
+    """The error a job recorded as ``"<type>: <message>"``, when the type is loopml's."""
+    name, _, message = (failure or "").partition(": ")
+    kind = getattr(errors, name, None)
+    if isinstance(kind, type) and issubclass(kind, LoopmlError) and message:
+        return kind(message)
+    return None
+
+
 @router.post(
     "",
     response_model=Job,
@@ -121,6 +157,8 @@ def _enqueue(home: Home, project: str, name: str, params: dict[str, Any]) -> Job
 def ingest_source(
     project: str,
     body: IngestRequest,
+    response: Response,
+    wait: float = WAIT,
     home: Home = Depends(auth.get_home),
     key: ApiKey = Depends(auth.maintainer),
 ) -> Job:
@@ -129,7 +167,8 @@ def ingest_source(
     check_source(body.source, key)
     if describe(body.source) == "upload":
         raise InvalidInput("use the dataset's /uploads route to send files", field="source")
-    return _enqueue(home, project, body.name, _params(home, body, body.name, body.source))
+    job = _enqueue(home, project, body.name, _params(home, body, body.name, body.source))
+    return _waited(home, job, wait, response)
 
 
 @router.post(
@@ -147,7 +186,9 @@ def upload(
     files: Annotated[
         list[UploadFile], File(description="One or more files; names may hold folders.")
     ],
+    response: Response,
     options: Annotated[str, Form(description="IngestOptions as JSON.")] = "{}",
+    wait: float = WAIT,
     home: Home = Depends(auth.get_home),
 ) -> Job:
     """Upload files (streamed, size-capped) as a new version of the dataset."""
@@ -171,12 +212,13 @@ def upload(
             + ", ".join(shown[:3])
             + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
         )
-        return _enqueue(home, project, name, params)
+        job = _enqueue(home, project, name, params)
     except BaseException:
         # A refused upload (a bad file name, ...) keeps none of its files.
         for blob in list(home.blobs.list(prefix + "/")):
             home.blobs.delete(blob.key)
         raise
+    return _waited(home, job, wait, response)
 
 
 @router.post(
@@ -185,7 +227,13 @@ def upload(
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[Depends(auth.maintainer)],
 )
-def sync(project: str, name: str, home: Home = Depends(auth.get_home)) -> Job:
+def sync(
+    project: str,
+    name: str,
+    response: Response,
+    wait: float = WAIT,
+    home: Home = Depends(auth.get_home),
+) -> Job:
     """Read the dataset's source again: new or changed files make a new version;
     content a version already holds returns that version."""
     with home.db.session() as s:
@@ -196,7 +244,8 @@ def sync(project: str, name: str, home: Home = Depends(auth.get_home)) -> Job:
             field="name",
         )
     options = IngestOptions.model_validate(dataset.options)
-    return _enqueue(home, project, name, _params(home, options, name, dataset.source))
+    job = _enqueue(home, project, name, _params(home, options, name, dataset.source))
+    return _waited(home, job, wait, response)
 
 
 @router.get("", response_model=list[Dataset], dependencies=[Depends(auth.viewer)])
