@@ -221,6 +221,7 @@ def test_an_ingest_that_waits_answers_bad_data_with_a_422_and_good_data_with_its
     broken = send("waited", b"a,b\n1,2\n3,4\n5,6,7\n8,9\n", 30)
     detail = assert_problem(broken, 422, code="invalid-input")["detail"]
     assert "waited.csv: line 4 has 3 fields" in detail
+    assert "(job " in detail  # whose log tells more
     good = send("waited", customers_csv(rows=10), 30)
     assert good.status_code == 200, good.text
     assert good.json()["state"] == "succeeded"

@@ -224,15 +224,23 @@ def _copy(opener: Callable[[], IO[bytes]], name: str, into: Path, progress: _Cou
     return StagedFile(name=name, path=target, digest=sha, size=size)
 
 
-def _unreached(missing: FileNotFoundError) -> OSError | None:
-    """The failure to connect (a refused connection, an untrusted certificate) that
-    fsspec's HTTP file system reports as a missing file, if that is what happened."""
-    cause = missing.__cause__ or missing.__context__
+def _unreached(missing: FileNotFoundError) -> BaseException | None:
+    """What fsspec's HTTP file system reports as a missing file when it was not one: a
+    refused connection, an untrusted certificate, an answer other than 404."""
+    cause = _cause(missing)
     while cause is not None:
         if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
             return cause
-        cause = cause.__cause__ or cause.__context__
+        if getattr(cause, "status", 404) != 404:  # aiohttp's ClientResponseError
+            return cause
+        cause = _cause(cause)
     return None
+
+
+def _cause(error: BaseException) -> BaseException | None:
+    if error.__cause__ is not None:
+        return error.__cause__
+    return None if error.__suppress_context__ else error.__context__
 
 
 def _stage_url(

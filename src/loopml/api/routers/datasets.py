@@ -21,9 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loopml.api import auth
 from loopml.api.source_policy import check_source
-from loopml.core import errors
 from loopml.core.enums import ColumnKind, JobState
-from loopml.core.errors import InvalidInput, LoopmlError
+from loopml.core.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LoopmlError,
+    NotFound,
+    PayloadTooLarge,
+)
 from loopml.core.ids import check_name
 from loopml.core.schemas import ApiKey, Dataset, DatasetVersion, Job, QualityFinding
 from loopml.data import load
@@ -125,27 +132,33 @@ WAIT = Query(
 
 
 def _waited(home: Home, job: Job, seconds: float, response: Response) -> Job:
-    """``job`` once it ends or ``seconds`` pass; a failure of loopml's own kind is raised
-    as the error it was, so that bad data answers the request as a 4xx."""
+    """``job`` once it ends or ``seconds`` pass; a failure that is the caller's (bad data,
+    a missing source) is raised as the error it was, so that it answers as a 4xx."""
     deadline = time.monotonic() + seconds
     while not job.state.finished and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(_POLL_SECONDS)
         with home.db.session() as s:
             job = jobs.get(s, job.id)
-    if job.state is JobState.failed and (error := _as_raised(job.error)) is not None:
+    if job.state is JobState.failed and (error := _callers_fault(job)) is not None:
         raise error
     if job.state.finished:
         response.status_code = status.HTTP_200_OK
     return job
 
 
-def _as_raised(failure: str | None) -> LoopmlError | None:
-    """The error a job recorded as ``"<type>: <message>"``, when the type is loopml's."""
-    name, _, message = (failure or "").partition(": ")
-    kind = getattr(errors, name, None)
-    if isinstance(kind, type) and issubclass(kind, LoopmlError) and message:
-        return kind(message)
-    return None
+_POLL_SECONDS = 0.2
+# Errors a job records as "<type>: <message>" that are the caller's to fix. Others (a
+# storage outage, a database's own IntegrityError of the same name) stay a failed job.
+_CALLERS = {
+    kind.__name__: kind
+    for kind in (InvalidInput, NotFound, AlreadyExists, Conflict, PayloadTooLarge, Forbidden)
+}
+
+
+def _callers_fault(job: Job) -> LoopmlError | None:
+    name, _, message = (job.error or "").partition(": ")
+    kind = _CALLERS.get(name)
+    return kind(f"{message} (job {job.id})") if kind is not None and message else None
 
 
 @router.post(
