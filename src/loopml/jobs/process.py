@@ -14,6 +14,7 @@ from typing import Any
 from loopml.core.enums import JobState
 from loopml.core.errors import Conflict, JobCancelled
 from loopml.jobs.context import JobContext
+from loopml.jobs.failures import recorded
 from loopml.jobs.kinds import check_params, load_handler
 from loopml.store import jobs as job_store
 from loopml.store.blobs import BlobStore
@@ -95,7 +96,7 @@ def run_job(
             handler = load_handler(spec.target)
             check_params(handler, job.kind, job.params)
         except Exception as exc:
-            state, error = JobState.failed, f"{type(exc).__name__}: {exc}"
+            state, error = JobState.failed, recorded(exc)
             ctx.log(error, level="error")
         else:
             try:
@@ -103,7 +104,7 @@ def run_job(
             except JobCancelled as exc:
                 state, error = JobState.cancelled, str(exc)
             except Exception as exc:
-                state, error = JobState.failed, f"{type(exc).__name__}: {exc}"
+                state, error = JobState.failed, recorded(exc)
                 ctx.log(traceback.format_exc(), level="error")
             else:
                 error = _json_problem(result)

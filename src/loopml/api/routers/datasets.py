@@ -22,21 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from loopml.api import auth
 from loopml.api.source_policy import check_source
 from loopml.core.enums import ColumnKind, JobState
-from loopml.core.errors import (
-    AlreadyExists,
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    LoopmlError,
-    NotFound,
-    PayloadTooLarge,
-)
+from loopml.core.errors import InvalidInput
 from loopml.core.ids import check_name
 from loopml.core.schemas import ApiKey, Dataset, DatasetVersion, Job, QualityFinding
 from loopml.data import load
 from loopml.data.ingest import derive
 from loopml.data.sources import describe, put_upload
 from loopml.home import Home
+from loopml.jobs.failures import callers_error
 from loopml.store import datasets, jobs, projects
 
 MAX_UPLOAD_FILES = 1_000_000
@@ -131,6 +124,9 @@ WAIT = Query(
 )
 
 
+_POLL_SECONDS = 0.2
+
+
 def _waited(home: Home, job: Job, seconds: float, response: Response) -> Job:
     """``job`` once it ends or ``seconds`` pass; a failure that is the caller's (bad data,
     a missing source) is raised as the error it was, so that it answers as a 4xx."""
@@ -139,26 +135,11 @@ def _waited(home: Home, job: Job, seconds: float, response: Response) -> Job:
         time.sleep(_POLL_SECONDS)
         with home.db.session() as s:
             job = jobs.get(s, job.id)
-    if job.state is JobState.failed and (error := _callers_fault(job)) is not None:
+    if job.state is JobState.failed and (error := callers_error(job.error, job.id)):
         raise error
     if job.state.finished:
         response.status_code = status.HTTP_200_OK
     return job
-
-
-_POLL_SECONDS = 0.2
-# Errors a job records as "<type>: <message>" that are the caller's to fix. Others (a
-# storage outage, a database's own IntegrityError of the same name) stay a failed job.
-_CALLERS = {
-    kind.__name__: kind
-    for kind in (InvalidInput, NotFound, AlreadyExists, Conflict, PayloadTooLarge, Forbidden)
-}
-
-
-def _callers_fault(job: Job) -> LoopmlError | None:
-    name, _, message = (job.error or "").partition(": ")
-    kind = _CALLERS.get(name)
-    return kind(f"{message} (job {job.id})") if kind is not None and message else None
 
 
 @router.post(
