@@ -11,6 +11,8 @@ import pyarrow.parquet as pq
 
 from loopml.store.blobs import BlobStore
 
+_BUFFER = 1024 * 1024  # bytes gathered before each write to the blob
+
 
 def put_table(blobs: BlobStore, key: str, table: pa.Table) -> dict[str, Any]:
     """Write ``table`` as Parquet at ``key``; returns the manifest entry (key, hash, size)."""
@@ -29,10 +31,12 @@ def put_table(blobs: BlobStore, key: str, table: pa.Table) -> dict[str, Any]:
         or pa.types.is_large_string(f.type)
         or pa.types.is_binary(f.type)
     }
-    with blobs.writer(key) as out:
+    # Buffered: Parquet writes each page header on its own, thousands of small writes
+    # that each took the GIL from the threads describing the columns.
+    with blobs.writer(key) as out, pa.output_stream(out, buffer_size=_BUFFER) as sink:
         pq.write_table(
             table,
-            out,
+            sink,
             compression={n: "zstd" if n in text else "lz4" for n in table.column_names},
             use_dictionary=others,
             column_encoding=dict.fromkeys(floats, "BYTE_STREAM_SPLIT"),
