@@ -219,9 +219,14 @@ def test_an_ingest_that_waits_answers_bad_data_with_a_422_and_good_data_with_its
         )
 
     broken = send("waited", b"a,b\n1,2\n3,4\n5,6,7\n8,9\n", 30)
-    detail = assert_problem(broken, 422, code="invalid-input")["detail"]
-    assert "waited.csv: line 4 has 3 fields" in detail
-    assert "(job " in detail  # whose log tells more
+    problem = assert_problem(broken, 422, field="source", code="invalid-input")
+    assert "waited.csv: line 4 has 3 fields" in problem["detail"]
+    assert problem["line"] == 4  # as the same error raised in the request would say
+    assert "(job " in problem["detail"]  # whose log tells more
+    failed = admin.get(f"/projects/{PROJECT}/jobs").json()
+    kept = next(j["problem"] for j in failed if j["state"] == "failed" and j["problem"])
+    assert kept["type"] == "InvalidInput" and kept["field"] == "source"
+    assert kept["details"]["line"] == 4
     good = send("waited", customers_csv(rows=10), 30)
     assert good.status_code == 200, good.text
     assert good.json()["state"] == "succeeded"

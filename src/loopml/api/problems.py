@@ -42,8 +42,10 @@ def problem(
     field: str | None = None,
     errors_: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
+        **(extensions or {}),
         "type": PROBLEM_TYPE_PREFIX + code,
         "title": code.replace("-", " ").capitalize(),
         "status": status,
@@ -82,6 +84,12 @@ def error_response(exc: errors.LoopmlError, path: str) -> JSONResponse:
         field=exc.field,
         errors_=exc.extra.get("problems"),
         headers=headers,
+        # RFC 9457's extension members: what else names the problem (a CSV's line).
+        extensions={
+            k: v
+            for k, v in exc.extra.items()
+            if k != "problems" and isinstance(v, str | int | float | bool)
+        },
     )
 
 

@@ -81,6 +81,11 @@ class Job(Entity):
     message: str = ""
     result: Any = None
     error: str | None = None
+    problem: dict[str, Any] | None = Field(
+        default=None,
+        description="A failure the caller can fix, whole: its type, message, field and "
+        "details (a malformed CSV's line and column).",
+    )
     attempts: int = 0
     max_attempts: int = 1
     worker: str | None = None

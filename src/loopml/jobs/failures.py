@@ -1,11 +1,14 @@
 """How a failed job records its exception, and which of those are the caller's to fix.
 
-A job records ``"<type>: <message>"``; the errors of loopml's own that a caller causes
-(bad data, a missing source) can be raised again from that record, so that a request that
-waited for the job answers as any request would.
+A job records ``"<type>: <message>"``; an error of loopml's own that a caller causes (bad
+data, a missing source) is also kept whole as the job's ``problem`` (type, message, field
+and details), so that a request that waited for the job answers as any request would.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from loopml.core.errors import (
     AlreadyExists,
@@ -16,6 +19,7 @@ from loopml.core.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from loopml.core.schemas import Job
 
 # Others (a storage outage, a database's own IntegrityError of the same name) stay a
 # failed job.
@@ -30,8 +34,37 @@ def recorded(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def callers_error(record: str | None, job_id: str) -> LoopmlError | None:
-    """The caller's error a job failed with, named with the job, or None."""
-    name, _, message = (record or "").partition(": ")
-    kind = _CALLERS.get(name)
-    return kind(f"{message} (job {job_id})") if kind is not None and message else None
+def problem(exc: BaseException) -> dict[str, Any] | None:
+    """``exc`` whole, when it is the caller's error (None for any other)."""
+    if not isinstance(exc, LoopmlError) or _CALLERS.get(type(exc).__name__) is not type(exc):
+        return None
+    return {
+        "type": type(exc).__name__,
+        "message": exc.message,
+        "field": exc.field,
+        "details": _plain(exc.extra),
+    }
+
+
+def callers_error(job: Job) -> LoopmlError | None:
+    """The caller's error ``job`` failed with, named with the job, or None."""
+    found = job.problem
+    if found is None:  # a job recorded before problems were kept: its text
+        name, _, message = (job.error or "").partition(": ")
+        found = {"type": name, "message": message, "field": None, "details": {}}
+    kind = _CALLERS.get(found["type"])
+    if kind is None or not found["message"]:
+        return None
+    return kind(f"{found['message']} (job {job.id})", field=found["field"], **found["details"])
+
+
+def _plain(extra: dict[str, Any]) -> dict[str, Any]:
+    """The extras that survive JSON as they are (a line number, a column's name)."""
+    kept = {}
+    for key, value in extra.items():
+        try:
+            if json.loads(json.dumps(value)) == value:
+                kept[key] = value
+        except (TypeError, ValueError):
+            continue
+    return kept

@@ -14,7 +14,7 @@ from typing import Any
 from loopml.core.enums import JobState
 from loopml.core.errors import Conflict, JobCancelled
 from loopml.jobs.context import JobContext
-from loopml.jobs.failures import recorded
+from loopml.jobs.failures import problem, recorded
 from loopml.jobs.kinds import check_params, load_handler
 from loopml.store import jobs as job_store
 from loopml.store.blobs import BlobStore
@@ -91,7 +91,7 @@ def run_job(
             job = job_store.get(s, spec.job_id)
         blobs = BlobStore(spec.storage_url, spec.storage_options)
         ctx = JobContext(job, spec.worker, db, blobs, vision_backbone=spec.vision_backbone)
-        state, result, error = JobState.succeeded, None, None
+        state, result, error, caller = JobState.succeeded, None, None, None
         try:
             handler = load_handler(spec.target)
             check_params(handler, job.kind, job.params)
@@ -104,7 +104,7 @@ def run_job(
             except JobCancelled as exc:
                 state, error = JobState.cancelled, str(exc)
             except Exception as exc:
-                state, error = JobState.failed, recorded(exc)
+                state, error, caller = JobState.failed, recorded(exc), problem(exc)
                 ctx.log(traceback.format_exc(), level="error")
             else:
                 error = _json_problem(result)
@@ -113,7 +113,9 @@ def run_job(
                     ctx.log(error, level="error")
         try:
             with db.session() as s:
-                job_store.finish(s, spec.job_id, spec.worker, state, result=result, error=error)
+                job_store.finish(
+                    s, spec.job_id, spec.worker, state, result=result, error=error, problem=caller
+                )
         except Conflict:
             pass  # reaped while we ran: the new owner of the job decides its outcome
     finally:

@@ -134,14 +134,17 @@ def finish(
     *,
     result: Any = None,
     error: str | None = None,
+    problem: dict[str, Any] | None = None,
 ) -> Job:
-    """Record a job's outcome; raises :class:`Conflict` if it was reaped meanwhile."""
+    """Record a job's outcome; raises :class:`Conflict` if it was reaped meanwhile.
+    ``problem`` is a caller's error whole (see :mod:`loopml.jobs.failures`)."""
     if not state.finished:
         raise InvalidInput(f"{state.value} is not a final state", field="state")
     values: dict[str, Any] = {
         "state": state.value,
         "result": result,
         "error": error,
+        "problem": problem,
         "finished_at": utcnow(),
     }
     if state is JobState.succeeded:
@@ -316,6 +319,7 @@ def _entity(session: Session, row: JobRow) -> Job:
         message=row.message,
         result=row.result,
         error=row.error,
+        problem=row.problem,
         attempts=row.attempts,
         max_attempts=row.max_attempts,
         worker=row.worker,

@@ -102,7 +102,7 @@ async def _waited(home: Home, job: Job, seconds: float, response: Response) -> J
     while not job.state.finished and time.monotonic() < deadline:
         await asyncio.sleep(_POLL_SECONDS)
         job = await run_in_threadpool(_job, home, job.id)
-    if job.state is JobState.failed and (error := callers_error(job.error, job.id)):
+    if job.state is JobState.failed and (error := callers_error(job)):
         raise error
     if job.state.finished:
         response.status_code = status.HTTP_200_OK
