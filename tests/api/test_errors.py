@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from loopml.api.problems import error_response
+from loopml.core.errors import InvalidInput, StorageError
 from tests.api.support import assert_problem, client, serve
 from tests.conftest import LiveServer
 
@@ -319,3 +321,22 @@ def test_cancelling_a_finished_job_is_409(api: httpx.Client) -> None:
     r = api.post(f"/projects/alpha/jobs/{job['id']}/cancel")
     assert_problem(r, 409, field="job_id", code="conflict")
     assert api.get(f"/projects/alpha/jobs/{job['id']}").json() == before
+
+
+# --- what else a problem names ------------------------------------------------------------
+
+
+def test_a_callers_problem_carries_its_details_as_members() -> None:
+    error = InvalidInput(
+        "a.csv: line 4 has 3 fields", field="source", line=4, column="age",
+        errors="not a list", detail="not the detail", limit=float("nan"),
+    )  # fmt: skip
+    body = json.loads(bytes(error_response(error, "/api/v1/x").body))
+    assert (body["field"], body["line"], body["column"]) == ("source", 4, "age")
+    assert body["detail"] == "a.csv: line 4 has 3 fields"  # RFC 9457's members are its own
+    assert "errors" not in body and "limit" not in body  # nor JSON's NaN
+
+
+def test_a_servers_own_failure_shows_no_details() -> None:
+    body = json.loads(bytes(error_response(StorageError("disk full", bucket="b1"), "/x").body))
+    assert body["status"] == 503 and "bucket" not in body

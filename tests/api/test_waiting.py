@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from loopml.api.routers import ingest as ingest_routes
 from tests.api.support import client, serve
 
 PROJECT = "queue"
@@ -54,3 +55,29 @@ def test_clients_waiting_on_ingests_leave_the_other_routes_free(
     assert still_waiting == WAITING
     assert [a.status_code for a in answers] == [202] * WAITING
     assert {a.json()["state"] for a in answers} == {"queued"}
+
+
+def test_a_client_that_stops_waiting_is_no_longer_waited_for(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looks: list[str] = []
+    real = ingest_routes._job
+    monkeypatch.setattr(
+        ingest_routes, "_job", lambda home, job_id: looks.append(job_id) or real(home, job_id)
+    )
+    with (
+        serve(tmp_path_factory, embedded_worker=False) as server,
+        client(server, server.admin_key) as admin,
+    ):
+        assert admin.post("/projects", json={"name": PROJECT}).status_code == 201
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up, closing its connection
+            admin.post(
+                f"/projects/{PROJECT}/datasets",
+                params={"wait": 30},
+                json={"name": "gone", "source": "builtin:penguins"},
+                timeout=1,
+            )
+        time.sleep(0.6)  # the server's next look (every 0.2 s) finds nobody waiting
+        after_leaving = len(looks)
+        time.sleep(1)
+        assert len(looks) == after_leaving > 0

@@ -49,8 +49,12 @@ def test_errors_that_are_not_the_callers_stay_a_failed_job() -> None:
     assert problem(Conflict("duplicate key")) is None
 
 
-def test_a_job_recorded_before_problems_were_kept_is_read_from_its_text() -> None:
-    again = callers_error(failed(text="InvalidInput: b.csv is empty"))
-    assert isinstance(again, InvalidInput)
-    assert again.message == "b.csv is empty (job j1)" and again.field is None
-    assert callers_error(failed(text="OSError: [Errno 28] No space left")) is None
+def test_only_the_kept_record_is_trusted_not_an_errors_text() -> None:
+    # Another library's Conflict, or a job recorded before problems were kept: text only.
+    assert callers_error(failed(text="Conflict: duplicate key value")) is None
+    assert callers_error(failed(text="NotFound: gs://bucket/secret/path 404")) is None
+
+
+def test_details_json_cannot_keep_strictly_are_left_out() -> None:
+    error = InvalidInput("too far", field="x", limit=float("inf"), nan=float("nan"), step=0.5)
+    assert problem(error)["details"] == {"step": 0.5}  # type: ignore[index]

@@ -108,6 +108,9 @@ def test_wrong_params_fail_with_a_clear_error(settings: Settings, queue: Queue) 
     assert "missing required parameter(s) 'path'" in missing_job.error
     # the handler never ran: no step was logged, only the reason
     assert queue.log_text(unknown) == unknown_job.error
+    # kept whole, so that a client waiting on the job is told which field is wrong
+    assert unknown_job.problem is not None
+    assert (unknown_job.problem["type"], unknown_job.problem["field"]) == ("InvalidInput", "params")
 
 
 def test_result_that_is_not_json_fails_with_a_clear_error(settings: Settings, queue: Queue) -> None:

@@ -335,6 +335,21 @@ def test_errors_from_something_else_than_loopml_are_api_errors(
     assert body.decode() in str(raised.value)
 
 
+def test_a_problems_details_come_back_as_the_errors_details(
+    gateway: tuple[str, dict[str, tuple[int, str, bytes]]],
+) -> None:
+    url, answers = gateway
+    problem = {
+        "type": "urn:loopml:problem:invalid-input", "title": "Invalid input", "status": 422,
+        "detail": "a.csv: line 4 has 3 fields", "field": "source", "line": 4, "column": "age",
+    }  # fmt: skip
+    answers["/api/v1/projects"] = (422, "application/problem+json", json.dumps(problem).encode())
+    with Client(url, "lml_x_y") as c, pytest.raises(errors.InvalidInput) as raised:
+        c.projects.list()
+    assert raised.value.field == "source"
+    assert (raised.value.extra["line"], raised.value.extra["column"]) == (4, "age")
+
+
 def test_health_returns_the_report_when_the_server_is_unhealthy(
     gateway: tuple[str, dict[str, tuple[int, str, bytes]]],
 ) -> None:

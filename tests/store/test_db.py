@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta, timezone
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from loopml.store import jobs, projects
 from loopml.store.db import Database
-from loopml.store.migrate import current_revision, head_revision
-from loopml.store.models import Base
+from loopml.store.migrate import _config, current_revision, head_revision
+from loopml.store.models import Base, utcnow
 
 TABLES = {"projects", "api_keys", "project_roles", "jobs", "job_logs"}
 
@@ -161,3 +163,28 @@ def test_aware_non_utc_datetimes_are_stored_as_the_same_instant(db: Database) ->
     assert [j.id for j in reaped] == [job.id]
     _assert_utc(reaped[0].finished_at)
     assert reaped[0].finished_at == claimed.heartbeat_at + timedelta(seconds=40)
+
+
+def test_the_job_problems_migration_keeps_every_jobs_log_both_ways(database_url: str) -> None:
+    database = Database(database_url)
+    config = _config(database.engine)
+
+    def sql(statement: str, **values: Any) -> Any:
+        with database.engine.begin() as connection:
+            return connection.execute(sa.text(statement), values)
+
+    try:
+        command.upgrade(config, "0011")
+        sql("INSERT INTO jobs (id, kind, params, state, progress, message, attempts, "
+            "max_attempts, cancel_requested, created_at) VALUES ('j1', 'k', '{}', 'failed', 0, "
+            "'', 1, 1, false, :now)", now=utcnow())  # fmt: skip
+        sql("INSERT INTO job_logs (job_id, at, level, message) "
+            "VALUES ('j1', :now, 'error', 'it broke')", now=utcnow())  # fmt: skip
+        command.upgrade(config, "0012")
+        sql("UPDATE jobs SET problem = :p", p='{"type": "InvalidInput"}')
+        command.downgrade(config, "0011")  # SQLite's table rebuild would cascade to the logs
+        assert [r[0] for r in sql("SELECT message FROM job_logs")] == ["it broke"]
+        command.upgrade(config, "head")
+        assert [r[0] for r in sql("SELECT message FROM job_logs")] == ["it broke"]
+    finally:
+        database.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,13 +85,25 @@ def error_response(exc: errors.LoopmlError, path: str) -> JSONResponse:
         field=exc.field,
         errors_=exc.extra.get("problems"),
         headers=headers,
-        # RFC 9457's extension members: what else names the problem (a CSV's line).
-        extensions={
-            k: v
-            for k, v in exc.extra.items()
-            if k != "problems" and isinstance(v, str | int | float | bool)
-        },
+        extensions=_extensions(exc),
     )
+
+
+_MEMBERS = {"type", "title", "status", "detail", "instance", "field", "errors", "problems"}
+
+
+def _extensions(exc: errors.LoopmlError) -> dict[str, Any]:
+    """RFC 9457's extension members: what else names a caller's problem (a CSV's line).
+    A server's own failure (5xx) shows nothing beyond its detail."""
+    if status_of(exc) >= 500:
+        return {}
+    return {
+        k: v
+        for k, v in exc.extra.items()
+        if k not in _MEMBERS
+        and isinstance(v, str | int | float | bool)
+        and (not isinstance(v, float) or math.isfinite(v))
+    }
 
 
 async def _loopml_error(request: Request, exc: Exception) -> JSONResponse:

@@ -3,6 +3,7 @@
 A job records ``"<type>: <message>"``; an error of loopml's own that a caller causes (bad
 data, a missing source) is also kept whole as the job's ``problem`` (type, message, field
 and details), so that a request that waited for the job answers as any request would.
+Only that record is trusted: the text of another library's error of the same name is not.
 """
 
 from __future__ import annotations
@@ -48,22 +49,21 @@ def problem(exc: BaseException) -> dict[str, Any] | None:
 
 def callers_error(job: Job) -> LoopmlError | None:
     """The caller's error ``job`` failed with, named with the job, or None."""
-    found = job.problem
-    if found is None:  # a job recorded before problems were kept: its text
-        name, _, message = (job.error or "").partition(": ")
-        found = {"type": name, "message": message, "field": None, "details": {}}
-    kind = _CALLERS.get(found["type"])
-    if kind is None or not found["message"]:
+    found = job.problem or {}
+    kind = _CALLERS.get(found.get("type", ""))
+    if kind is None or not found.get("message"):
         return None
-    return kind(f"{found['message']} (job {job.id})", field=found["field"], **found["details"])
+    details = found.get("details") or {}
+    return kind(f"{found['message']} (job {job.id})", field=found.get("field"), **details)
 
 
 def _plain(extra: dict[str, Any]) -> dict[str, Any]:
-    """The extras that survive JSON as they are (a line number, a column's name)."""
+    """The extras that survive strict JSON as they are (a line number, a column's name;
+    not infinity, which a PostgreSQL JSON column refuses)."""
     kept = {}
     for key, value in extra.items():
         try:
-            if json.loads(json.dumps(value)) == value:
+            if json.loads(json.dumps(value, allow_nan=False)) == value:
                 kept[key] = value
         except (TypeError, ValueError):
             continue

@@ -96,7 +96,7 @@ def run_job(
             handler = load_handler(spec.target)
             check_params(handler, job.kind, job.params)
         except Exception as exc:
-            state, error = JobState.failed, recorded(exc)
+            state, error, caller = JobState.failed, recorded(exc), problem(exc)
             ctx.log(error, level="error")
         else:
             try:

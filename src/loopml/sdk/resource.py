@@ -20,6 +20,9 @@ class ApiError(LoopmlError):
     code = "api-error"
 
 
+_MEMBERS = {"type", "title", "status", "detail", "instance", "field", "errors"}
+
+
 def raise_for(response: httpx.Response) -> None:
     """Raise the ``core.errors`` type a problem answer names; success passes."""
     if response.is_success:
@@ -33,7 +36,9 @@ def raise_for(response: httpx.Response) -> None:
     detail = body.get("detail") or response.text or response.reason_phrase
     code = str(body.get("type", "")).removeprefix(_PROBLEM_PREFIX)
     cls = ERRORS_BY_CODE.get(code, ApiError)
-    error = cls(str(detail), field=body.get("field"), errors=body.get("errors"))
+    # Members beyond RFC 9457's own (a CSV's line) are the error's details, as raised.
+    details = {k: v for k, v in body.items() if k not in _MEMBERS}
+    error = cls(str(detail), field=body.get("field"), errors=body.get("errors"), **details)
     error.status = response.status_code  # type: ignore[attr-defined]
     raise error
 

@@ -10,7 +10,17 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
 from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -91,7 +101,9 @@ WAIT = Query(
 _POLL_SECONDS = 0.2
 
 
-async def _waited(home: Home, job: Job, seconds: float, response: Response) -> Job:
+async def _waited(
+    request: Request, home: Home, job: Job, seconds: float, response: Response
+) -> Job:
     """``job`` once it ends or ``seconds`` pass; a failure that is the caller's (bad data,
     a missing source) is raised as the error it was, so that it answers as a 4xx.
 
@@ -101,6 +113,8 @@ async def _waited(home: Home, job: Job, seconds: float, response: Response) -> J
     deadline = time.monotonic() + seconds
     while not job.state.finished and time.monotonic() < deadline:
         await asyncio.sleep(_POLL_SECONDS)
+        if await request.is_disconnected():
+            return job  # nobody is waiting any more
         job = await run_in_threadpool(_job, home, job.id)
     if job.state is JobState.failed and (error := callers_error(job)):
         raise error
@@ -123,6 +137,7 @@ def _job(home: Home, job_id: str) -> Job:
 async def ingest_source(
     project: str,
     body: IngestRequest,
+    request: Request,
     response: Response,
     wait: float = WAIT,
     home: Home = Depends(auth.get_home),
@@ -131,7 +146,7 @@ async def ingest_source(
     """Read a source into a new version of the dataset (created when new). A server path
     is read with the server's rights, so only admins may name one."""
     job = await run_in_threadpool(_start_ingest, home, project, body, key)
-    return await _waited(home, job, wait, response)
+    return await _waited(request, home, job, wait, response)
 
 
 def _start_ingest(home: Home, project: str, body: IngestRequest, key: ApiKey) -> Job:
@@ -156,6 +171,7 @@ async def upload(
     files: Annotated[
         list[UploadFile], File(description="One or more files; names may hold folders.")
     ],
+    request: Request,
     response: Response,
     options: Annotated[str, Form(description="IngestOptions as JSON.")] = "{}",
     wait: float = WAIT,
@@ -163,7 +179,7 @@ async def upload(
 ) -> Job:
     """Upload files (streamed, size-capped) as a new version of the dataset."""
     job = await run_in_threadpool(_store_upload, home, project, name, files, options)
-    return await _waited(home, job, wait, response)
+    return await _waited(request, home, job, wait, response)
 
 
 def _store_upload(
@@ -208,6 +224,7 @@ def _store_upload(
 async def sync(
     project: str,
     name: str,
+    request: Request,
     response: Response,
     wait: float = WAIT,
     home: Home = Depends(auth.get_home),
@@ -215,7 +232,7 @@ async def sync(
     """Read the dataset's source again: new or changed files make a new version;
     content a version already holds returns that version."""
     job = await run_in_threadpool(_resync, home, project, name)
-    return await _waited(home, job, wait, response)
+    return await _waited(request, home, job, wait, response)
 
 
 def _resync(home: Home, project: str, name: str) -> Job:

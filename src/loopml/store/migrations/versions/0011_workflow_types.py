@@ -16,7 +16,9 @@ depends_on = None
 
 def upgrade() -> None:
     for table in ("workflows", "workflow_executions"):
-        with op.batch_alter_table(table) as batch:
+        # "never": rebuilding a table (SQLite's batch mode) drops it first, and the drop
+        # cascades to its executions and their events.
+        with op.batch_alter_table(table, recreate="never") as batch:
             batch.add_column(
                 sa.Column("type", sa.String(length=16), nullable=False, server_default="STANDARD")
             )
@@ -24,5 +26,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in ("workflow_executions", "workflows"):
-        with op.batch_alter_table(table) as batch:
+        with op.batch_alter_table(table, recreate="never") as batch:
             batch.drop_column("type")

@@ -15,11 +15,15 @@ branch_labels = None
 depends_on = None
 
 
+# "never": rebuilding the table (SQLite's batch mode) drops it first, and the drop
+# cascades to every job's log lines.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("jobs") as batch:
+    with op.batch_alter_table("jobs", recreate="never") as batch:
         batch.add_column(sa.Column("problem", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("jobs") as batch:
+    with op.batch_alter_table("jobs", recreate="never") as batch:
         batch.drop_column("problem")
