@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from loopml.api.routers import ingest as ingest_routes
+from loopml.core.schemas import Job
+from loopml.home import Home
 from tests.api.support import client, serve
 
 PROJECT = "queue"
@@ -62,9 +64,12 @@ def test_a_client_that_stops_waiting_is_no_longer_waited_for(
 ) -> None:
     looks: list[str] = []
     real = ingest_routes._job
-    monkeypatch.setattr(
-        ingest_routes, "_job", lambda home, job_id: looks.append(job_id) or real(home, job_id)
-    )
+
+    def look(home: Home, job_id: str) -> Job:
+        looks.append(job_id)
+        return real(home, job_id)
+
+    monkeypatch.setattr(ingest_routes, "_job", look)
     with (
         serve(tmp_path_factory, embedded_worker=False) as server,
         client(server, server.admin_key) as admin,
