@@ -233,8 +233,8 @@ def test_links_in_the_archive_are_refused(tmp_path: Path, kind: bytes) -> None:
 
 
 def test_archive_expanding_past_the_cap_is_refused(cifar100: Path) -> None:
-    with tarfile.open(cifar100) as tar:
-        expanded = sum(m.size for m in tar.getmembers())
+    with tarfile.open(cifar100) as tar:  # each member's header counts too
+        expanded = sum(tarfile.BLOCKSIZE + m.size for m in tar.getmembers())
     assert read_cifar(cifar100, "c.tar.gz", max_expanded=expanded).table.num_rows > 0
     with pytest.raises(PayloadTooLarge) as err:
         read_cifar(cifar100, "c.tar.gz", max_expanded=expanded - 1)
@@ -286,3 +286,59 @@ def test_cifar10_layout(tmp_path: Path) -> None:
     cats = read_cifar(archive, archive.name, classes=["cat", "ship"], max_expanded=CAP)
     assert set(cats.table.column("label").to_pylist()) == {"cat", "ship"}
     assert cats.table.num_rows == labels.count("cat") + labels.count("ship")
+
+
+def test_thousands_of_empty_members_count_against_the_cap(tmp_path: Path) -> None:
+    empty = {f"cifar-100-python/pad/{i}": b"" for i in range(2_000)}
+    archive = write_tar(
+        tmp_path / "padded.tar.gz", {**cifar100_members([BICYCLE], [BICYCLE]), **empty}
+    )
+    with pytest.raises(PayloadTooLarge, match="expands past 500,000 bytes"):
+        read_cifar(archive, "padded.tar.gz", max_expanded=500_000)
+
+
+def test_class_names_pickled_as_text_are_read(tmp_path: Path) -> None:
+    members = cifar100_members([BICYCLE, MOTORCYCLE], [BICYCLE])
+    meta = pickle.loads(members["cifar-100-python/meta"], encoding="bytes")
+    meta[b"fine_label_names"] = [n.decode() for n in meta[b"fine_label_names"]]
+    members["cifar-100-python/meta"] = pickle.dumps(meta, protocol=4)
+    archive = write_tar(tmp_path / "text.tar.gz", members)
+    images = read_cifar(archive, "text.tar.gz", classes=["motorcycle"], max_expanded=CAP)
+    assert images.table.column("label").to_pylist() == ["motorcycle"]
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ("no-names", "meta holds no 'fine_label_names' list"),
+        ("code-150", "label codes [150] beyond the 100 class names"),
+        ("few-files", "one label and one file name each"),
+    ],
+)
+def test_a_malformed_cifar_archive_is_named_not_crashed_on(
+    tmp_path: Path, change: str, says: str
+) -> None:
+    members = cifar100_members([BICYCLE, MOTORCYCLE], [BICYCLE])
+    if change == "no-names":
+        members["cifar-100-python/meta"] = pickle.dumps({b"coarse_label_names": []}, 4)
+    else:
+        train = pickle.loads(members["cifar-100-python/train"], encoding="bytes")
+        if change == "code-150":
+            train[b"fine_labels"] = [BICYCLE, 150]
+        else:
+            train[b"filenames"] = train[b"filenames"][:1]
+        members["cifar-100-python/train"] = pickle.dumps(train, 4)
+    archive = write_tar(tmp_path / "bad.tar.gz", members)
+    with pytest.raises(InvalidInput) as err:
+        read_cifar(archive, "bad.tar.gz", max_expanded=CAP)
+    assert err.value.message.startswith("bad.tar.gz")
+    assert says in err.value.message
+
+
+def test_an_image_too_large_to_decode_safely_is_named() -> None:
+    from PIL import Image
+
+    huge = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(huge, format="PNG")  # 400 million pixels
+    with pytest.raises(InvalidInput, match=r"huge\.png is too large an image to decode"):
+        check_image(huge.getvalue(), "huge.png")

@@ -339,3 +339,26 @@ def test_a_server_that_cannot_be_reached_is_not_called_a_missing_file(staging: P
         port = probe.getsockname()[1]
     with pytest.raises(InvalidInput, match=f"cannot read http://127.0.0.1:{port}/rows.csv"):
         stage(f"http://127.0.0.1:{port}/rows.csv", staging, max_bytes=CAP)
+
+
+def test_a_link_out_of_a_local_folder_is_refused(tmp_path: Path, staging: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.csv").write_text("a\n1\n")
+    (tmp_path / "secret.csv").write_text("a\n9\n")
+    (folder / "b.csv").symlink_to(tmp_path / "secret.csv")
+    with pytest.raises(InvalidInput) as err:
+        stage(str(folder), staging, max_bytes=CAP)
+    assert f"{folder / 'b.csv'} links to {tmp_path / 'secret.csv'}, outside the folder" in (
+        err.value.message
+    )
+    (folder / "b.csv").unlink()
+    (folder / "c.csv").symlink_to(folder / "a.csv")  # a link within the folder is data
+    assert [f.name for f in stage(str(folder), staging, max_bytes=CAP)] == ["a.csv", "c.csv"]
+
+
+def test_an_upload_name_that_is_also_a_folder_is_refused(blobs: BlobStore) -> None:
+    files = [("a", io.BytesIO(b"x")), ("a/b.csv", io.BytesIO(b"a\n1\n"))]
+    with pytest.raises(InvalidInput, match="'a' is both a file and the folder of another"):
+        put_upload(blobs, "uploads/both", files)
+    assert not list(blobs.list("uploads/both/"))  # nothing stored

@@ -13,7 +13,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
-from loopml.core.errors import InvalidInput
+from loopml.core.errors import InvalidInput, PayloadTooLarge
 from loopml.data.csvfile import sniff_csv
 from loopml.data.tabular import FORMATS, read_table, tabular_format
 
@@ -398,3 +398,75 @@ def test_times_of_day_stay_text_and_dates_become_dates(tmp_path: Path) -> None:
     table = read(tmp_path, "t.csv", "t,d\n12:30:00,2024-01-02\n08:15:00,2024-02-03\n")
     assert table.column("t").to_pylist() == ["12:30:00", "08:15:00"]
     assert pa.types.is_date(table.schema.field("d").type)
+
+
+# --- what the audit of bad input found --------------------------------------------------
+
+
+def test_a_json_array_keeps_every_records_keys(tmp_path: Path) -> None:
+    rows = [{"a": 1}, {"a": 2, "b": "x"}, {"c": True, "a": 3}]
+    table = read(tmp_path, "ragged.json", json.dumps(rows))
+    assert table.column_names == ["a", "b", "c"]  # in the order they first appear
+    assert table.to_pylist() == [
+        {"a": 1, "b": None, "c": None},
+        {"a": 2, "b": "x", "c": None},
+        {"a": 3, "b": None, "c": True},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ('[{"a": 1}, {"a": true}]', "the values of 'a' are not of one type"),
+        ('[{"a": 1}, {"a": 123456789012345678901234}]', "'a' hold a whole number beyond 64"),
+        ("[]", "empty JSON array"),
+        ("[" * 5000 + "]" * 5000, "nested too deeply"),
+    ],
+    ids=["mixed", "too-large", "empty", "deep"],
+)
+def test_json_arrays_that_no_table_holds_are_refused_by_name(
+    tmp_path: Path, content: str, says: str
+) -> None:
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "odd.json", content)
+    assert err.value.message.startswith("odd.json")
+    assert says in err.value.message
+
+
+@pytest.mark.parametrize("name", ["latin.json", "latin.jsonl"])
+def test_json_that_is_not_utf8_is_refused_not_garbled(tmp_path: Path, name: str) -> None:
+    content = b'[{"city": "Z\xfcrich"}]' if name.endswith(".json") else b'{"city": "Z\xfcrich"}\n'
+    with pytest.raises(InvalidInput, match="is not UTF-8 text"):
+        read(tmp_path, name, content)
+
+
+def test_a_json_array_after_a_byte_order_mark_is_read_as_an_array(tmp_path: Path) -> None:
+    table = read(tmp_path, "bom.json", b"\xef\xbb\xbf" + json.dumps(ROWS).encode())
+    assert table.to_pylist() == ROWS
+
+
+def test_a_compressed_file_that_expands_past_the_cap_is_refused(tmp_path: Path) -> None:
+    bomb = write(tmp_path, "bomb.csv.gz", gzip.compress(b"a,b\n" + b"1,2\n" * 250_000))
+    assert bomb.stat().st_size < 10_000  # a million bytes inside
+    with pytest.raises(PayloadTooLarge, match=r"bomb\.csv\.gz expands past 100,000 bytes"):
+        read_table(bomb, "bomb.csv.gz", max_expanded=100_000)
+    assert read_table(bomb, "bomb.csv.gz", max_expanded=2_000_000).num_rows == 250_000
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "says"),
+    [
+        ({"encoding": "rot13"}, "encoding", "'rot13' is not a text encoding"),
+        ({"encoding": "hex"}, "encoding", "'hex' is not a text encoding"),
+        ({"encoding": "utf-16"}, "encoding", "cannot be read as utf-16 text"),
+        ({"delimiter": "é"}, "delimiter", "delimiter 'é' is not one character of ASCII"),
+        ({"delimiter": '"'}, "delimiter", "other than a quote"),
+    ],
+)
+def test_reader_options_that_cannot_read_a_csv_are_refused_by_name(
+    tmp_path: Path, options: dict[str, str], field: str, says: str
+) -> None:
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "plain.csv", as_csv(","), **options)
+    assert err.value.field == field
+    assert says in err.value.message

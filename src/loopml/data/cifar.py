@@ -94,7 +94,7 @@ def read_cifar(
                 raise InvalidInput(f"{name}: {full} is not a file", field="source")
             return _unpickle(extracted.read(), full)
 
-        label_names = [n.decode() for n in load(meta_name)[names_key]]
+        label_names = _label_names(load(meta_name), names_key, f"{name}: {folder}/{meta_name}")
         wanted = _wanted(label_names, classes)
         hashes: list[str] = []
         labels: list[str] = []
@@ -106,9 +106,22 @@ def read_cifar(
             data = np.asarray(batch.get(b"data"))
             codes = list(batch.get(label_key, []))
             filenames = batch.get(b"filenames", [b""] * len(codes))
-            if data.ndim != 2 or data.shape[1] != 3072 or len(codes) != data.shape[0]:
+            if (
+                data.ndim != 2
+                or data.shape[1] != 3072
+                or len(codes) != data.shape[0]
+                or len(filenames) != len(codes)
+            ):
                 raise InvalidInput(
-                    f"{name}: {member} does not hold 32x32x3 images with one label each",
+                    f"{name}: {member} does not hold 32x32x3 images with one label and one "
+                    "file name each",
+                    field="source",
+                )
+            unknown = sorted({c for c in codes if not 0 <= c < len(label_names)})
+            if unknown:
+                raise InvalidInput(
+                    f"{name}: {member} has label codes {unknown[:5]} beyond the "
+                    f"{len(label_names)} class names of its meta file",
                     field="source",
                 )
             for row, code, filename in zip(data, codes, filenames, strict=True):
@@ -128,6 +141,17 @@ def read_cifar(
     return ImageSet(table=table, images=images, predefined_test=test_flags, sizes=sizes)
 
 
+def _label_names(meta: dict[Any, Any], key: bytes, where: str) -> list[str]:
+    """The class names of a meta file, as bytes (the original pickles) or text (one
+    pickled again under Python 3)."""
+    names = meta.get(key, meta.get(key.decode()))
+    if not isinstance(names, list | tuple) or not names:
+        raise InvalidInput(f"{where} holds no {key.decode()!r} list", field="source")
+    if not all(isinstance(n, bytes | str) for n in names):
+        raise InvalidInput(f"{where}: {key.decode()!r} holds more than names", field="source")
+    return [n.decode(errors="replace") if isinstance(n, bytes) else n for n in names]
+
+
 def _wanted(label_names: list[str], classes: Sequence[str] | None) -> set[int]:
     if not classes:
         return set(range(len(label_names)))
@@ -140,6 +164,9 @@ def _wanted(label_names: list[str], classes: Sequence[str] | None) -> set[int]:
     return {label_names.index(c) for c in classes}
 
 
+_HEADER = tarfile.BLOCKSIZE
+
+
 def _checked_members(tar: tarfile.TarFile, name: str, cap: int) -> dict[str, tarfile.TarInfo]:
     members: dict[str, tarfile.TarInfo] = {}
     total = 0
@@ -150,7 +177,7 @@ def _checked_members(tar: tarfile.TarFile, name: str, cap: int) -> dict[str, tar
                 f"{name}: archive member {member.name!r} points outside its folder",
                 field="source",
             )
-        total += max(member.size, 0)
+        total += _HEADER + max(member.size, 0)  # an empty member still costs its header
         if total > cap:
             raise PayloadTooLarge(
                 f"{name} expands past {cap:,} bytes (setting max_expanded_bytes)", field="source"

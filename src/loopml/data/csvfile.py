@@ -53,8 +53,19 @@ def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Tab
     delimiter = options.get("delimiter") or delimiter
     encoding = options.get("encoding") or encoding
     _check_encoding(encoding)
+    if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
+        raise InvalidInput(
+            f"delimiter {delimiter!r} is not one character of ASCII other than a quote or a "
+            "line break",
+            field="delimiter",
+        )
     header = options.get("header", True)
-    names = _header(path, delimiter, encoding, header)
+    try:
+        names = _header(path, delimiter, encoding, header)
+    except UnicodeError as exc:  # a codec that cannot read it at all (UTF-16 without a mark)
+        raise InvalidInput(
+            f"{name} cannot be read as {encoding} text: {exc}", field="encoding"
+        ) from exc
     if header:
         repeated = sorted({n for n in names if names.count(n) > 1 and n.strip()})
         if repeated:
@@ -191,6 +202,8 @@ def _not_encoded(path: Path, name: str, encoding: str, column: str | None) -> In
             except UnicodeDecodeError as exc:
                 where = f" (byte {offset + exc.start})"
                 break
+            except UnicodeError:  # a codec's own complaint (UTF-16 without its byte mark)
+                break
             offset += len(block)
     inside = f", in column {column!r}" if column else ""
     return InvalidInput(
@@ -279,9 +292,11 @@ def _oddities(text: str) -> int:
 
 def _check_encoding(encoding: str) -> None:
     try:
-        codecs.lookup(encoding)
+        info = codecs.lookup(encoding)
     except LookupError:
         raise InvalidInput(f"unknown text encoding {encoding!r}", field="encoding") from None
+    if not getattr(info, "_is_text_encoding", True):  # rot13, hex, base64: not text
+        raise InvalidInput(f"{encoding!r} is not a text encoding", field="encoding")
 
 
 def _header(path: Path, delimiter: str, encoding: str, header: bool) -> list[str]:

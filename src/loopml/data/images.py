@@ -47,6 +47,10 @@ def check_image(data: bytes, name: str) -> tuple[int, int]:
                 )
             img.load()
             return img.size
+    except Image.DecompressionBombError as exc:
+        raise InvalidInput(
+            f"{name} is too large an image to decode safely: {exc}", field="source"
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"{name} is not a decodable image: {exc}", field="source") from exc
 

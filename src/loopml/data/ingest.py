@@ -307,7 +307,7 @@ def _read(
                 "image (png, jpeg); a source holds tables or images, not both",
                 field="source",
             )
-        tables.append(read_table(f.path, f.name, read))
+        tables.append(read_table(f.path, f.name, read, max_expanded=max_expanded))
     if len(tables) == 1:
         return tables[0], None
     first = tables[0].column_names

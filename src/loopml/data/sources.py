@@ -178,6 +178,15 @@ def _stage_local(path: Path, progress: _Counter) -> list[StagedFile]:
     files = [n for n in names if _visible(n)]
     if not files:
         raise InvalidInput(f"folder {path} holds no files", field="source")
+    inside = path.resolve()
+    for name in files:
+        # A link may point anywhere the server can read: only within the folder is data.
+        if not (path / name).resolve().is_relative_to(inside):
+            raise InvalidInput(
+                f"{path / name} links to {(path / name).resolve()}, outside the folder "
+                f"{path}; a folder's files must be inside it",
+                field="source",
+            )
     return _local_files([(path / n, n) for n in files], progress)
 
 
@@ -187,9 +196,15 @@ def put_upload(blobs: BlobStore, prefix: str, files: list[tuple[str, IO[bytes]]]
     File names (which may hold folders: ``cats/1.png``) are kept in a list beside the
     content, so that any name a user's files have survives the blob store's key rules.
     """
-    names = []
-    for i, (name, reader) in enumerate(files):
-        names.append(_safe_name(name))
+    names = [_safe_name(name) for name, _ in files]
+    folders = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
+    both = sorted(folders.intersection(names))
+    if both:
+        raise InvalidInput(
+            f"upload name {both[0]!r} is both a file and the folder of another file",
+            field="files",
+        )
+    for i, (_, reader) in enumerate(files):
         blobs.put_file(f"{prefix}/files/{i}", reader)
     blobs.put(f"{prefix}/names.json", json.dumps(names).encode())
     return UPLOAD + prefix

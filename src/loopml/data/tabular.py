@@ -6,6 +6,8 @@ file is an :class:`InvalidInput` that names the file, the line and the column.
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,11 @@ import pyarrow.feather as feather
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from loopml.core.errors import InvalidInput
+from loopml.core.errors import InvalidInput, PayloadTooLarge
 from loopml.data.csvfile import COMPRESSED, open_raw, read_csv, text
 
 FORMATS = ("csv", "tsv", "parquet", "json", "jsonl", "feather")
+_CHUNK = 1024 * 1024
 _SUFFIXES = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -43,7 +46,13 @@ def tabular_format(name: str) -> str | None:
     return _SUFFIXES.get(Path(lower).suffix)
 
 
-def read_table(path: Path, name: str, options: dict[str, Any] | None = None) -> pa.Table:
+def read_table(
+    path: Path,
+    name: str,
+    options: dict[str, Any] | None = None,
+    *,
+    max_expanded: int | None = None,
+) -> pa.Table:
     """Read one tabular file.
 
     Parameters
@@ -55,6 +64,8 @@ def read_table(path: Path, name: str, options: dict[str, Any] | None = None) -> 
     options : dict, optional
         ``format`` (one of :data:`FORMATS`), and for CSV ``delimiter``, ``encoding``
         and ``header`` (False when the first line holds data).
+    max_expanded : int, optional
+        The most bytes a compressed file may expand to.
     """
     options = dict(options or {})
     fmt = options.get("format") or tabular_format(name)
@@ -67,6 +78,8 @@ def read_table(path: Path, name: str, options: dict[str, Any] | None = None) -> 
     if path.stat().st_size == 0:
         raise InvalidInput(f"{name} is empty", field="source")
     try:
+        if max_expanded is not None and name.lower().endswith(COMPRESSED):
+            _check_expanded(path, name, max_expanded)
         if fmt in ("csv", "tsv"):
             table = read_csv(path, name, fmt, options)
         elif fmt == "parquet":
@@ -117,13 +130,33 @@ def _times_as_text(table: pa.Table) -> pa.Table:
     return table
 
 
+def _check_expanded(path: Path, name: str, cap: int) -> None:
+    """Refuse a compressed file that expands past ``cap`` bytes (a few kB of gzip can
+    hold gigabytes), before anything reads it whole."""
+    total = 0
+    with open_raw(path) as fh:
+        while block := fh.read(_CHUNK):
+            total += len(block)
+            if total > cap:
+                raise PayloadTooLarge(
+                    f"{name} expands past {cap:,} bytes (setting max_expanded_bytes)",
+                    field="source",
+                )
+
+
 def _read_json(path: Path, name: str, fmt: str) -> pa.Table:
     with open_raw(path) as fh:
-        start = fh.read(1024).lstrip()
+        start = fh.read(1024).removeprefix(codecs.BOM_UTF8).lstrip()
     if fmt == "jsonl" or not start.startswith(b"["):
         try:
-            return pajson.read_json(str(path))
+            table = pajson.read_json(str(path))
+            table.validate(full=True)  # Arrow's JSON reader lets through text not UTF-8
+            return table
         except pa.ArrowInvalid as exc:
+            if "UTF8" in str(exc) or "utf8" in str(exc).lower():
+                raise InvalidInput(
+                    f"{name} is not UTF-8 text, as JSON must be: {exc}", field="source"
+                ) from exc
             line = _bad_json_line(path)
             where = f" at line {line}" if line else ""
             raise InvalidInput(
@@ -131,7 +164,7 @@ def _read_json(path: Path, name: str, fmt: str) -> pa.Table:
                 field="source",
                 line=line,
             ) from exc
-    with text(path, "utf-8") as fh:
+    with io.TextIOWrapper(open_raw(path), encoding="utf-8-sig") as fh:
         try:
             records = json.load(fh)
         except json.JSONDecodeError as exc:
@@ -140,6 +173,12 @@ def _read_json(path: Path, name: str, fmt: str) -> pa.Table:
                 field="source",
                 line=exc.lineno,
             ) from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"{name} is not UTF-8 text, as JSON must be: {exc}", field="source"
+            ) from exc
+        except RecursionError as exc:
+            raise InvalidInput(f"{name}: JSON nested too deeply to read", field="source") from exc
     bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
     if bad is not None:
         raise InvalidInput(
@@ -147,7 +186,33 @@ def _read_json(path: Path, name: str, fmt: str) -> pa.Table:
             "of records ({column: value})",
             field="source",
         )
-    return pa.Table.from_pylist(records)
+    return _records(records, name)
+
+
+def _records(records: list[dict[str, Any]], name: str) -> pa.Table:
+    """A table of every record's keys (in the order they first appear), missing as null."""
+    if not records:
+        raise InvalidInput(f"{name} holds an empty JSON array: no records", field="source")
+    try:
+        return pa.Table.from_struct_array(pa.array(records))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        keys = dict.fromkeys(k for r in records for k in r)
+        column = next((k for k in keys if not _one_type([r.get(k) for r in records])), None)
+        where = f"the values of {column!r}" if column is not None else "its values"
+        why = (
+            "hold a whole number beyond 64 bits"
+            if isinstance(exc, OverflowError)
+            else "are not of one type (numbers, text, true/false)"
+        )
+        raise InvalidInput(f"{name}: {where} {why}: {exc}", field="source", column=column) from exc
+
+
+def _one_type(values: list[Any]) -> bool:
+    try:
+        pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return False
+    return True
 
 
 def _bad_json_line(path: Path) -> int | None:
