@@ -470,3 +470,15 @@ def test_reader_options_that_cannot_read_a_csv_are_refused_by_name(
         read(tmp_path, "plain.csv", as_csv(","), **options)
     assert err.value.field == field
     assert says in err.value.message
+
+
+def test_utf8_text_with_one_stray_byte_names_the_byte_instead_of_garbling(
+    tmp_path: Path,
+) -> None:
+    rows = "".join(f"{i},José Müller\n" for i in range(200)).encode()
+    stray = "200,Zürich\n".encode("latin-1")  # one row saved by another program
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "people.csv", b"id,name\n" + rows + stray + rows)
+    assert "people.csv is not utf-8 text" in err.value.message
+    offset = len(b"id,name\n" + rows) + len(b"200,Z")
+    assert f"(byte {offset})" in err.value.message

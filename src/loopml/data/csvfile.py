@@ -240,12 +240,14 @@ def _sniff_encoding(head: bytes) -> str:
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    sample = head[: max(0, len(head) - 4)]  # a multi-byte character may be cut at the end
     try:
-        # A multi-byte character may be cut at the end of the sample.
-        head[: max(0, len(head) - 4)].decode("utf-8")
+        sample.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError:
         pass
+    if _mostly_utf8(sample):
+        return "utf-8"  # with a stray byte, which reading it will name
     from charset_normalizer import from_bytes
 
     matches = list(from_bytes(head))
@@ -257,6 +259,15 @@ def _sniff_encoding(head: bytes) -> str:
     candidates = ["cp1252", *(m.encoding for m in matches if _latin(head, m.encoding))]
     readable = [c for c in candidates if _decodes(head, c)]
     return min(readable, key=lambda c: _oddities(head.decode(c))) if readable else "latin-1"
+
+
+def _mostly_utf8(sample: bytes) -> bool:
+    """Whether UTF-8 characters beyond ASCII outnumber the bytes that are not UTF-8 two to
+    one: text in a legacy code page rarely forms a UTF-8 character at all."""
+    decoded = sample.decode("utf-8", errors="replace")
+    invalid = decoded.count("\ufffd")
+    valid = sum(1 for ch in decoded if ord(ch) > 127 and ch != "\ufffd")
+    return valid > 0 and valid >= 2 * invalid
 
 
 def _decodes(head: bytes, encoding: str) -> bool:
