@@ -175,6 +175,37 @@ def test_new_file_in_the_folder_is_version_2_listing_it(
         assert datasets.get_version(s, PROJECT, "churn").number == 2
 
 
+def test_a_source_back_to_an_earlier_versions_content_makes_that_version_current(
+    sqlite_db: Database, blobs: BlobStore, tmp_path: Path
+) -> None:
+    folder = tmp_path / "src"
+    write_csv(folder / "a.csv", customers(50))
+    first, _ = run(sqlite_db, blobs, folder)
+    write_csv(folder / "b.csv", customers(30, start=50))
+    second, _ = run(sqlite_db, blobs, folder)
+    (folder / "b.csv").unlink()  # its rows must not stay in what "churn" means
+    again, created = run(sqlite_db, blobs, folder)
+    assert (again, created) == (first, False)
+    with sqlite_db.session() as s:
+        assert datasets.get_version(s, PROJECT, "churn") == first
+        dataset = datasets.get(s, PROJECT, "churn")
+        assert (dataset.versions, dataset.current) == (2, 1)
+    assert load.frame(blobs, again)["customer_id"].tolist() == list(range(50))
+    # A derived twin of the newest version found again leaves the current one alone.
+    twin, made = derive(sqlite_db, blobs, second)
+    assert (twin, made) == (second, False)
+    with sqlite_db.session() as s:
+        assert datasets.get_version(s, PROJECT, "churn") == first
+    # The next change starts from the current version.
+    write_csv(folder / "c.csv", customers(20, start=80))
+    third, created = run(sqlite_db, blobs, folder)
+    assert created and (third.number, third.parent) == (3, 1)
+    assert third.changes["files_added"] == ["c.csv"]
+    assert third.changes["files_removed"] == []
+    with sqlite_db.session() as s:
+        assert datasets.get(s, PROJECT, "churn").current == 3
+
+
 def test_changed_file_and_removed_file_are_listed(
     sqlite_db: Database, blobs: BlobStore, tmp_path: Path
 ) -> None:

@@ -81,7 +81,10 @@ def _finish(cli: CliState, project: str, name: str, job: Job, wait: bool, as_jso
         print_json({"created": job.result["created"], "version": version})
         return
     if not job.result["created"]:
-        console.print(f"unchanged: {project}/{version.ref} already holds this content")
+        console.print(
+            f"unchanged: {project}/{version.ref} already holds this content (the dataset's "
+            "current version)"
+        )
     show_version(version)
 
 
@@ -205,12 +208,14 @@ def show(ctx: typer.Context, ref: str = REF, as_json: bool = JSON) -> None:
 
 
 def versions(ctx: typer.Context, ref: str = REF, as_json: bool = JSON) -> None:
-    """Every version of a dataset, oldest first, with what changed."""
+    """Every version of a dataset, oldest first, with what changed and which is current."""
     project, name, _ = parse_ref(ref)
-    found = state(ctx).client().datasets.versions(project, name)
+    client = state(ctx).client()
+    found = client.datasets.versions(project, name)
     if as_json:
         print_json(found)
         return
+    current = client.datasets.get(project, name).current
     rows = []
     for v in found:
         change = v.changes
@@ -225,7 +230,7 @@ def versions(ctx: typer.Context, ref: str = REF, as_json: bool = JSON) -> None:
         )
         rows.append(
             (
-                v.number,
+                f"{v.number} (current)" if v.number == current else v.number,
                 f"{v.rows:,}",
                 v.data_schema.target,
                 v.split.get("method"),

@@ -163,6 +163,11 @@ class Dataset(Entity):
     options: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
     versions: int = 0
+    current: int | None = Field(
+        default=None,
+        description="The version the dataset's name alone means: the newest, or an earlier "
+        "one whose content the source holds again.",
+    )
 
 
 class DatasetVersion(Entity):

@@ -89,7 +89,7 @@ def ingest(
         if target is None and _holds_images(files):
             target = "label"  # the class folders' names, or empty until images are labelled
         overrides = {"target": target, "task": task, "kinds": kinds or {}}
-        record = _DatasetRecord(description=description)
+        record = _DatasetRecord(description=description, read_from_source=True)
         if remember_source and describe(source) != "upload":
             record.source = (source, {"read": read, **overrides, "split": split_options})
         # A version is known by what was read and asked for: content already held is found
@@ -124,6 +124,9 @@ class _DatasetRecord:
 
     description: str = ""
     source: tuple[str, dict[str, Any]] | None = None
+    # An ingest reads what the source holds now: content an earlier version holds makes
+    # that version current again (a derived version's twin does not).
+    read_from_source: bool = False
 
     def save(self, s: Any, project: str, name: str) -> None:
         try:
@@ -359,10 +362,15 @@ def _found(
     dataset's record is saved with it, as for a new version)."""
     with db.session() as s:
         found = datasets.find_version(s, project, name, content_hash)
-        if found is not None:
-            record.save(s, project, name)
-    if found is not None:
-        progress(1.0, f"unchanged: {found.ref} already holds this content")
+        if found is None:
+            return None
+        record.save(s, project, name)
+        current = datasets.get_version(s, project, name).number
+        if record.read_from_source and found.number != current:
+            datasets.set_current(s, project, name, found.number)
+            progress(1.0, f"{found.ref} holds this content: current again, in place of @{current}")
+            return found
+    progress(1.0, f"unchanged: {found.ref} already holds this content")
     return found
 
 

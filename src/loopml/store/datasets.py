@@ -1,7 +1,9 @@
 """Datasets and their immutable, numbered versions in the metadata database.
 
 A version row is written once and never changed; its ``content_hash`` identifies what
-it holds, so recording the same content twice returns the version already there.
+it holds, so recording the same content twice returns the version already there. The
+dataset's ``current`` version is what its name alone means: the newest, or an earlier one
+when the source holds that version's content again (a file removed after it was added).
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def add_version(
         dataset_id=dataset.id,
         number=latest + 1,
         content_hash=content_hash,
-        parent=latest or None,
+        parent=dataset.current or latest or None,
         rows=rows,
         source=source,
         data_schema=data_schema,
@@ -137,16 +139,26 @@ def add_version(
             f"another version of {project}/{name} was recorded at the same time; retry",
             field="dataset",
         ) from error
+    dataset.current = row.number
     return _version(row, project, name), True
+
+
+def set_current(session: Session, project: str, name: str, number: int) -> None:
+    """Make version ``number`` what the dataset's name alone means."""
+    dataset = _row(session, project, name)
+    get_version(session, project, name, number)  # it exists
+    dataset.current = number
 
 
 def get_version(
     session: Session, project: str, name: str, number: int | None = None
 ) -> DatasetVersion:
-    """Version ``number`` of a dataset, or its latest when ``number`` is None."""
+    """Version ``number`` of a dataset, or its current one when ``number`` is None."""
     dataset = _row(session, project, name)
     query = select(DatasetVersionRow).where(DatasetVersionRow.dataset_id == dataset.id)
-    if number is None:
+    if number is None and dataset.current is not None:
+        query = query.where(DatasetVersionRow.number == dataset.current)
+    elif number is None:
         query = query.order_by(DatasetVersionRow.number.desc()).limit(1)
     else:
         query = query.where(DatasetVersionRow.number == number)
@@ -168,7 +180,7 @@ def list_versions(session: Session, project: str, name: str) -> list[DatasetVers
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
-    """``name`` or ``name@N`` -> (name, N or None for the latest)."""
+    """``name`` or ``name@N`` -> (name, N or None for the current version)."""
     name, _, number = ref.partition("@")
     if not number:
         return name, None
@@ -213,7 +225,8 @@ def _dataset(session: Session, row: DatasetRow, project: str) -> Dataset:
         source=row.source,
         options=row.options or {},
         created_at=row.created_at,
-        versions=_latest_number(session, row.id),
+        versions=(versions := _latest_number(session, row.id)),
+        current=row.current or versions or None,
     )
 
 

@@ -137,6 +137,7 @@ class DatasetRow(Base):
     source: Mapped[str | None] = mapped_column(Text, nullable=True)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    current: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class DatasetVersionRow(Base):

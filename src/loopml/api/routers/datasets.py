@@ -80,14 +80,21 @@ def list_versions(
         return datasets.list_versions(s, project, name)
 
 
+_CURRENT = ("latest", "current")  # the dataset's current version (the newest, unless its
+# source went back to an earlier version's content)
+
+
 def _version(home: Home, project: str, name: str, version: str) -> DatasetVersion:
-    if version != "latest" and not version.isdigit():
-        raise InvalidInput(f"version {version!r} is neither a number nor 'latest'", field="version")
+    if version not in _CURRENT and not version.isdigit():
+        raise InvalidInput(
+            f"version {version!r} is neither a number nor 'latest' (or 'current')",
+            field="version",
+        )
     with home.db.session() as s:
-        return datasets.get_version(s, project, name, None if version == "latest" else int(version))
+        return datasets.get_version(s, project, name, None if version in _CURRENT else int(version))
 
 
-VersionPath = Annotated[str, "a version number or 'latest'"]
+VersionPath = Annotated[str, "a version number, or 'latest' (or 'current') for the current one"]
 
 
 @router.get(
