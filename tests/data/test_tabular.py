@@ -482,3 +482,26 @@ def test_utf8_text_with_one_stray_byte_names_the_byte_instead_of_garbling(
     assert "people.csv is not utf-8 text" in err.value.message
     offset = len(b"id,name\n" + rows) + len(b"200,Z")
     assert f"(byte {offset})" in err.value.message
+
+
+def test_decimal_commas_between_semicolons_are_read_as_numbers(tmp_path: Path) -> None:
+    content = "id;price;qty;note\n" + "".join(
+        f"{i};{i},{i % 10}5;{i % 3};size {i},5 cm\n" for i in range(1, 40)
+    )
+    table = read(tmp_path, "prices.csv", content)
+    assert table.schema.field("price").type == pa.float64()
+    assert table.column("price").to_pylist()[:2] == [1.15, 2.25]
+    assert table.column("note")[0].as_py() == "size 1,5 cm"  # text stays text
+    # Named, the mark wins over the sniffing; a mark that is the delimiter is refused.
+    named = read(tmp_path, "prices.csv", content, decimal=".")
+    assert named.schema.field("price").type == pa.string()
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "commas.csv", as_csv(","), decimal=",")
+    assert err.value.field == "decimal"
+
+
+def test_dot_decimals_between_semicolons_stay_dots(tmp_path: Path) -> None:
+    content = "a;b\n" + "".join(f"{i}.5;{i},5\n" for i in range(20))  # dots are numbers
+    table = read(tmp_path, "mixed.csv", content)
+    assert table.column("a").to_pylist()[:2] == [0.5, 1.5]
+    assert table.schema.field("b").type == pa.string()

@@ -106,6 +106,7 @@ def add(
     seed: int = typer.Option(None, "--seed", help="Seed of the split."),
     fmt: str = typer.Option(None, "--format", help="csv, tsv, parquet, json, jsonl, feather."),
     delimiter: str = typer.Option(None, help="CSV delimiter (sniffed by default)."),
+    decimal: str = typer.Option(None, help="CSV decimal mark, . or , (sniffed by default)."),
     encoding: str = typer.Option(None, help="Text encoding (sniffed by default)."),
     no_header: bool = typer.Option(False, "--no-header", help="The CSV's first line is data."),
     classes: str = typer.Option(None, help="CIFAR archives: class names, e.g. bicycle,motorcycle."),
@@ -120,7 +121,13 @@ def add(
     client = cli.client()
     name = name or _default_name(source)
     _ensure_project(client, project)
-    given = {"format": fmt, "delimiter": delimiter, "encoding": encoding, "classes": classes}
+    given = {
+        "format": fmt,
+        "delimiter": delimiter,
+        "decimal": decimal,
+        "encoding": encoding,
+        "classes": classes,
+    }
     read: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if no_header:
         read["header"] = False

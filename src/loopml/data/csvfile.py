@@ -25,6 +25,8 @@ from loopml.core.errors import InvalidInput
 
 _SNIFF_BYTES = 64 * 1024
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_COMMA_NUMBER = re.compile(r"[-+]?\d+,\d+")
+_DOT_NUMBER = re.compile(r"[-+]?\d*\.\d+")
 _BLOCK_BYTES = 2 * 1024 * 1024  # parsed blocks in flight: memory against speed
 _SCAN_BYTES = 1024 * 1024
 # Suffixes of the compressed files open_raw reads.
@@ -48,7 +50,8 @@ def text(path: Path, encoding: str) -> io.TextIOWrapper:
 
 
 def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Table:
-    """Read a CSV/TSV file whole; options ``delimiter``, ``encoding``, ``header``."""
+    """Read a CSV/TSV file whole; options ``delimiter``, ``encoding``, ``header`` and
+    ``decimal`` (the decimal mark, '.' or ',')."""
     delimiter, encoding = sniff_csv(path, fmt)
     delimiter = options.get("delimiter") or delimiter
     encoding = options.get("encoding") or encoding
@@ -78,7 +81,13 @@ def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Tab
     # A file without quotes has no value that holds a newline: Arrow then splits blocks
     # at any newline, and parses in half the time.
     quotes = _quotes(path) if _byte_safe(encoding) else None
-    table = _parse(path, name, delimiter, encoding, header, multiline=quotes != 0)
+    decimal = options.get("decimal") or _sniff_decimal(path, delimiter, encoding)
+    if decimal not in (".", ",") or decimal == delimiter:
+        raise InvalidInput(
+            f"decimal mark {decimal!r}: loopml reads '.' or ',' (not the delimiter)",
+            field="decimal",
+        )
+    table = _parse(path, name, delimiter, encoding, header, decimal, multiline=quotes != 0)
     if quotes is None or quotes % 2 == 1 or (quotes and _last_row_spans_lines(table)):
         # Maybe a quote that never closes: Arrow then reads the rest of the file into the
         # last row's last value (a stray inch mark elsewhere can make the count even).
@@ -102,7 +111,14 @@ def _last_row_spans_lines(table: pa.Table) -> bool:
 
 
 def _parse(
-    path: Path, name: str, delimiter: str, encoding: str, header: bool, *, multiline: bool
+    path: Path,
+    name: str,
+    delimiter: str,
+    encoding: str,
+    header: bool,
+    decimal: str,
+    *,
+    multiline: bool,
 ) -> pa.Table:
     utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8")
     read_options = pacsv.ReadOptions(
@@ -112,16 +128,16 @@ def _parse(
     )
     parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=multiline)
     try:
-        types = _first_block_types(path, read_options, parse_options)
+        types = _first_block_types(path, read_options, parse_options, decimal)
         if types:
             try:
-                return _arrow_read(path, read_options, parse_options, types)
+                return _arrow_read(path, read_options, parse_options, decimal, types)
             except pa.ArrowInvalid as exc:
                 if "conversion error" not in str(exc):
                     raise
                 # A later value that the first block's types cannot hold (text after
                 # numbers): the whole file decides, as it would have from the start.
-        return _arrow_read(path, read_options, parse_options, {})
+        return _arrow_read(path, read_options, parse_options, decimal, {})
     except UnicodeError as exc:
         raise _not_encoded(path, name, encoding, None) from exc
     except pa.ArrowInvalid as exc:
@@ -137,10 +153,11 @@ def _arrow_read(
     path: Path,
     read_options: pacsv.ReadOptions,
     parse_options: pacsv.ParseOptions,
+    decimal: str,
     types: dict[str, pa.DataType],
 ) -> pa.Table:
     convert_options = pacsv.ConvertOptions(
-        null_values=_MISSING, strings_can_be_null=True, column_types=types
+        null_values=_MISSING, strings_can_be_null=True, column_types=types, decimal_point=decimal
     )
     with open_raw(path) as fh:
         return pacsv.read_csv(
@@ -150,7 +167,7 @@ def _arrow_read(
 
 
 def _first_block_types(
-    path: Path, read_options: pacsv.ReadOptions, parse_options: pacsv.ParseOptions
+    path: Path, read_options: pacsv.ReadOptions, parse_options: pacsv.ParseOptions, decimal: str
 ) -> dict[str, pa.DataType]:
     """Column types as the first block of a large file shows them ({} for a small file).
 
@@ -170,7 +187,9 @@ def _first_block_types(
             pa.BufferReader(head[: cut + 1]),
             read_options=read_options,
             parse_options=parse_options,
-            convert_options=pacsv.ConvertOptions(null_values=_MISSING, strings_can_be_null=True),
+            convert_options=pacsv.ConvertOptions(
+                null_values=_MISSING, strings_can_be_null=True, decimal_point=decimal
+            ),
         )
     except (pa.ArrowInvalid, UnicodeError):
         return {}  # cut inside a quoted value, or a character: the whole read will say
@@ -233,6 +252,22 @@ def sniff_csv(path: Path, fmt: str = "csv") -> tuple[str, str]:
     if fmt == "tsv" and "\t" in text:
         delimiter = "\t"
     return delimiter, encoding
+
+
+def _sniff_decimal(path: Path, delimiter: str, encoding: str) -> str:
+    """',' when the start of a file writes its fractions that way (``3,01`` between
+    semicolons, as European spreadsheets export) and none with '.', else '.'."""
+    if delimiter == ",":
+        return "."
+    with open_raw(path) as fh:
+        head = fh.read(_SNIFF_BYTES).decode(encoding, errors="replace")
+    lines = head.splitlines()[1:-1] or head.splitlines()[1:]
+    commas = dots = 0
+    for record in csv.reader(lines, delimiter=delimiter):
+        for value in record:
+            commas += bool(_COMMA_NUMBER.fullmatch(value.strip()))
+            dots += bool(_DOT_NUMBER.fullmatch(value.strip()))
+    return "," if commas and not dots else "."
 
 
 def _sniff_encoding(head: bytes) -> str:

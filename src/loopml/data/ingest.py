@@ -37,7 +37,7 @@ from loopml.store.blobs import BlobStore
 from loopml.store.db import Database
 
 OnProgress = Callable[[float, str], None]
-READ_OPTIONS = ("format", "delimiter", "encoding", "header", "classes")
+READ_OPTIONS = ("format", "delimiter", "decimal", "encoding", "header", "classes")
 
 
 def ingest(

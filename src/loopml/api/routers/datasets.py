@@ -33,6 +33,9 @@ class ReadOptions(BaseModel):
 
     format: Literal["csv", "tsv", "parquet", "json", "jsonl", "feather"] | None = None
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    decimal: Literal[".", ","] | None = Field(
+        default=None, description="CSV decimal mark (sniffed by default: ',' in 3,01)."
+    )
     encoding: str | None = None
     header: bool | None = None
     classes: list[str] | None = Field(default=None, description="CIFAR archives: class names.")
