@@ -206,6 +206,23 @@ def test_a_source_back_to_an_earlier_versions_content_makes_that_version_current
         assert datasets.get(s, PROJECT, "churn").current == 3
 
 
+def test_a_column_of_a_text_kind_keeps_its_leading_zeros(
+    sqlite_db: Database, blobs: BlobStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "src" / "shops.csv"
+    source.parent.mkdir(parents=True)
+    source.write_text("shop,zip,sales\n" + "".join(f"s{i},{i:05d},{i * 3}\n" for i in range(40)))
+    plain, _ = run(sqlite_db, blobs, source, name="numbers")
+    assert load.frame(blobs, plain)["zip"].tolist()[:2] == [0, 1]  # what inference reads
+    kept, _ = run(sqlite_db, blobs, source, name="codes", kinds={"zip": "categorical"})
+    assert load.frame(blobs, kept)["zip"].tolist()[:2] == ["00000", "00001"]
+    assert kept.data_schema.column("zip").kind.value == "categorical"  # type: ignore[union-attr]
+    assert kept.manifest["data_hash"] != plain.manifest["data_hash"]  # other rows, other blob
+    # The dataset's source reads the same way again.
+    again, created = run(sqlite_db, blobs, source, name="codes", kinds={"zip": "categorical"})
+    assert (again, created) == (kept, False)
+
+
 def test_changed_file_and_removed_file_are_listed(
     sqlite_db: Database, blobs: BlobStore, tmp_path: Path
 ) -> None:

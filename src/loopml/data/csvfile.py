@@ -87,7 +87,10 @@ def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Tab
             f"decimal mark {decimal!r}: loopml reads '.' or ',' (not the delimiter)",
             field="decimal",
         )
-    table = _parse(path, name, delimiter, encoding, header, decimal, multiline=quotes != 0)
+    # Columns the caller calls text (categorical, identifier) keep their characters:
+    # the zip code 00037 is not the number 37.
+    text = {c: pa.string() for c in options.get("text_columns") or []}
+    table = _parse(path, name, delimiter, encoding, header, decimal, text, multiline=quotes != 0)
     if quotes is None or quotes % 2 == 1 or (quotes and _last_row_spans_lines(table)):
         # Maybe a quote that never closes: Arrow then reads the rest of the file into the
         # last row's last value (a stray inch mark elsewhere can make the count even).
@@ -117,6 +120,7 @@ def _parse(
     encoding: str,
     header: bool,
     decimal: str,
+    text: dict[str, pa.DataType],
     *,
     multiline: bool,
 ) -> pa.Table:
@@ -131,13 +135,13 @@ def _parse(
         types = _first_block_types(path, read_options, parse_options, decimal)
         if types:
             try:
-                return _arrow_read(path, read_options, parse_options, decimal, types)
+                return _arrow_read(path, read_options, parse_options, decimal, types | text)
             except pa.ArrowInvalid as exc:
                 if "conversion error" not in str(exc):
                     raise
                 # A later value that the first block's types cannot hold (text after
                 # numbers): the whole file decides, as it would have from the start.
-        return _arrow_read(path, read_options, parse_options, decimal, {})
+        return _arrow_read(path, read_options, parse_options, decimal, text)
     except UnicodeError as exc:
         raise _not_encoded(path, name, encoding, None) from exc
     except pa.ArrowInvalid as exc:

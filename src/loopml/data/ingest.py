@@ -38,6 +38,7 @@ from loopml.store.db import Database
 
 OnProgress = Callable[[float, str], None]
 READ_OPTIONS = ("format", "delimiter", "decimal", "encoding", "header", "classes")
+_TEXT_KINDS = ("categorical", "identifier", "text")
 
 
 def ingest(
@@ -71,6 +72,10 @@ def ingest(
     """
     check_name(name)
     read = _check_read(read or {})
+    # Columns of a text kind are read as text (the zip code 00037 is not 37): how the
+    # files were read, so part of what names the rows.
+    text_columns = sorted(c for c, k in (kinds or {}).items() if k in _TEXT_KINDS)
+    parse = {**read, "text_columns": text_columns} if text_columns else read
     split_options = splits.check_split_options(split or {})
     progress = on_progress or (lambda fraction, message: None)
     with db.session() as s:
@@ -96,19 +101,19 @@ def ingest(
         # before a byte of it is parsed. (A new dataset holds nothing: its files are hashed
         # while they are parsed.)
         if held:
-            content = _content_hash(_data_hash(files, read), overrides, split_options)
+            content = _content_hash(_data_hash(files, parse), overrides, split_options)
             found = _found(db, project, name, content, record, progress)
             if found is not None:
                 return found, False
         progress(0.2, f"parsing {len(files)} file(s)")
-        table, images = _read(files, read, max_expanded)
+        table, images = _read(files, parse, max_expanded)
         # The reader's parsed blocks are freed but kept by Arrow's allocator: give them
         # back before describing adds its own.
         pa.default_memory_pool().release_unused()
     manifest: dict[str, Any] = {
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in files],
-        "read": read,
-        "data_hash": _data_hash(files, read),
+        "read": parse,
+        "data_hash": _data_hash(files, parse),
     }
     predefined = images.predefined_test if images is not None else None
     return _record(
