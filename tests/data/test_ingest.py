@@ -249,6 +249,18 @@ def test_files_with_different_columns_are_refused(
     assert version_rows(sqlite_db) == 0
 
 
+def test_files_whose_column_types_disagree_are_named(
+    sqlite_db: Database, blobs: BlobStore, tmp_path: Path
+) -> None:
+    folder = tmp_path / "src"
+    write_csv(folder / "a.csv", pd.DataFrame({"id": [1, 2], "when": [1, 2]}))
+    write_csv(folder / "b.csv", pd.DataFrame({"id": [3, 4], "when": ["x", "y"]}))
+    with pytest.raises(InvalidInput) as err:
+        run(sqlite_db, blobs, folder)
+    assert err.value.message.startswith("column 'when' is int64 in a.csv but string in b.csv")
+    assert version_rows(sqlite_db) == 0
+
+
 def test_malformed_file_leaves_no_version(
     sqlite_db: Database, blobs: BlobStore, tmp_path: Path
 ) -> None:

@@ -505,3 +505,16 @@ def test_dot_decimals_between_semicolons_stay_dots(tmp_path: Path) -> None:
     table = read(tmp_path, "mixed.csv", content)
     assert table.column("a").to_pylist()[:2] == [0.5, 1.5]
     assert table.schema.field("b").type == pa.string()
+
+
+def test_repeated_parquet_column_names_are_named(tmp_path: Path) -> None:
+    table = pa.Table.from_arrays([pa.array([1, 2]), pa.array([3, 4])], names=["a", "a"])
+    pq.write_table(table, tmp_path / "twice.parquet")
+    with pytest.raises(InvalidInput, match=r"twice\.parquet: repeated column names \['a'\]"):
+        read_table(tmp_path / "twice.parquet", "twice.parquet")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_its_byte_mark_is_read(tmp_path: Path, encoding: str) -> None:
+    table = read(tmp_path, "wide.csv", "name,age\nJosé,3\nAnn,4\n".encode(encoding))
+    assert table.to_pylist() == [{"name": "José", "age": 3}, {"name": "Ann", "age": 4}]

@@ -279,6 +279,11 @@ def _sniff_encoding(head: bytes) -> str:
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    # UTF-16 without its byte mark: ASCII characters leave a zero byte beside each one.
+    if len(head) >= 4 and head[1::2].count(0) > 0.4 * len(head) / 2:
+        return "utf-16-le"
+    if len(head) >= 4 and head[0::2].count(0) > 0.4 * len(head) / 2:
+        return "utf-16-be"
     sample = head[: max(0, len(head) - 4)]  # a multi-byte character may be cut at the end
     try:
         sample.decode("utf-8")

@@ -329,8 +329,30 @@ def _read(
     try:
         table = pa.concat_tables([t.select(first) for t in tables], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InvalidInput(f"the files' column types do not agree: {exc}", field="source") from exc
+        raise _disagreement(files, tables, first) from exc
     return check_table(table, "the source"), None
+
+
+def _disagreement(
+    files: list[StagedFile], tables: list[pa.Table], columns: list[str]
+) -> InvalidInput:
+    """The first column whose type two files disagree on, named with both files."""
+    for column in columns:
+        types = [t.schema.field(column).type for t in tables]
+        for f, kind in zip(files[1:], types[1:], strict=True):
+            try:
+                pa.unify_schemas(
+                    [pa.schema([(column, types[0])]), pa.schema([(column, kind)])],
+                    promote_options="permissive",
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                return InvalidInput(
+                    f"column {column!r} is {types[0]} in {files[0].name} but {kind} in "
+                    f"{f.name}: the files of one dataset must agree on their columns' types",
+                    field="source",
+                    column=column,
+                )
+    return InvalidInput("the files' column types do not agree", field="source")
 
 
 def _digest(value: Any) -> str:

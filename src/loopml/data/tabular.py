@@ -83,6 +83,7 @@ def read_table(
         if fmt in ("csv", "tsv"):
             table = read_csv(path, name, fmt, options)
         elif fmt == "parquet":
+            _check_names(pq.read_schema(path).names, name)  # Arrow's own message is cryptic
             table = pq.read_table(path)
         elif fmt == "feather":
             table = feather.read_table(path)
@@ -93,6 +94,12 @@ def read_table(
             raise
         raise InvalidInput(f"{name} is not a readable {fmt} file: {exc}", field="source") from exc
     return check_table(table, name)
+
+
+def _check_names(names: list[str], name: str) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidInput(f"{name}: repeated column names {repeated}", field="source")
 
 
 def check_table(table: pa.Table, name: str) -> pa.Table:
@@ -108,9 +115,7 @@ def check_table(table: pa.Table, name: str) -> pa.Table:
             "has no name",
             field="source",
         )
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise InvalidInput(f"{name}: repeated column names {repeated}", field="source")
+    _check_names(names, name)
     for field in table.schema:
         if pa.types.is_nested(field.type):
             raise InvalidInput(
