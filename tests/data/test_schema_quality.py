@@ -4,6 +4,7 @@ severity a person would expect) while staying silent on clean data."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from loopml.core.errors import InvalidInput
 from loopml.core.schemas import QualityFinding
 from loopml.data.quality import quality_report
 from loopml.data.schema import infer_schema
+from loopml.data.tabular import read_table
 
 N = 40
 SENTENCES = [
@@ -491,3 +493,25 @@ def test_duplicates_over_chunks_count_missing_floats_and_negative_zero_as_equal(
     assert expected == 10  # nine copies of row 100, one of row 5,000
     [finding] = duplicate_rows(table)
     assert finding.details["count"] == expected
+
+
+def test_a_stray_quote_that_merged_rows_is_pointed_at(tmp_path: Path) -> None:
+    notes = [f"item {i}" for i in range(200)]
+    lines = [f"{i},{10 + i},{note}" for i, note in enumerate(notes)]
+    lines[40] = '40,50,"Lamp, small'  # opened, and closed only three lines later
+    lines[43] = '43,53,TV 55"'
+    path = tmp_path / "stray.csv"
+    path.write_text("id,price,desc\n" + "\n".join(lines) + "\n")
+    table = read_table(path, "stray.csv")
+    assert table.num_rows == 197  # valid CSV: no reader can refuse it
+    [warning] = found(quality_report(table, infer_schema(table)), "line_breaks")
+    assert warning.severity is Severity.warning and warning.column == "desc"
+    assert warning.details["first_row"] == 41
+    assert "quote" in warning.message and "row 41" in warning.message
+
+
+def test_a_column_of_multi_line_notes_is_not_a_stray_quote() -> None:
+    notes = [f"first line {i}\nsecond line" if i % 3 else f"one line {i}" for i in range(300)]
+    findings = report({"id": list(range(300)), "notes": notes})
+    assert found(findings, "line_breaks") == []
+    assert found(report(clean_frame()), "line_breaks") == []

@@ -7,25 +7,22 @@ near-duplicate categories) run on a fixed sample so that the report stays fast.
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from loopml.core.enums import ColumnKind, Severity, TaskType
 from loopml.core.schemas import DatasetSchema, QualityFinding
+from loopml.data.findings import finding, pct
 from loopml.data.leakage import leakage
 from loopml.data.stats import summarise
+from loopml.data.text_checks import line_breaks, mixed, near_duplicates
 
-_TEXT_SAMPLE = 10_000  # values read as Python strings: the dearest to look at
 _NUMERIC = (ColumnKind.numeric, ColumnKind.integer)
 _MAX_DISTINCT = 10_000
-_NORMALISE = re.compile(r"[\s_\-.]+")
 
 
 def quality_report(
@@ -77,7 +74,7 @@ def _column_checks(
         findings += _constant(column.name, summary, n)
         if column.kind is ColumnKind.identifier:
             findings.append(
-                _find(
+                finding(
                     "identifier",
                     Severity.info,
                     column.name,
@@ -89,22 +86,11 @@ def _column_checks(
         if column.kind in _NUMERIC and column.name != schema.target:
             findings += _outliers(column.name, summary)
         if column.kind in (ColumnKind.categorical, ColumnKind.text, ColumnKind.numeric):
-            findings += _mixed(column.name, values)
+            findings += mixed(column.name, values)
+        findings += line_breaks(column.name, values)
         if column.kind is ColumnKind.categorical and summary["unique"] <= _MAX_DISTINCT:
-            findings += _near_duplicates(column.name, values)
+            findings += near_duplicates(column.name, values)
     return findings
-
-
-def _find(
-    check: str, severity: Severity, column: str | None, message: str, **details: Any
-) -> QualityFinding:
-    return QualityFinding(
-        check=check, severity=severity, column=column, message=message, details=details
-    )
-
-
-def _pct(part: float, whole: float) -> str:
-    return f"{100 * part / max(whole, 1):.1f}%"
 
 
 def _missing(name: str, missing: int, n: int) -> list[QualityFinding]:
@@ -112,16 +98,16 @@ def _missing(name: str, missing: int, n: int) -> list[QualityFinding]:
         return []
     if missing == n:
         return [
-            _find("missing", Severity.error, name, f"{name!r} is empty on every row: drop it or "
+            finding("missing", Severity.error, name, f"{name!r} is empty on every row: drop it or "
                   "fix the export that produced it", missing=missing, share=1.0)
         ]  # fmt: skip
     severity = Severity.warning if missing >= 0.3 * n else Severity.info
     return [
-        _find(
+        finding(
             "missing",
             severity,
             name,
-            f"{name!r} is missing on {missing:,} rows ({_pct(missing, n)}); models impute it, "
+            f"{name!r} is missing on {missing:,} rows ({pct(missing, n)}); models impute it, "
             "but check whether 'missing' means something (then say so in a column of its own)",
             missing=missing,
             share=missing / n,
@@ -134,11 +120,11 @@ def _unlabelled(name: str, missing: int, n: int) -> list[QualityFinding]:
         return []
     severity = Severity.warning if missing == n else Severity.info
     return [
-        _find(
+        finding(
             "unlabelled",
             severity,
             name,
-            f"{missing:,} rows ({_pct(missing, n)}) have no {name!r}: training leaves them "
+            f"{missing:,} rows ({pct(missing, n)}) have no {name!r}: training leaves them "
             "out; label them (loopml data labels items --unlabelled, then add or import)",
             missing=missing,
             share=missing / n,
@@ -149,17 +135,17 @@ def _unlabelled(name: str, missing: int, n: int) -> list[QualityFinding]:
 def _constant(name: str, summary: dict[str, Any], n: int) -> list[QualityFinding]:
     if summary["unique"] <= 1:
         return [
-            _find("constant", Severity.warning, name, f"{name!r} holds a single value: it "
+            finding("constant", Severity.warning, name, f"{name!r} holds a single value: it "
                   "carries no information and training ignores it", unique=summary["unique"])
         ]  # fmt: skip
     top = summary["top"][0] if summary["top"] else {"count": 0}  # no value repeats
     if top["count"] >= 0.99 * n:
         return [
-            _find(
+            finding(
                 "near_constant",
                 Severity.info,
                 name,
-                f"{name!r} is {top['value']!r} on {_pct(top['count'], n)} of rows: little to "
+                f"{name!r} is {top['value']!r} on {pct(top['count'], n)} of rows: little to "
                 "learn from it unless the rare values matter",
                 value=top["value"],
                 share=top["count"] / n,
@@ -185,71 +171,17 @@ def _outliers(name: str, summary: dict[str, Any]) -> list[QualityFinding]:
         else "check for unit mix-ups and placeholder values such as -1 or 9999"
     )
     return [
-        _find(
+        finding(
             "outliers",
             severity,
             name,
-            f"{name!r} has {count:,} far values ({_pct(count, valid)}) outside "
+            f"{name!r} has {count:,} far values ({pct(count, valid)}) outside "
             f"[{far['lower']:.4g}, {far['upper']:.4g}] (range {summary['min']:.4g} .. "
             f"{summary['max']:.4g}); {hint}",
             sentinel=sentinel,
             count=count,
             lower=far["lower"],
             upper=far["upper"],
-        )
-    ]
-
-
-def _mixed(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
-    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
-        return []
-    head = values.slice(0, _TEXT_SAMPLE).drop_null()
-    if len(head) < min(_TEXT_SAMPLE, len(values) - values.null_count):  # gaps at the start
-        head = values.drop_null().slice(0, _TEXT_SAMPLE)
-    if len(head) == 0 or not pc.any(pc.match_substring_regex(head, r"\d")).as_py():
-        return []  # no digit anywhere: no numbers to mix with
-    sample = pd.Series(head.to_pylist(), dtype=object)
-    numeric = pd.to_numeric(sample.str.strip(), errors="coerce").notna()
-    share = float(numeric.mean())
-    if not 0.05 <= share < 1.0:
-        return []
-    text = sample[~numeric].unique()[:3].tolist()
-    numbers = sample[numeric].unique()[:2].tolist()
-    return [
-        _find(
-            "mixed_types",
-            Severity.warning,
-            name,
-            f"{name!r} mixes numbers ({', '.join(map(repr, numbers))}) with text "
-            f"({', '.join(map(repr, text))}): {_pct(1 - share, 1)} of values are not numbers; "
-            "if those mean 'missing', re-export them as empty cells",
-            numeric_share=share,
-            text_examples=text,
-        )
-    ]
-
-
-def _near_duplicates(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
-    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
-        return []
-    distinct = [v for v in pc.unique(values).to_pylist() if v is not None]
-    if len(distinct) > 10_000:
-        return []
-    groups: dict[str, list[str]] = defaultdict(list)
-    for value in distinct:
-        groups[_NORMALISE.sub(" ", value).strip().casefold()].append(value)
-    clashes = [sorted(g) for g in groups.values() if len(g) > 1]
-    if not clashes:
-        return []
-    shown = "; ".join(" / ".join(repr(v) for v in g) for g in clashes[:5])
-    return [
-        _find(
-            "near_duplicate_values",
-            Severity.warning,
-            name,
-            f"{name!r} spells the same value in different ways ({shown}): they count as "
-            "different categories until they are made the same",
-            groups=clashes[:20],
         )
     ]
 
@@ -273,11 +205,11 @@ def duplicate_rows(table: pa.Table) -> list[QualityFinding]:
     if duplicates == 0:
         return []
     return [
-        _find(
+        finding(
             "duplicate_rows",
             Severity.warning,
             None,
-            f"{duplicates:,} row{'s' if duplicates > 1 else ''} ({_pct(duplicates, n)}) "
+            f"{duplicates:,} row{'s' if duplicates > 1 else ''} ({pct(duplicates, n)}) "
             f"repeat{'' if duplicates > 1 else 's'} another row exactly: copies in "
             "different folds make cross-validation look better than it is",
             count=duplicates,
@@ -369,11 +301,11 @@ def _imbalance(
     else:
         return []
     return [
-        _find(
+        finding(
             "class_imbalance",
             severity,
             target,
-            f"class {rare!r} of {target!r} has {smallest:,} rows ({_pct(smallest, total)}); "
+            f"class {rare!r} of {target!r} has {smallest:,} rows ({pct(smallest, total)}); "
             + advice,
             classes={str(k): v for k, v in sizes.items()},
         )
