@@ -518,3 +518,14 @@ def test_repeated_parquet_column_names_are_named(tmp_path: Path) -> None:
 def test_utf16_without_its_byte_mark_is_read(tmp_path: Path, encoding: str) -> None:
     table = read(tmp_path, "wide.csv", "name,age\nJosé,3\nAnn,4\n".encode(encoding))
     assert table.to_pylist() == [{"name": "José", "age": 3}, {"name": "Ann", "age": 4}]
+
+
+def test_a_json_lines_column_that_changes_type_late_names_the_line(tmp_path: Path) -> None:
+    lines = "".join(json.dumps({"id": i, "score": i / 2}) + "\n" for i in range(40_000))
+    content = lines + json.dumps({"id": 40_000, "score": "n/a"}) + "\n"
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "scores.jsonl", content)
+    assert err.value.message.startswith(
+        "scores.jsonl: 'score' holds numbers until line 40001, which holds text ('n/a')"
+    )
+    assert (err.value.extra["line"], err.value.extra["column"]) == (40_001, "score")

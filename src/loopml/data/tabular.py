@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,9 @@ def _read_json(path: Path, name: str, fmt: str) -> pa.Table:
                 raise InvalidInput(
                     f"{name} is not UTF-8 text, as JSON must be: {exc}", field="source"
                 ) from exc
+            changed = re.search(r"Column\(/([^)]*)\) changed from (\w+) to (\w+)", str(exc))
+            if changed:
+                raise _type_change(path, name, changed.group(1)) from exc
             line = _bad_json_line(path)
             where = f" at line {line}" if line else ""
             raise InvalidInput(
@@ -218,6 +222,36 @@ def _one_type(values: list[Any]) -> bool:
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         return False
     return True
+
+
+_JSON_TYPES = {bool: "true/false", int: "numbers", float: "numbers", str: "text"}
+
+
+def _type_change(path: Path, name: str, column: str) -> InvalidInput:
+    """Where a JSON Lines column's values stop being of the type its first ones are."""
+    first = None
+    with text(path, "utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                record = json.loads(line) if line.strip() else {}
+            except json.JSONDecodeError:
+                break  # a broken line: the type change is what Arrow named
+            value = record.get(column) if isinstance(record, dict) else None
+            kind = _JSON_TYPES.get(type(value), "nested values") if value is not None else None
+            if kind is None:
+                continue
+            if first is None:
+                first = kind
+            elif kind != first:
+                return InvalidInput(
+                    f"{name}: {column!r} holds {first} until line {number}, which holds "
+                    f"{kind} ({value!r}): a column's values must be of one type (write a "
+                    "missing value as null)",
+                    field="source",
+                    line=number,
+                    column=column,
+                )
+    return InvalidInput(f"{name}: the values of {column!r} are not of one type", field="source")
 
 
 def _bad_json_line(path: Path) -> int | None:
