@@ -128,11 +128,11 @@ def test_no_header_option_names_columns(tmp_path: Path) -> None:
 # --- refusals -------------------------------------------------------------------
 
 
-def test_header_only_file_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ending", ["\n", ""])
+def test_header_only_file_is_refused(tmp_path: Path, ending: str) -> None:
     with pytest.raises(InvalidInput) as err:
-        read(tmp_path, "header.csv", "id,amount,city\n")
-    assert "header.csv" in err.value.message
-    assert "no rows" in err.value.message
+        read(tmp_path, "header.csv", "id,amount,city" + ending)
+    assert err.value.message == "header.csv has a header but no rows"
 
 
 def test_empty_file_is_refused(tmp_path: Path) -> None:

@@ -146,7 +146,10 @@ def _parse(
         raise _not_encoded(path, name, encoding, None) from exc
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
-            raise InvalidInput(f"{name} is empty", field="source") from exc
+            with open_raw(path) as fh:
+                written = bool(fh.read(_SNIFF_BYTES).strip())
+            what = "has a header but no rows" if written and header else "is empty"
+            raise InvalidInput(f"{name} {what}", field="source") from exc
         problem = _diagnose(path, name, delimiter, encoding)
         raise problem or InvalidInput(
             f"{name} is not a readable CSV file: {exc}", field="source"
