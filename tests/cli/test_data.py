@@ -102,6 +102,7 @@ def test_data_commands_against_a_server_upload_and_read(
 
     versions = ok(*remote(live_server, "data", "versions", "shop/churn")).stdout
     assert "first version" in versions and "stratified" in versions and "random" in versions
+    assert "2 (current)" in versions and "1 (current)" not in versions
     numbers = [v["number"] for v in ok_json(*remote(live_server, "data", "versions", "shop/churn"))]
     assert numbers == [1, 2]
 
