@@ -11,6 +11,7 @@ import pickle
 import tarfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -342,3 +343,41 @@ def test_an_image_too_large_to_decode_safely_is_named() -> None:
     Image.new("1", (20_000, 20_000)).save(huge, format="PNG")  # 400 million pixels
     with pytest.raises(InvalidInput, match=r"huge\.png is too large an image to decode"):
         check_image(huge.getvalue(), "huge.png")
+
+
+def test_an_archive_pickled_again_with_text_keys_and_names_is_read(tmp_path: Path) -> None:
+    members = cifar100_members([BICYCLE, MOTORCYCLE], [BICYCLE])
+
+    def as_text(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k.decode(): as_text(v) for k, v in value.items()}
+        if isinstance(value, list) and value and isinstance(value[0], bytes):
+            return [v.decode() for v in value]
+        return value
+
+    for member, data in list(members.items()):
+        members[member] = pickle.dumps(as_text(pickle.loads(data, encoding="bytes")), 4)
+    archive = write_tar(tmp_path / "text.tar.gz", members)
+    images = read_cifar(archive, "text.tar.gz", classes=["motorcycle"], max_expanded=CAP)
+    assert images.table.column("label").to_pylist() == ["motorcycle"]
+    assert images.table.column("file").to_pylist()[0].endswith(".png")
+
+
+def test_label_codes_that_are_not_whole_numbers_are_named(tmp_path: Path) -> None:
+    members = cifar100_members([BICYCLE, MOTORCYCLE], [BICYCLE])
+    train = pickle.loads(members["cifar-100-python/train"], encoding="bytes")
+    train[b"fine_labels"] = ["8", 48]
+    members["cifar-100-python/train"] = pickle.dumps(train, 4)
+    archive = write_tar(tmp_path / "codes.tar.gz", members)
+    with pytest.raises(InvalidInput, match="label codes that are not whole numbers"):
+        read_cifar(archive, "codes.tar.gz", max_expanded=CAP)
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_it_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)  # Pillow itself only warns to 10,000
+    with pytest.raises(InvalidInput, match=r"90x90 pixels, over 5,000"):
+        check_image(png(RED, size=(90, 90)), "big.png")

@@ -204,6 +204,11 @@ def test_a_source_back_to_an_earlier_versions_content_makes_that_version_current
     assert third.changes["files_removed"] == []
     with sqlite_db.session() as s:
         assert datasets.get(s, PROJECT, "churn").current == 3
+    # Reading the unchanged source again leaves a version derived since current.
+    relabelled, _ = derive(sqlite_db, blobs, third, target="plan", task="multiclass")
+    assert run(sqlite_db, blobs, folder) == (third, False)
+    with sqlite_db.session() as s:
+        assert datasets.get_version(s, PROJECT, "churn") == relabelled
 
 
 def test_a_column_of_a_text_kind_keeps_its_leading_zeros(

@@ -362,3 +362,9 @@ def test_an_upload_name_that_is_also_a_folder_is_refused(blobs: BlobStore) -> No
     with pytest.raises(InvalidInput, match="'a' is both a file and the folder of another"):
         put_upload(blobs, "uploads/both", files)
     assert not list(blobs.list("uploads/both/"))  # nothing stored
+
+
+def test_two_upload_names_that_are_one_file_are_refused(blobs: BlobStore) -> None:
+    files = [("a.csv", io.BytesIO(b"a\n1\n")), ("./a.csv", io.BytesIO(b"a\n2\n"))]
+    with pytest.raises(InvalidInput, match=r"two uploaded files are named 'a\.csv'"):
+        put_upload(blobs, "uploads/twice", files)

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from loopml.core.errors import InvalidInput, PayloadTooLarge
-from loopml.data.csvfile import sniff_csv
+from loopml.data.sniff import sniff_csv
 from loopml.data.tabular import FORMATS, read_table, tabular_format
 
 ROWS = [
@@ -529,3 +529,46 @@ def test_a_json_lines_column_that_changes_type_late_names_the_line(tmp_path: Pat
         "scores.jsonl: 'score' holds numbers until line 40001, which holds text ('n/a')"
     )
     assert (err.value.extra["line"], err.value.extra["column"]) == (40_001, "score")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("counts.tsv", "a\tb\n" + "".join(f"{i}\t{i},234\n" for i in range(1, 30))),
+        ("counts.csv", "a;b\n" + "".join(f"{i};{i},500\n" for i in range(1, 30))),
+    ],
+    ids=["tab", "semicolon-thousands"],
+)
+def test_numbers_that_may_be_thousands_are_not_read_as_fractions(
+    tmp_path: Path, name: str, content: str
+) -> None:
+    table = read(tmp_path, name, content)
+    assert table.schema.field("b").type == pa.string()  # 1,234 stays as written
+
+
+def test_a_central_european_code_page_is_not_taken_for_utf8(tmp_path: Path) -> None:
+    # cp1250's ÓŁ happens to form a UTF-8 (Cyrillic) character.
+    streets = ["UL. PÓŁNOCNA", "UL. DÓŁ", "UL. KOŚCIELNA", "UL. ŁĄKOWA"] * 10
+    content = "id,street\n" + "".join(f"{i},{s}\n" for i, s in enumerate(streets))
+    table = read(tmp_path, "streets.csv", content.encode("cp1250"))
+    assert table.column("street").to_pylist()[:3] == streets[:3]
+
+
+def test_a_utf8_file_padded_with_zero_bytes_is_not_utf16(tmp_path: Path) -> None:
+    content = b"a,b\n1,2\n3,4\n" + b"\x00" * 4096
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "padded.csv", content)
+    assert "utf-16" not in err.value.message
+
+
+def test_an_upper_case_compressed_suffix_is_decompressed(tmp_path: Path) -> None:
+    path = write(tmp_path, "ROWS.CSV.GZ", gzip.compress(as_csv(",").encode()))
+    assert read_table(path, "ROWS.CSV.GZ").to_pylist() == ROWS
+
+
+def test_a_late_type_change_after_a_byte_order_mark_names_its_line(tmp_path: Path) -> None:
+    content = "\ufeff" + "".join(json.dumps({"n": i}) + "\n" for i in range(40_000))
+    content += json.dumps({"n": "many"}) + "\n"
+    with pytest.raises(InvalidInput) as err:
+        read(tmp_path, "bom.jsonl", content)
+    assert err.value.extra["line"] == 40_001

@@ -283,6 +283,20 @@ def test_each_new_dataset_version_starts_one_execution(rig: Rig) -> None:
     assert rig.trigger("on-orders").fired == 3
 
 
+def test_a_source_back_to_an_earlier_version_fires_nothing_old_again(rig: Rig) -> None:
+    for content in ("a", "b", "c"):
+        rig.version("orders", content)
+    with rig.db.session() as s:  # its source holds version 1's content again
+        datasets.read_from_source(s, "shop", "orders", 3)
+        assert datasets.read_from_source(s, "shop", "orders", 1)
+        assert datasets.get_version(s, "shop", "orders").number == 1
+    rig.put("on-orders", "dataset", dataset="orders", every=1)
+    assert rig.tick(T0 + timedelta(seconds=1)) == 0  # versions 2 and 3 are not new
+    assert rig.version("orders", "d") == 4
+    assert rig.tick(T0 + timedelta(seconds=2)) == 1
+    assert [e.input["dataset"] for e in ended(rig, 1)] == ["orders@4"]
+
+
 def test_a_dataset_made_after_its_trigger_fires_from_its_first_version(rig: Rig) -> None:
     rig.put("on-later", "dataset", dataset="later", every=1)
     assert rig.tick(T0 + timedelta(seconds=1)) == 0

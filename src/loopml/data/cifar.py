@@ -60,7 +60,8 @@ def _unpickle(data: bytes, name: str) -> dict[bytes, Any]:
         raise InvalidInput(f"{name} is not a CIFAR batch: {exc}", field="source") from exc
     if not isinstance(value, dict):
         raise InvalidInput(f"{name} is not a CIFAR batch (no dictionary inside)", field="source")
-    return value
+    # An archive pickled again under Python 3 has text keys: the originals have bytes.
+    return {k.encode() if isinstance(k, str) else k: v for k, v in value.items()}
 
 
 def is_cifar(path: Path) -> bool:
@@ -117,7 +118,16 @@ def read_cifar(
                     "file name each",
                     field="source",
                 )
-            unknown = sorted({c for c in codes if not 0 <= c < len(label_names)})
+            if not all(isinstance(c, int | np.integer) and not isinstance(c, bool) for c in codes):
+                raise InvalidInput(
+                    f"{name}: {member} has label codes that are not whole numbers",
+                    field="source",
+                )
+            if not all(isinstance(f, bytes | str) for f in filenames):
+                raise InvalidInput(
+                    f"{name}: {member} has file names that are not text", field="source"
+                )
+            unknown = sorted({int(c) for c in codes if not 0 <= c < len(label_names)})
             if unknown:
                 raise InvalidInput(
                     f"{name}: {member} has label codes {unknown[:5]} beyond the "
@@ -132,7 +142,10 @@ def read_cifar(
                 images[digest] = png
                 hashes.append(digest)
                 labels.append(label_names[code])
-                files.append(f"{member}/{filename.decode(errors='replace')}")
+                shown = (
+                    filename.decode(errors="replace") if isinstance(filename, bytes) else filename
+                )
+                files.append(f"{member}/{shown}")
                 test_flags.append(is_test)
     if not hashes:
         raise InvalidInput(f"{name}: no images of the chosen classes", field="classes")

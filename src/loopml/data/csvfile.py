@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import mmap
-import re
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +19,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from loopml.core.errors import InvalidInput
+from loopml.data.rawfile import COMPRESSED, open_raw, text
+from loopml.data.sniff import SNIFF_BYTES, check_encoding, sniff_csv, sniff_decimal
 
-_SNIFF_BYTES = 64 * 1024
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_COMMA_NUMBER = re.compile(r"[-+]?\d+,\d+")
-_DOT_NUMBER = re.compile(r"[-+]?\d*\.\d+")
 _BLOCK_BYTES = 2 * 1024 * 1024  # parsed blocks in flight: memory against speed
 _SCAN_BYTES = 1024 * 1024
-# Suffixes of the compressed files open_raw reads.
-COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 # Encodings in which quote, delimiter and newline are the same single bytes as in ASCII.
 _BYTE_SAFE = ("utf-8", "utf-8-sig", "utf8", "latin-1", "iso-8859-1", "ascii")
 # pandas' default missing-value markers, so that a file means what it meant to pandas.
@@ -40,22 +33,13 @@ _MISSING = [
 ]  # fmt: skip
 
 
-def open_raw(path: Path) -> Any:
-    """A binary stream of the file, decompressed when its suffix says so."""
-    return pa.input_stream(str(path), compression="detect")
-
-
-def text(path: Path, encoding: str) -> io.TextIOWrapper:
-    return io.TextIOWrapper(open_raw(path), encoding=encoding, errors="replace", newline="")
-
-
 def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Table:
     """Read a CSV/TSV file whole; options ``delimiter``, ``encoding``, ``header`` and
     ``decimal`` (the decimal mark, '.' or ',')."""
     delimiter, encoding = sniff_csv(path, fmt)
     delimiter = options.get("delimiter") or delimiter
     encoding = options.get("encoding") or encoding
-    _check_encoding(encoding)
+    check_encoding(encoding)
     if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
         raise InvalidInput(
             f"delimiter {delimiter!r} is not one character of ASCII other than a quote or a "
@@ -81,7 +65,7 @@ def read_csv(path: Path, name: str, fmt: str, options: dict[str, Any]) -> pa.Tab
     # A file without quotes has no value that holds a newline: Arrow then splits blocks
     # at any newline, and parses in half the time.
     quotes = _quotes(path) if _byte_safe(encoding) else None
-    decimal = options.get("decimal") or _sniff_decimal(path, delimiter, encoding)
+    decimal = options.get("decimal") or sniff_decimal(path, delimiter, encoding)
     if decimal not in (".", ",") or decimal == delimiter:
         raise InvalidInput(
             f"decimal mark {decimal!r}: loopml reads '.' or ',' (not the delimiter)",
@@ -147,7 +131,7 @@ def _parse(
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             with open_raw(path) as fh:
-                written = bool(fh.read(_SNIFF_BYTES).strip())
+                written = bool(fh.read(SNIFF_BYTES).strip())
             what = "has a header but no rows" if written and header else "is empty"
             raise InvalidInput(f"{name} {what}", field="source") from exc
         problem = _diagnose(path, name, delimiter, encoding)
@@ -240,121 +224,6 @@ def _not_encoded(path: Path, name: str, encoding: str, column: str | None) -> In
 
 def _byte_safe(encoding: str) -> bool:
     return encoding.lower().replace("_", "-") in _BYTE_SAFE or encoding.lower().startswith("cp125")
-
-
-def sniff_csv(path: Path, fmt: str = "csv") -> tuple[str, str]:
-    """Guess ``(delimiter, encoding)`` from the start of a file."""
-    with open_raw(path) as fh:
-        head = fh.read(_SNIFF_BYTES)
-    encoding = _sniff_encoding(head)
-    text = head.decode(encoding, errors="ignore")
-    lines = text.splitlines()
-    if len(head) == _SNIFF_BYTES and len(lines) > 1:
-        text = "\n".join(lines[:-1])  # the last line may be cut short
-    default = "\t" if fmt == "tsv" else ","
-    try:
-        delimiter = csv.Sniffer().sniff(text, delimiters=",;\t|").delimiter
-    except csv.Error:
-        delimiter = default
-    if fmt == "tsv" and "\t" in text:
-        delimiter = "\t"
-    return delimiter, encoding
-
-
-def _sniff_decimal(path: Path, delimiter: str, encoding: str) -> str:
-    """',' when the start of a file writes its fractions that way (``3,01`` between
-    semicolons, as European spreadsheets export) and none with '.', else '.'."""
-    if delimiter == ",":
-        return "."
-    with open_raw(path) as fh:
-        head = fh.read(_SNIFF_BYTES).decode(encoding, errors="replace")
-    lines = head.splitlines()[1:-1] or head.splitlines()[1:]
-    commas = dots = 0
-    for record in csv.reader(lines, delimiter=delimiter):
-        for value in record:
-            commas += bool(_COMMA_NUMBER.fullmatch(value.strip()))
-            dots += bool(_DOT_NUMBER.fullmatch(value.strip()))
-    return "," if commas and not dots else "."
-
-
-def _sniff_encoding(head: bytes) -> str:
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    # UTF-16 without its byte mark: ASCII characters leave a zero byte beside each one.
-    if len(head) >= 4 and head[1::2].count(0) > 0.4 * len(head) / 2:
-        return "utf-16-le"
-    if len(head) >= 4 and head[0::2].count(0) > 0.4 * len(head) / 2:
-        return "utf-16-be"
-    sample = head[: max(0, len(head) - 4)]  # a multi-byte character may be cut at the end
-    try:
-        sample.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    if _mostly_utf8(sample):
-        return "utf-8"  # with a stray byte, which reading it will name
-    from charset_normalizer import from_bytes
-
-    matches = list(from_bytes(head))
-    if matches and not _latin(head, matches[0].encoding):
-        return matches[0].encoding  # Cyrillic, Greek, ...: another script's code page
-    # On short samples charset_normalizer often names the wrong Latin code page (``José``
-    # read as ``Josķ``, ``Zürich`` as ``Z³rich``): take the reading with the fewest
-    # symbols inside words, cp1252 (the commonest) on a tie.
-    candidates = ["cp1252", *(m.encoding for m in matches if _latin(head, m.encoding))]
-    readable = [c for c in candidates if _decodes(head, c)]
-    return min(readable, key=lambda c: _oddities(head.decode(c))) if readable else "latin-1"
-
-
-def _mostly_utf8(sample: bytes) -> bool:
-    """Whether UTF-8 characters beyond ASCII outnumber the bytes that are not UTF-8 two to
-    one: text in a legacy code page rarely forms a UTF-8 character at all."""
-    decoded = sample.decode("utf-8", errors="replace")
-    invalid = decoded.count("\ufffd")
-    valid = sum(1 for ch in decoded if ord(ch) > 127 and ch != "\ufffd")
-    return valid > 0 and valid >= 2 * invalid
-
-
-def _decodes(head: bytes, encoding: str) -> bool:
-    try:
-        head.decode(encoding)
-    except (UnicodeDecodeError, LookupError):
-        return False
-    return True
-
-
-def _latin(head: bytes, encoding: str) -> bool:
-    """Whether every letter beyond ASCII that ``encoding`` reads is a Latin one."""
-    try:
-        text = head.decode(encoding, errors="replace")
-    except LookupError:
-        return False
-    return all(
-        unicodedata.name(ch, "").startswith("LATIN")
-        for ch in set(text)
-        if ord(ch) > 127 and ch.isalpha()
-    )
-
-
-def _oddities(text: str) -> int:
-    """Non-ASCII characters that are not letters but sit inside a word (``Z³rich``)."""
-    return sum(
-        1
-        for m in _NON_ASCII.finditer(text)
-        if not m.group().isalpha()
-        and any(0 <= j < len(text) and text[j].isalpha() for j in (m.start() - 1, m.end()))
-    )
-
-
-def _check_encoding(encoding: str) -> None:
-    try:
-        info = codecs.lookup(encoding)
-    except LookupError:
-        raise InvalidInput(f"unknown text encoding {encoding!r}", field="encoding") from None
-    if not getattr(info, "_is_text_encoding", True):  # rot13, hex, base64: not text
-        raise InvalidInput(f"{encoding!r} is not a text encoding", field="encoding")
 
 
 def _header(path: Path, delimiter: str, encoding: str, header: bool) -> list[str]:

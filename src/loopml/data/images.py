@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -40,10 +41,20 @@ def check_image(data: bytes, name: str) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with warnings.catch_warnings():
+            # Pillow's warning for a large image: refused below, not warned about.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+        with img:
             if img.format not in IMAGE_FORMATS:
                 raise InvalidInput(
                     f"{name} is a {img.format} image; loopml reads PNG and JPEG", field="source"
+                )
+            width, height = img.size
+            if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
+                # Pillow only warns up to twice its limit, and would decode it whole.
+                raise Image.DecompressionBombError(
+                    f"{width}x{height} pixels, over {Image.MAX_IMAGE_PIXELS:,}"
                 )
             img.load()
             return img.size

@@ -19,26 +19,23 @@ from typing import Any
 
 import pyarrow as pa
 
-from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.errors import NotFound
 from loopml.core.ids import check_name
 from loopml.core.schemas import DatasetVersion
 from loopml.data import splits
-from loopml.data.cifar import is_cifar, read_cifar
-from loopml.data.images import ImageSet, image_folder, is_image
+from loopml.data.images import ImageSet
 from loopml.data.lineage import changes
 from loopml.data.parquet import describe_table, put_table
 from loopml.data.quality import duplicate_rows, quality_report
+from loopml.data.reading import check_read, holds_images, read_files, with_text_columns
 from loopml.data.schema import infer_schema
 from loopml.data.sources import StagedFile, describe, stage
 from loopml.data.stats import Scratch, summarise
-from loopml.data.tabular import check_table, read_table, tabular_format
 from loopml.store import datasets, projects
 from loopml.store.blobs import BlobStore
 from loopml.store.db import Database
 
 OnProgress = Callable[[float, str], None]
-READ_OPTIONS = ("format", "delimiter", "decimal", "encoding", "header", "classes")
-_TEXT_KINDS = ("categorical", "identifier", "text")
 
 
 def ingest(
@@ -71,11 +68,7 @@ def ingest(
     (an upload's file names rather than where they were staged).
     """
     check_name(name)
-    read = _check_read(read or {})
-    # Columns of a text kind are read as text (the zip code 00037 is not 37): how the
-    # files were read, so part of what names the rows.
-    text_columns = sorted(c for c, k in (kinds or {}).items() if k in _TEXT_KINDS)
-    parse = {**read, "text_columns": text_columns} if text_columns else read
+    read = check_read(read or {})
     split_options = splits.check_split_options(split or {})
     progress = on_progress or (lambda fraction, message: None)
     with db.session() as s:
@@ -91,7 +84,8 @@ def ingest(
             storage_options=storage_options,
             on_progress=lambda done: progress(0.0, f"staged {done / 1e6:,.1f} MB"),
         )
-        if target is None and _holds_images(files):
+        parse = with_text_columns(read, kinds or {}, files)
+        if target is None and holds_images(files):
             target = "label"  # the class folders' names, or empty until images are labelled
         overrides = {"target": target, "task": task, "kinds": kinds or {}}
         record = _DatasetRecord(description=description, read_from_source=True)
@@ -106,7 +100,7 @@ def ingest(
             if found is not None:
                 return found, False
         progress(0.2, f"parsing {len(files)} file(s)")
-        table, images = _read(files, parse, max_expanded)
+        table, images = read_files(files, parse, max_expanded)
         # The reader's parsed blocks are freed but kept by Arrow's allocator: give them
         # back before describing adds its own.
         pa.default_memory_pool().release_unused()
@@ -268,91 +262,10 @@ def _record(
             changes=changes(parent, manifest, table.num_rows, schema),
             manifest=manifest,
         )
+        if record.read_from_source:
+            datasets.read_from_source(s, project, name, version.number)
     progress(1.0, f"{version.ref}: {version.rows:,} rows")
     return version, created
-
-
-def _check_read(read: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(read) - set(READ_OPTIONS)
-    if unknown:
-        raise InvalidInput(
-            f"unknown read options {sorted(unknown)}; known: {', '.join(READ_OPTIONS)}",
-            field="read",
-        )
-    classes = read.get("classes")
-    if isinstance(classes, str):
-        read = {**read, "classes": [c.strip() for c in classes.split(",") if c.strip()]}
-    return {k: v for k, v in sorted(read.items()) if v is not None}
-
-
-def _holds_images(files: list[StagedFile]) -> bool:
-    """Whether the files are images (or a CIFAR archive) rather than tables, as
-    :func:`_read` will read them."""
-    if len(files) == 1 and not is_image(files[0].name) and is_cifar(files[0].path):
-        return True
-    return bool(files) and all(is_image(f.name) for f in files)
-
-
-def _read(
-    files: list[StagedFile], read: dict[str, Any], max_expanded: int
-) -> tuple[pa.Table, ImageSet | None]:
-    if len(files) == 1 and not is_image(files[0].name) and is_cifar(files[0].path):
-        images = read_cifar(
-            files[0].path, files[0].name, classes=read.get("classes"), max_expanded=max_expanded
-        )
-        return images.table, images
-    if read.get("classes"):
-        raise InvalidInput("the 'classes' option applies to CIFAR archives only", field="read")
-    pictures = [f for f in files if is_image(f.name)]
-    if pictures and len(pictures) == len(files):
-        images = image_folder(pictures)
-        return images.table, images
-    tables = []
-    for f in files:
-        if not read.get("format") and tabular_format(f.name) is None:
-            raise InvalidInput(
-                f"{f.name}: neither a table (csv, tsv, parquet, json, jsonl, feather) nor an "
-                "image (png, jpeg); a source holds tables or images, not both",
-                field="source",
-            )
-        tables.append(read_table(f.path, f.name, read, max_expanded=max_expanded))
-    if len(tables) == 1:
-        return tables[0], None
-    first = tables[0].column_names
-    for f, t in zip(files, tables, strict=False):
-        if set(t.column_names) != set(first):
-            raise InvalidInput(
-                f"{f.name} has columns {t.column_names}, {files[0].name} has {first}: the files "
-                "of one dataset must share their columns",
-                field="source",
-            )
-    try:
-        table = pa.concat_tables([t.select(first) for t in tables], promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise _disagreement(files, tables, first) from exc
-    return check_table(table, "the source"), None
-
-
-def _disagreement(
-    files: list[StagedFile], tables: list[pa.Table], columns: list[str]
-) -> InvalidInput:
-    """The first column whose type two files disagree on, named with both files."""
-    for column in columns:
-        types = [t.schema.field(column).type for t in tables]
-        for f, kind in zip(files[1:], types[1:], strict=True):
-            try:
-                pa.unify_schemas(
-                    [pa.schema([(column, types[0])]), pa.schema([(column, kind)])],
-                    promote_options="permissive",
-                )
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                return InvalidInput(
-                    f"column {column!r} is {types[0]} in {files[0].name} but {kind} in "
-                    f"{f.name}: the files of one dataset must agree on their columns' types",
-                    field="source",
-                    column=column,
-                )
-    return InvalidInput("the files' column types do not agree", field="source")
 
 
 def _digest(value: Any) -> str:
@@ -393,8 +306,7 @@ def _found(
             return None
         record.save(s, project, name)
         current = datasets.get_version(s, project, name).number
-        if record.read_from_source and found.number != current:
-            datasets.set_current(s, project, name, found.number)
+        if record.read_from_source and datasets.read_from_source(s, project, name, found.number):
             progress(1.0, f"{found.ref} holds this content: current again, in place of @{current}")
             return found
     progress(1.0, f"unchanged: {found.ref} already holds this content")

@@ -197,6 +197,13 @@ def put_upload(blobs: BlobStore, prefix: str, files: list[tuple[str, IO[bytes]]]
     content, so that any name a user's files have survives the blob store's key rules.
     """
     names = [_safe_name(name) for name, _ in files]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InvalidInput(
+            f"two uploaded files are named {twice[0]!r}; the files of an upload need "
+            "distinct names",
+            field="files",
+        )
     folders = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
     both = sorted(folders.intersection(names))
     if both:

@@ -19,7 +19,8 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from loopml.core.errors import InvalidInput, PayloadTooLarge
-from loopml.data.csvfile import COMPRESSED, open_raw, read_csv, text
+from loopml.data.csvfile import read_csv
+from loopml.data.rawfile import COMPRESSED, open_raw, text
 
 FORMATS = ("csv", "tsv", "parquet", "json", "jsonl", "feather")
 _CHUNK = 1024 * 1024
@@ -155,7 +156,8 @@ def _read_json(path: Path, name: str, fmt: str) -> pa.Table:
         start = fh.read(1024).removeprefix(codecs.BOM_UTF8).lstrip()
     if fmt == "jsonl" or not start.startswith(b"["):
         try:
-            table = pajson.read_json(str(path))
+            with open_raw(path) as raw:
+                table = pajson.read_json(raw)
             table.validate(full=True)  # Arrow's JSON reader lets through text not UTF-8
             return table
         except pa.ArrowInvalid as exc:
@@ -163,7 +165,7 @@ def _read_json(path: Path, name: str, fmt: str) -> pa.Table:
                 raise InvalidInput(
                     f"{name} is not UTF-8 text, as JSON must be: {exc}", field="source"
                 ) from exc
-            changed = re.search(r"Column\(/([^)]*)\) changed from (\w+) to (\w+)", str(exc))
+            changed = re.search(r"Column\(/(.*)\) changed from (\w+) to (\w+)", str(exc))
             if changed:
                 raise _type_change(path, name, changed.group(1)) from exc
             line = _bad_json_line(path)
@@ -230,7 +232,7 @@ _JSON_TYPES = {bool: "true/false", int: "numbers", float: "numbers", str: "text"
 def _type_change(path: Path, name: str, column: str) -> InvalidInput:
     """Where a JSON Lines column's values stop being of the type its first ones are."""
     first = None
-    with text(path, "utf-8") as fh:
+    with text(path, "utf-8-sig") as fh:
         for number, line in enumerate(fh, start=1):
             try:
                 record = json.loads(line) if line.strip() else {}

@@ -40,6 +40,7 @@ def batch_predict(
     part: str = "all",
     include_inputs: bool = True,
     max_bytes: int = 10 * 2**30,
+    max_expanded: int = 50 * 2**30,
     storage_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Predict every row of ``dataset`` (``name`` or ``name@3``; ``part`` all, train or
@@ -59,7 +60,7 @@ def batch_predict(
             images = partial(load.with_images, ctx.blobs, version)
         else:
             assert source is not None
-            frame = _source_rows(source, Path(tmp), max_bytes, storage_options)
+            frame = _source_rows(source, Path(tmp), max_bytes, max_expanded, storage_options)
         if frame.empty:
             raise InvalidInput(
                 "there are no rows to predict", field="dataset" if dataset else "source"
@@ -164,10 +165,18 @@ def _dataset_rows(
 
 
 def _source_rows(
-    source: str, into: Path, max_bytes: int, storage_options: dict[str, Any] | None
+    source: str,
+    into: Path,
+    max_bytes: int,
+    max_expanded: int,
+    storage_options: dict[str, Any] | None,
 ) -> pd.DataFrame:
     files = stage(source, into, max_bytes=max_bytes, storage_options=storage_options)
-    tables = [read_table(f.path, f.name).to_pandas() for f in files if tabular_format(f.name)]
+    tables = [
+        read_table(f.path, f.name, max_expanded=max_expanded).to_pandas()
+        for f in files
+        if tabular_format(f.name)
+    ]
     if not tables:
         names = ", ".join(f.name for f in files[:5]) or "nothing"
         raise InvalidInput(

@@ -3,7 +3,9 @@
 A version row is written once and never changed; its ``content_hash`` identifies what
 it holds, so recording the same content twice returns the version already there. The
 dataset's ``current`` version is what its name alone means: the newest, or an earlier one
-when the source holds that version's content again (a file removed after it was added).
+when the source goes back to that version's content (a file removed after it was added);
+``source_version`` is the version the source last gave, so that reading an unchanged
+source again leaves alone the versions derived since (a new target, applied labels).
 """
 
 from __future__ import annotations
@@ -143,11 +145,16 @@ def add_version(
     return _version(row, project, name), True
 
 
-def set_current(session: Session, project: str, name: str, number: int) -> None:
-    """Make version ``number`` what the dataset's name alone means."""
+def read_from_source(session: Session, project: str, name: str, number: int) -> bool:
+    """Record that the dataset's source now holds version ``number``'s content; when
+    that is not what it last held, the version becomes current. Returns whether it did."""
     dataset = _row(session, project, name)
     get_version(session, project, name, number)  # it exists
-    dataset.current = number
+    moved = dataset.source_version is not None and dataset.source_version != number
+    if moved:
+        dataset.current = number
+    dataset.source_version = number
+    return moved
 
 
 def get_version(

@@ -138,6 +138,7 @@ class DatasetRow(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     current: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    source_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class DatasetVersionRow(Base):

@@ -264,9 +264,11 @@ def _at_least(severity: str) -> tuple[str, ...]:
 
 
 def _latest_version(db: Database, project: str, dataset: str) -> int:
+    """The newest version's number (not the current one, which a source going back to
+    earlier content moves back): versions above it are new."""
     with db.session() as session:
         try:
-            return datasets.get_version(session, project, dataset).number
+            return datasets.get(session, project, dataset).versions
         except NotFound:
             return 0  # no version yet: the first one fires
 

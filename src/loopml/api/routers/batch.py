@@ -76,6 +76,7 @@ def start_batch(
         if describe(body.source) == "upload":
             raise InvalidInput("name a URL, a built-in dataset or a dataset", field="source")
         params["max_bytes"] = home.settings.max_upload_bytes
+        params["max_expanded"] = home.settings.max_expanded_bytes
     return queue_batch(home, project, name, params)
 
 

@@ -1,5 +1,6 @@
 """datasets: the version a dataset's name alone means (the newest, or an earlier one whose
-content its source holds again); NULL for datasets recorded before, the newest
+content its source holds again; NULL for datasets recorded before: the newest), and the
+version its source last gave (NULL: not known yet)
 
 Revision ID: 0013
 Revises: 0012
@@ -21,8 +22,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("datasets", recreate="never") as batch:
         batch.add_column(sa.Column("current", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("source_version", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("datasets", recreate="never") as batch:
+        batch.drop_column("source_version")
         batch.drop_column("current")
