@@ -123,8 +123,8 @@ class _DatasetRecord:
 
     description: str = ""
     source: tuple[str, dict[str, Any]] | None = None
-    # An ingest reads what the source holds now: content an earlier version holds makes
-    # that version current again (a derived version's twin does not).
+    # An ingest reads what the source holds now: when that changed to an earlier version's
+    # content, that version is current again (a derived version's twin moves nothing).
     read_from_source: bool = False
 
     def save(self, s: Any, project: str, name: str) -> None:
