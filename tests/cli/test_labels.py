@@ -7,10 +7,12 @@ import csv
 import io
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.api.test_labels import UNLABELLED, pets_csv
-from tests.cli.test_cli import cli, ok, ok_json
+from tests.cli.test_cli import cli, ok, ok_json, remote
+from tests.conftest import LiveServer
 
 
 @pytest.fixture
@@ -39,7 +41,8 @@ def test_label_review_and_apply_from_the_command_line(pets: str) -> None:
     # The local key made them: it may not approve them, and says so.
     refused = cli("data", "labels", "review", pets, "--approve")
     assert refused.exit_code == 1
-    assert "another key must review it" in refused.stderr
+    assert "left 2 pending label(s) made with this key" in refused.stderr
+    assert "another key must review them" in refused.stderr
     assert "Traceback" not in refused.output
     statuses = ok_json("data", "labels", "list", pets)
     assert [x["status"] for x in statuses] == ["pending_review", "pending_review"]
@@ -98,3 +101,46 @@ def test_import_a_label_file_and_bad_input(pets: str) -> None:
     parrot = cli("data", "labels", "add", pets, "pet004=parrot")
     assert parrot.exit_code == 2 and "'parrot' not among the classes" in parrot.stderr
     assert len(ok_json("data", "labels", "list", pets)) == 3
+
+
+def test_reviewing_every_pending_label_leaves_only_the_reviewers_own(
+    live_server: LiveServer,
+) -> None:
+    with httpx.Client(
+        base_url=live_server.url + "/api/v1",
+        headers={"Authorization": f"Bearer {live_server.admin_key}"},
+        timeout=30,
+    ) as admin:
+        assert admin.post("/projects", json={"name": "farm"}).status_code == 201
+        files = [("files", ("pets.csv", pets_csv(), "text/csv"))]
+        up = admin.post(
+            "/projects/farm/datasets/pets/uploads",
+            params={"wait": 30},
+            files=files,
+            data={"options": '{"target": "kind"}'},
+        )
+        assert up.status_code == 200, up.text
+        made = admin.post("/keys", json={"name": "farm-labeller", "roles": {"farm": "labeller"}})
+        other = made.json()["secret"]
+        add = "/projects/farm/datasets/pets/labels"
+        assert labeller_post(live_server, other, add, "pet000", "cat") == 201
+        assert labeller_post(live_server, other, add, "pet001", "dog") == 201
+        mine = {"labels": [{"item": "pet002", "value": "dog"}]}  # the reviewer's own, between
+        assert admin.post(add, json=mine).status_code == 201
+        assert labeller_post(live_server, other, add, "pet003", "cat") == 201
+
+    reviewed = cli(*remote(live_server, "data", "labels", "review", "farm/pets", "--approve"))
+    assert reviewed.exit_code == 0, reviewed.output
+    assert "left 1 pending label(s) made with this key" in reviewed.stderr
+    listed = ok_json(*remote(live_server, "data", "labels", "list", "farm/pets"))
+    assert {x["item"]: x["status"] for x in listed} == {
+        "pet000": "approved", "pet001": "approved", "pet002": "pending_review",
+        "pet003": "approved",
+    }  # fmt: skip
+
+
+def labeller_post(live: LiveServer, key: str, path: str, item: str, value: str) -> int:
+    with httpx.Client(
+        base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as http:
+        return http.post(path, json={"labels": [{"item": item, "value": value}]}).status_code

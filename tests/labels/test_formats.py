@@ -183,7 +183,54 @@ LABELS = [
 def test_an_export_reads_back_as_the_same_labels(fmt: str) -> None:
     data, media = export(LABELS, fmt)
     assert media.split(";")[0] in ("text/csv", "application/x-ndjson", "application/json")
-    assert parse(data, fmt) == [(x.item, x.value) for x in LABELS]
+    if fmt == "label-studio":  # a task per item: its latest label is the one read back
+        latest = {x.item: x.value for x in LABELS}
+        assert parse(data, fmt) == list(latest.items())
+    else:
+        assert parse(data, fmt) == [(x.item, x.value) for x in LABELS]
+
+
+def test_a_label_studio_export_is_a_task_per_item_that_label_studio_imports() -> None:
+    rejected = made("pet009", "cat", 5, status=LabelStatus.rejected)
+    tasks = json.loads(export([*LABELS, rejected], "label-studio")[0])
+    assert [t["data"]["item"] for t in tasks] == ["row-00000000000000aa", SHA, "pet003", "pet009"]
+    twice = tasks[0]["annotations"]
+    assert [a["result"][0]["value"]["choices"] for a in twice] == [["cat"], ["dog"]]
+    # Label Studio refuses an annotator that is not one of its user ids or e-mails.
+    assert all("completed_by" not in a for t in tasks for a in t["annotations"])
+    assert twice[0]["meta"] == {"author": "alice", "status": "approved"}
+    assert tasks[3]["annotations"][0]["was_cancelled"] is True
+    assert ("pet009", "cat") not in parse(json.dumps(tasks).encode(), "label-studio")
+
+
+@pytest.mark.parametrize(
+    ("result", "value"),
+    [({"number": 4.5}, "4.5"), ({"text": ["tabby, grey"]}, "tabby, grey")],
+    ids=["number", "text"],
+)
+def test_label_studio_numbers_and_text_are_read(result: dict[str, Any], value: str) -> None:
+    task = {"data": {"item": "pet001"}, "annotations": [{"result": [{"value": result}]}]}
+    assert parse(json.dumps([task]).encode(), "label-studio") == [("pet001", value)]
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "says"),
+    [
+        (b'item,label\npet001,"cat\npet002,dog\n', "csv", "not CSV"),
+        (b'{"item": "pet001", "label": ' + b"9" * 5000 + b"}\n", "jsonl", "line 1"),
+        (b"[" * 5000 + b"]" * 5000, "label-studio", "nests JSON too deeply"),
+        (b'{"item": "pet001", "label": {"x": 1}}\n', "jsonl", "text or numbers"),
+        (b"item,label\npet001," + b"a" * 10_001 + b"\n", "csv", "at most 10,000"),
+    ],
+    ids=["unclosed-quote", "huge-integer", "deep", "object-label", "long-label"],
+)
+def test_malformed_label_files_are_refused_by_name(data: bytes, fmt: str, says: str) -> None:
+    assert says in refused(data, fmt)
+
+
+def test_a_jsonl_label_may_hold_a_line_separator() -> None:
+    data, _ = export([made("pet001", "one\u2028two", 1)], "jsonl")
+    assert parse(data, "jsonl") == [("pet001", "one\u2028two")]
 
 
 def test_csv_export_has_a_header_and_one_row_per_label() -> None:

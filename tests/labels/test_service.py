@@ -221,7 +221,7 @@ def test_regression_labels_must_be_finite_numbers(
     label(db, blobs, [(keys[0], "2.5"), (keys[1], "1e1")], name="prices")
     second, _, counts = apply_labels(db, blobs, PROJECT, "prices")
     assert column(blobs, second, "price")[:3] == [2.5, 10.0, None]  # numbers, not text
-    assert counts == {"labels": 2, "changed": 2, "missing_items": 0}
+    assert counts == {"labels": 2, "changed": 2, "missing_items": 0, "skipped": 0}
 
 
 def test_a_fractional_label_on_a_whole_number_target_is_kept_not_truncated(
@@ -340,7 +340,7 @@ def test_apply_makes_a_version_holding_the_newest_approved_label_of_each_item(
     assert after[:4] == ["dog", None, "dog", None]  # newest wins, rejected and pending ignored
     assert after[7] == "dog"
     assert after[4:7] + after[8:] == kinds[4:7] + kinds[8:]
-    assert counts == {"labels": 3, "changed": 3, "missing_items": 0}
+    assert counts == {"labels": 3, "changed": 3, "missing_items": 0, "skipped": 0}
     assert second.manifest["labels"] == {**counts, "from_version": 1}
     assert second.changes["rows_before"] == second.changes["rows_after"] == 30
     assert second.changes["same_data"] is False
@@ -373,7 +373,7 @@ def test_applying_again_with_nothing_new_makes_no_version(
 
     again, created, counts = apply_labels(db, blobs, PROJECT, "pets")
     assert not created and again == second
-    assert counts == {"labels": 1, "changed": 0, "missing_items": 0}
+    assert counts == {"labels": 1, "changed": 0, "missing_items": 0, "skipped": 0}
     with db.session() as s:
         assert [v.number for v in datasets.list_versions(s, PROJECT, "pets")] == [1, 2]
 
@@ -396,7 +396,7 @@ def test_labels_whose_item_is_gone_are_counted_as_missing(
     assert shorter.number == 2
     third, created, counts = apply_labels(db, blobs, PROJECT, "pets")
     assert created and third.rows == 29
-    assert counts == {"labels": 1, "changed": 1, "missing_items": 1}
+    assert counts == {"labels": 1, "changed": 1, "missing_items": 1, "skipped": 0}
     assert column(blobs, third, "kind")[0] == "cat"
 
 
@@ -428,7 +428,7 @@ def test_an_unlabelled_image_folder_labelled_and_applied_becomes_a_binary_task(
     pairs = [(key, "warm" if i % 2 else "cool") for i, key in enumerate(keys)]
     label(db, blobs, pairs, name="pictures")
     second, created, counts = apply_labels(db, blobs, PROJECT, "pictures")
-    assert created and counts == {"labels": 10, "changed": 10, "missing_items": 0}
+    assert created and counts == {"labels": 10, "changed": 10, "missing_items": 0, "skipped": 0}
     assert second.data_schema.task is TaskType.binary
     assert second.data_schema.column("image").kind.value == "image"  # type: ignore[union-attr]
     assert column(blobs, second, "label") == [value for _, value in pairs]
@@ -459,3 +459,60 @@ def test_a_yes_no_target_takes_the_words_people_write(
     applied, created, _ = apply_labels(db, blobs, PROJECT, "flags")
     assert created
     assert column(blobs, applied, "kind")[:3] == [True, False, True]
+
+
+# --- labels the version cannot hold ------------------------------------------------------
+
+
+def test_a_label_made_for_an_earlier_target_is_skipped_when_applied(
+    db: Database, blobs: BlobStore, tmp_path: Path
+) -> None:
+    review_off(db)
+    first = add_csv(db, blobs, tmp_path, pets(ids=True))
+    label(db, blobs, [("pet000", "cat")])
+    # The source's target turns into a number: "cat" no longer fits it.
+    frame = pets(ids=True)
+    frame["kind"] = np.arange(len(frame)) * 0.5
+    second = add_csv(db, blobs, tmp_path, frame)
+    assert second.number == first.number + 1
+    label(db, blobs, [("pet001", "7.5")])
+    made, created, counts = apply_labels(db, blobs, PROJECT, "pets")
+    assert created and counts["skipped"] == 1 and counts["labels"] == 1
+    assert column(blobs, made, "kind")[:2] == [0.0, 7.5]  # pet000 kept its value
+    again, created_again, _ = apply_labels(db, blobs, PROJECT, "pets")  # no error next time
+    assert (again, created_again) == (made, False)
+
+
+def test_a_number_beyond_64_bits_on_a_whole_number_target_is_kept_as_a_float(
+    db: Database, blobs: BlobStore, tmp_path: Path
+) -> None:
+    frame = pd.DataFrame({"size": np.arange(30) * 1.5, "age": np.arange(30) % 17 + 20})
+    path = tmp_path / "ages.csv"
+    frame.to_csv(path, index=False)
+    version, _ = ingest(db, blobs, PROJECT, "ages", str(path), target="age", **LIMITS)
+    assert version.data_schema.task is TaskType.regression
+    review_off(db)
+    label(db, blobs, [(keys_of(blobs, version)[0], "1e20")], name="ages")
+    made, _, _ = apply_labels(db, blobs, PROJECT, "ages")
+    assert column(blobs, made, "age")[0] == 1e20
+
+
+def test_a_binary_target_stored_as_numbers_takes_only_its_classes(
+    db: Database, blobs: BlobStore, tmp_path: Path
+) -> None:
+    frame = pd.DataFrame({"size": np.arange(40) * 1.5, "sold": [i % 2 for i in range(40)]})
+    frame["sold"] = frame["sold"].astype(float)
+    frame.loc[:3, "sold"] = None  # gaps make the 0/1 column a float one
+    path = tmp_path / "sales.csv"
+    frame.to_csv(path, index=False)
+    version, _ = ingest(db, blobs, PROJECT, "sales", str(path), target="sold", **LIMITS)
+    assert version.data_schema.task is TaskType.binary
+    keys = keys_of(blobs, version)
+    for bad in ("42", "-3.7", "yes"):
+        with pytest.raises(InvalidInput, match="not among the classes of 'sold': 0, 1"):
+            label(db, blobs, [(keys[0], bad)], name="sales")
+    review_off(db)
+    label(db, blobs, [(keys[0], "1"), (keys[1], "0.0")], name="sales")
+    made, _, _ = apply_labels(db, blobs, PROJECT, "sales")
+    assert column(blobs, made, "sold")[:2] == [1.0, 0.0]
+    assert made.data_schema.task is TaskType.binary

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from loopml.cli.context import state
 from loopml.cli.data import JSON, REF, parse_ref, show_version
 from loopml.cli.output import console, err_console, print_json, table
+from loopml.core import errors
 from loopml.core.errors import InvalidInput
 from loopml.core.schemas import DatasetVersion, Label
 
@@ -123,15 +125,54 @@ def review(
     note: str = typer.Option("", help="Why (kept with the label)."),
     as_json: bool = JSON,
 ) -> None:
-    """Approve or reject pending labels (a reviewer other than their author)."""
+    """Approve or reject pending labels (a reviewer other than their author). Without ids,
+    every pending label this key may review: its own are left for another key."""
     project, name, _ = parse_ref(ref)
     client = state(ctx).client()
-    ids = label_ids or [x.id for x in client.labels.list(project, name, status="pending_review")]
-    if not ids:
-        console.print("no pending labels")
-        return
-    done = [client.labels.review(project, name, i, approve=approve, note=note) for i in ids]
+    if label_ids:
+        done = [
+            client.labels.review(project, name, i, approve=approve, note=note) for i in label_ids
+        ]
+    else:
+        done, left = _review_pending(client, project, name, approve, note)
+        if left:
+            err_console.print(
+                f"left {left} pending label(s) made with this key (or reviewed meanwhile): "
+                "another key must review them",
+                soft_wrap=True,
+            )
+        if not done:
+            if left:
+                raise typer.Exit(1)
+            console.print("no pending labels")
+            return
     print_json(done) if as_json else _show(done, "reviewed")
+
+
+_PAGE = 100_000  # the most labels the server lists at once
+
+
+def _review_pending(
+    client: Any, project: str, name: str, approve: bool, note: str
+) -> tuple[list[Label], int]:
+    """Review every pending label, page by page; returns those reviewed and how many were
+    left (this key's own, which the server refuses, or reviewed by another meanwhile)."""
+    done: list[Label] = []
+    tried: set[str] = set()
+    left = 0
+    while True:
+        page = client.labels.list(project, name, status="pending_review", limit=_PAGE)
+        fresh = [x for x in page if x.id not in tried]
+        if not fresh:
+            return done, left
+        for found in fresh:
+            tried.add(found.id)
+            try:
+                done.append(
+                    client.labels.review(project, name, found.id, approve=approve, note=note)
+                )
+            except errors.Conflict:
+                left += 1
 
 
 @labels_app.command("apply")
@@ -151,6 +192,11 @@ def apply(ctx: typer.Context, ref: str = REF, as_json: bool = JSON) -> None:
         + (
             f", {result['missing_items']} labelled items no longer exist"
             if result["missing_items"]
+            else ""
+        )
+        + (
+            f", {result['skipped']} labels skipped: the target no longer takes their values"
+            if result.get("skipped")
             else ""
         )
     )

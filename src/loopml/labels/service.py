@@ -71,8 +71,10 @@ def apply_labels(
 ) -> tuple[DatasetVersion, bool, dict[str, int]]:
     """A new version of the dataset whose target holds every approved label.
 
-    The latest approved label of an item wins. Returns the version, whether it is new,
-    and counts (labels applied, items changed, labels whose item is gone).
+    The latest approved label of an item wins. Labels the version's target cannot hold
+    (made for an earlier version whose target was another kind) are skipped and counted.
+    Returns the version, whether it is new, and counts (labels applied, items changed,
+    labels whose item is gone, labels skipped).
     """
     with db.session() as s:
         version = datasets.get_version(s, project, dataset)
@@ -84,6 +86,17 @@ def apply_labels(
     rows = read_rows(blobs, version)
     keys = item_keys(rows, version.data_schema)
     column = rows.column(target)
+    misfit = _misfits(version, column, [label.value for label in latest.values()])
+    unfit = misfit[0] if misfit else set()
+    skipped = sum(label.value in unfit for label in latest.values())
+    latest = {item: label for item, label in latest.items() if label.value not in unfit}
+    if not latest:
+        raise Conflict(
+            f"none of {project}/{dataset}'s approved labels fit {version.ref}: {misfit[1]}"
+            if misfit
+            else f"{project}/{dataset} has no approved labels to apply",
+            field="dataset",
+        )
     values = column.to_pylist()
     present = set(keys.tolist())
     changed = 0
@@ -106,6 +119,7 @@ def apply_labels(
         "labels": len(applied),
         "changed": int(changed),
         "missing_items": len(latest) - len(applied),
+        "skipped": skipped,
     }
     if not changed:
         # The latest version already holds every approved label: no new version (the
@@ -134,32 +148,45 @@ def _target(version: DatasetVersion) -> str:
 
 
 def _check_values(version: DatasetVersion, column: pa.ChunkedArray, values: list[str]) -> None:
+    misfit = _misfits(version, column, values)
+    if misfit is not None:
+        raise InvalidInput(misfit[1], field="value")
+
+
+def _misfits(
+    version: DatasetVersion, column: pa.ChunkedArray, values: list[str]
+) -> tuple[set[str], str] | None:
+    """The values the version's target cannot hold, and why (None: it holds them all)."""
     task = version.data_schema.task
-    if task is TaskType.regression or pa.types.is_floating(column.type):
-        bad = [v for v in values if not _is_number(v)]
-        if bad:
-            raise InvalidInput(
-                f"regression labels must be numbers; got {', '.join(map(repr, bad[:_SHOWN]))}",
-                field="value",
-            )
-        return
-    if pa.types.is_boolean(column.type):
+    classify = task in (TaskType.binary, TaskType.multiclass)
+    if task is TaskType.regression or (not classify and pa.types.is_floating(column.type)):
+        bad = sorted({v for v in values if not _is_number(v)})
+        why = f"regression labels must be numbers; got {', '.join(map(repr, bad[:_SHOWN]))}"
+    elif pa.types.is_boolean(column.type):
         bad = sorted({v for v in values if v.strip().lower() not in _BOOLEAN_WORDS})
-        if bad:
-            raise InvalidInput(
-                f"{', '.join(map(repr, bad[:_SHOWN]))}: a yes/no target takes true or false "
-                "(also yes/no, 1/0)",
-                field="value",
-            )
-        return
-    classes = {str(v) for v in pc.unique(column.drop_null()).to_pylist()}
-    bad = sorted({v for v in values if v not in classes})
-    if classes and bad:
-        raise InvalidInput(
-            f"{', '.join(map(repr, bad[:_SHOWN]))} not among the classes of "
-            f"{version.data_schema.target!r}: {', '.join(sorted(classes)[:20])}",
-            field="value",
+        why = (
+            f"{', '.join(map(repr, bad[:_SHOWN]))}: a yes/no target takes true or false "
+            "(also yes/no, 1/0)"
         )
+    else:
+        found = [v for v in pc.unique(column.drop_null()).to_pylist()]
+        if not found:
+            return None  # no classes yet (unlabelled images): any value starts one
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            # Classes stored as numbers (0/1 with gaps is a float column): 1 and 1.0 agree.
+            known = {float(v) for v in found}
+            bad = sorted({v for v in values if not _is_number(v) or float(v) not in known})
+        else:
+            bad = sorted({v for v in values if v not in {str(c) for c in found}})
+        why = (
+            f"{', '.join(map(repr, bad[:_SHOWN]))} not among the classes of "
+            f"{version.data_schema.target!r}: {', '.join(sorted(map(_shown, found))[:20])}"
+        )
+    return (set(bad), why) if bad else None
+
+
+def _shown(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _is_number(value: str) -> bool:
@@ -173,8 +200,8 @@ def _typed(value: str, kind: pa.DataType) -> Any:
     if pa.types.is_floating(kind):
         return float(value)
     if pa.types.is_integer(kind):
-        number = float(value)
-        return int(number) if number.is_integer() else number
+        number = float(value)  # beyond 64 bits or fractional: the column becomes float
+        return int(number) if number.is_integer() and abs(number) < 2**63 else number
     if pa.types.is_boolean(kind):
         return value.strip().lower() in ("true", "1", "yes")
     return value

@@ -28,9 +28,18 @@ class Labels(Resource):
         return self._call("GET", self._path(project, dataset, "/items"), list, params=params)
 
     def list(
-        self, project: str, dataset: str, *, status: str | None = None, item: str | None = None
+        self,
+        project: str,
+        dataset: str,
+        *,
+        status: str | None = None,
+        item: str | None = None,
+        limit: int | None = None,
     ) -> builtins.list[Label]:
-        params = {k: v for k, v in {"status": status, "item": item}.items() if v is not None}
+        """Labels, oldest first: the server's default (1,000) or ``limit`` (at most
+        100,000) of them."""
+        given = {"status": status, "item": item, "limit": limit}
+        params = {k: v for k, v in given.items() if v is not None}
         return self._call(
             "GET", self._path(project, dataset, "/labels"), list[Label], params=params
         )

@@ -56,6 +56,11 @@ class Applied(BaseModel):
     labels: int = Field(description="Approved labels applied (one per item).")
     changed: int = Field(description="Rows whose target changed.")
     missing_items: int = Field(description="Labelled items no longer in the dataset.")
+    skipped: int = Field(
+        default=0,
+        description="Approved labels the target no longer takes (made for an earlier version "
+        "whose target was another kind); they stay approved and unapplied.",
+    )
 
 
 @router.get("/items", response_model=list[Item], dependencies=[Depends(auth.viewer)])
