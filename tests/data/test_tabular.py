@@ -418,11 +418,12 @@ def test_a_json_array_keeps_every_records_keys(tmp_path: Path) -> None:
     ("content", "says"),
     [
         ('[{"a": 1}, {"a": true}]', "the values of 'a' are not of one type"),
+        ('[{"a": 1.5}, {"a": true}]', "'a' are not of one type (numbers, text, true/false): "),
         ('[{"a": 1}, {"a": 123456789012345678901234}]', "'a' hold a whole number beyond 64"),
         ("[]", "empty JSON array"),
         ("[" * 5000 + "]" * 5000, "nested too deeply"),
     ],
-    ids=["mixed", "too-large", "empty", "deep"],
+    ids=["mixed", "fractions-and-true", "too-large", "empty", "deep"],
 )
 def test_json_arrays_that_no_table_holds_are_refused_by_name(
     tmp_path: Path, content: str, says: str

@@ -205,7 +205,7 @@ def _records(records: list[dict[str, Any]], name: str) -> pa.Table:
     if not records:
         raise InvalidInput(f"{name} holds an empty JSON array: no records", field="source")
     try:
-        return pa.Table.from_struct_array(pa.array(records))
+        table = pa.Table.from_struct_array(pa.array(records))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         keys = dict.fromkeys(k for r in records for k in r)
         column = next((k for k in keys if not _one_type([r.get(k) for r in records])), None)
@@ -216,6 +216,18 @@ def _records(records: list[dict[str, Any]], name: str) -> pa.Table:
             else "are not of one type (numbers, text, true/false)"
         )
         raise InvalidInput(f"{name}: {where} {why}: {exc}", field="source", column=column) from exc
+    # Arrow reads true as 1.0 among fractions (it refuses it among whole numbers).
+    for field in table.schema:
+        if pa.types.is_floating(field.type):
+            flag = next((r[field.name] for r in records if type(r.get(field.name)) is bool), None)
+            if flag is not None:
+                raise InvalidInput(
+                    f"{name}: the values of {field.name!r} are not of one type (numbers, "
+                    f"text, true/false): numbers and {str(flag).lower()}",
+                    field="source",
+                    column=field.name,
+                )
+    return table
 
 
 def _one_type(values: list[Any]) -> bool:
