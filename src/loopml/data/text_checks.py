@@ -21,7 +21,7 @@ _RARE = 0.01  # at most this share of values with line breaks: a stray quote, no
 
 
 def mixed(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
-    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+    if not _is_text(values.type):
         return []
     head = values.slice(0, _TEXT_SAMPLE).drop_null()
     if len(head) < min(_TEXT_SAMPLE, len(values) - values.null_count):  # gaps at the start
@@ -50,7 +50,7 @@ def mixed(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
 
 
 def near_duplicates(name: str, values: pa.ChunkedArray) -> list[QualityFinding]:
-    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+    if not _is_text(values.type):
         return []
     distinct = [v for v in pc.unique(values).to_pylist() if v is not None]
     if len(distinct) > 10_000:
